@@ -1,0 +1,7 @@
+//! The shared vocabulary of the update service.
+//!
+//! - the release graph model (a petgraph DAG of releases),
+//! - the Cincinnati graph JSON wire format,
+//! - the graph-data repository format (`version`, `channels/`, `blocked-edges/`, `raw/`),
+//!   its loader and validator, and the pure functions that apply it to a scraped graph.
+#![deny(missing_docs)]
