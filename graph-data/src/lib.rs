@@ -5,3 +5,14 @@
 //! - the graph-data repository format (`version`, `channels/`, `blocked-edges/`, `raw/`),
 //!   its loader and validator, and the pure functions that apply it to a scraped graph.
 #![deny(missing_docs)]
+
+mod conditional;
+mod error;
+mod graph;
+mod release;
+pub mod wire;
+
+pub use conditional::{ConditionalEdge, ConditionalUpdateEdge, MatchingRule, Risk};
+pub use error::{GraphError, WireError};
+pub use graph::{Graph, ReleaseId};
+pub use release::{Metadata, Release};
