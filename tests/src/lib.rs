@@ -1,2 +1,16 @@
-//! Test harness shared by the end-to-end tests: starts real services on loopback
-//! (a CNCF distribution registry) and pushes synthetic release images into them.
+//! Test harness shared by the end-to-end tests and the scrape benchmark: starts a real
+//! CNCF distribution registry on loopback ([`registry`]), builds synthetic release,
+//! component and signature images in memory ([`images`]), pushes them through the
+//! registry API ([`pusher`]) and reads them back with an independent client ([`skopeo`]).
+#![deny(missing_docs)]
+
+mod error;
+pub mod images;
+pub mod pusher;
+pub mod registry;
+pub mod skopeo;
+
+pub use error::HarnessError;
+pub use images::{Artifact, Format, Image, ImageBuilder, Index, Layer, ReleaseMetadata};
+pub use pusher::Pusher;
+pub use registry::{Credentials, RegistryOptions, TestRegistry};

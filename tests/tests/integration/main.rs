@@ -1,0 +1,6 @@
+//! End-to-end tests against a real CNCF distribution registry on 127.0.0.1, one registry
+//! per test (the binary comes from Debian's `docker-registry`; `hack/test.sh` installs it).
+//! Modules by theme: the harness proving itself with skopeo, registry scrapes, and OCI
+//! layout scrapes compared with registry scrapes.
+
+mod harness;
