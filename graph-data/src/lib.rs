@@ -6,10 +6,12 @@
 //!   its loader and validator, and the pure functions that apply it to a scraped graph.
 #![deny(missing_docs)]
 
+pub mod apply;
 mod conditional;
 mod error;
 mod graph;
 mod release;
+pub mod repo;
 pub mod wire;
 
 pub use conditional::{ConditionalEdge, ConditionalUpdateEdge, MatchingRule, Risk};

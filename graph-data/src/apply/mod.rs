@@ -1,0 +1,129 @@
+//! Applying graph-data to a scraped graph, as pure functions in the reference's order
+//! (SPEC B §3.3-3.7):
+//!
+//! 1. [`apply`]: raw metadata, plain blocked edges, conditional blocks (their
+//!    `previous.remove_regex` part), channels: everything the reference's graph-data
+//!    parser writes into release metadata;
+//! 2. [`edge_add_remove`]: `previous/next.add`, conditional edges (computed before any
+//!    removal), then `previous.remove`, `previous.remove_regex`, `next.remove`.
+//!
+//! [`apply_all`] runs both, which is what the graph-builder does after a scrape.
+
+mod channels;
+mod conditional;
+mod edges;
+mod metadata;
+
+use std::collections::HashMap;
+
+use semver::{BuildMetadata, Version};
+
+use crate::graph::{Graph, ReleaseId};
+use crate::repo::GraphData;
+
+pub use channels::sort_channels;
+pub use edges::edge_add_remove;
+
+/// Prefix of every metadata key graph-data and edge-add-remove use.
+pub const KEY_PREFIX: &str = "io.openshift.upgrades.graph";
+/// Channels a release belongs to, as a sorted CSV.
+pub const CHANNELS_KEY: &str = "io.openshift.upgrades.graph.release.channels";
+/// The scraped architecture of a release.
+pub const ARCH_KEY: &str = "io.openshift.upgrades.graph.release.arch";
+/// Regex of source versions whose edges to this release are removed.
+pub const PREVIOUS_REMOVE_REGEX_KEY: &str = "io.openshift.upgrades.graph.previous.remove_regex";
+/// CSV of source versions whose edges to this release are removed (`*`: all).
+pub const PREVIOUS_REMOVE_KEY: &str = "io.openshift.upgrades.graph.previous.remove";
+/// CSV of source versions to add edges from.
+pub const PREVIOUS_ADD_KEY: &str = "io.openshift.upgrades.graph.previous.add";
+/// CSV of target versions to add edges to.
+pub const NEXT_ADD_KEY: &str = "io.openshift.upgrades.graph.next.add";
+/// CSV of target versions whose edges from this release are removed.
+pub const NEXT_REMOVE_KEY: &str = "io.openshift.upgrades.graph.next.remove";
+
+/// Why graph-data could not be applied to a graph.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    /// A `previous.add`/`next.add` edge would close a cycle.
+    #[error("release {release}: `{key}` adds the edge {from} -> {to}, which would create a cycle")]
+    Cycle {
+        /// The release carrying the key.
+        release: Version,
+        /// The metadata key.
+        key: &'static str,
+        /// Source of the refused edge.
+        from: Version,
+        /// Target of the refused edge.
+        to: Version,
+    },
+    /// A version list in metadata has an entry that is not SemVer.
+    #[error("release {release}: `{key}` entry {value:?} is not a SemVer version: {error}")]
+    InvalidVersion {
+        /// The release carrying the key.
+        release: Version,
+        /// The metadata key.
+        key: &'static str,
+        /// The offending entry.
+        value: String,
+        /// Why it does not parse.
+        error: semver::Error,
+    },
+    /// A `previous.remove_regex` value that is not a valid regex.
+    #[error(
+        "release {release}: `{PREVIOUS_REMOVE_REGEX_KEY}` {value:?} is not a valid regex: {error}"
+    )]
+    InvalidRegex {
+        /// The release carrying the key.
+        release: Version,
+        /// The offending value.
+        value: String,
+        /// Why it does not compile.
+        error: regex::Error,
+    },
+}
+
+/// Writes what graph-data says into release metadata: raw metadata, plain blocks,
+/// conditional blocks' removal regexes, channels. Conditional edges themselves are
+/// computed later by [`edge_add_remove`], from `data.risks`.
+pub fn apply(graph: &mut Graph, data: &GraphData) {
+    let index = VersionIndex::new(graph);
+    metadata::apply_raw(graph, &index, &data.raw_metadata);
+    metadata::apply_plain_blocks(graph, &data.blocks);
+    metadata::apply_risk_removals(graph, &index, &data.risks);
+    channels::apply_channels(graph, &index, &data.channels);
+}
+
+/// [`apply`] then [`edge_add_remove`] with the tree's risks: the graph-builder's whole
+/// graph-data step.
+pub fn apply_all(graph: &mut Graph, data: &GraphData) -> Result<(), ApplyError> {
+    apply(graph, data);
+    edge_add_remove(graph, &data.risks)
+}
+
+/// Releases by version without build metadata, so `4.2.14` finds `4.2.14+amd64`,
+/// `4.2.14+s390x` and a plain `4.2.14`.
+pub(crate) struct VersionIndex {
+    by_base: HashMap<Version, Vec<ReleaseId>>,
+}
+
+impl VersionIndex {
+    pub(crate) fn new(graph: &Graph) -> Self {
+        let mut by_base: HashMap<Version, Vec<ReleaseId>> = HashMap::with_capacity(graph.len());
+        for (id, release) in graph.releases() {
+            by_base.entry(base(&release.version)).or_default().push(id);
+        }
+        Self { by_base }
+    }
+
+    /// Every release whose version equals `v` ignoring build metadata.
+    pub(crate) fn any_build(&self, v: &Version) -> &[ReleaseId] {
+        self.by_base.get(&base(v)).map_or(&[], Vec::as_slice)
+    }
+}
+
+/// `v` without build metadata.
+pub(crate) fn base(v: &Version) -> Version {
+    let mut v = v.clone();
+    v.build = BuildMetadata::EMPTY;
+    v
+}

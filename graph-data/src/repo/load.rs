@@ -1,0 +1,185 @@
+//! Turning a [`Tree`] into validated [`GraphData`], collecting every problem.
+//!
+//! Files are processed in file-name order, which makes the results that depend on order
+//! (last plain block wins, risk order on a conditional edge) deterministic where the
+//! reference follows directory-listing order.
+
+use std::fs::File;
+use std::io::BufReader;
+use std::path::Path;
+
+use super::blocked_edges::{self, BlockedEdge};
+use super::error::{LoadError, LoadFailure, LoadWarning, Problem};
+use super::tarball::{self, TarLimits};
+use super::tree::{classify, Content, Entry, Kind, Tree, BLOCKED_EDGES, CHANNELS};
+use super::{channels, raw, version, GraphData};
+
+/// Loads a graph-data tree from a directory or a `.tar.gz` file.
+pub fn load(path: &Path) -> Result<GraphData, LoadFailure> {
+    let meta = std::fs::metadata(path).map_err(|source| LoadFailure::Open {
+        path: path.to_owned(),
+        source,
+    })?;
+    if meta.is_dir() {
+        load_dir(path)
+    } else {
+        load_tarball(path, TarLimits::default())
+    }
+}
+
+/// Loads a graph-data tree from a directory.
+pub fn load_dir(root: &Path) -> Result<GraphData, LoadFailure> {
+    if let Err(source) = std::fs::read_dir(root) {
+        return Err(LoadFailure::Open {
+            path: root.to_owned(),
+            source,
+        });
+    }
+    from_tree(Tree::from_dir(root))
+}
+
+/// Loads a graph-data tree from a gzip-compressed tarball file.
+pub fn load_tarball(path: &Path, limits: TarLimits) -> Result<GraphData, LoadFailure> {
+    let file = File::open(path).map_err(|source| LoadFailure::Open {
+        path: path.to_owned(),
+        source,
+    })?;
+    let label = path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    from_tree(tarball::read(&label, BufReader::new(file), limits))
+}
+
+/// Loads a graph-data tree from gzip-compressed tarball bytes (for example an HTTP body).
+pub fn load_tarball_bytes(bytes: &[u8], limits: TarLimits) -> Result<GraphData, LoadFailure> {
+    from_tree(tarball::read("graph-data.tar.gz", bytes, limits))
+}
+
+fn from_tree(tree: Tree) -> Result<GraphData, LoadFailure> {
+    let Tree {
+        version,
+        raw_metadata,
+        channels,
+        blocked_edges,
+        mut errors,
+    } = tree;
+    let mut warnings = Vec::new();
+
+    let schema = match version {
+        None => {
+            errors.push(LoadError::new(
+                "version",
+                Problem::Missing {
+                    why: "it holds the schema version",
+                },
+            ));
+            None
+        }
+        Some(bytes) => match version::parse(&bytes) {
+            Ok(v) => {
+                if let Some(message) = &v.warning {
+                    warnings.push(LoadWarning {
+                        file: "version".to_owned(),
+                        message: message.clone(),
+                    });
+                }
+                Some(v.version)
+            }
+            Err(problem) => {
+                errors.push(LoadError::new("version", problem));
+                None
+            }
+        },
+    };
+
+    let raw_entries = match raw_metadata {
+        None => {
+            errors.push(LoadError::new(
+                raw::FILE,
+                Problem::Missing {
+                    why: "the reference requires it, even if it is `{}`",
+                },
+            ));
+            Vec::new()
+        }
+        Some(bytes) => raw::parse(&bytes).unwrap_or_else(|e| {
+            errors.extend(e);
+            Vec::new()
+        }),
+    };
+
+    let mut data_channels = Vec::new();
+    for (file, bytes) in yaml_files(CHANNELS, channels, &mut errors, &mut warnings) {
+        match channels::parse(&file, &bytes) {
+            Ok(c) => data_channels.push(c),
+            Err(e) => errors.extend(e),
+        }
+    }
+
+    let mut blocks = Vec::new();
+    let mut risks = Vec::new();
+    for (file, bytes) in yaml_files(BLOCKED_EDGES, blocked_edges, &mut errors, &mut warnings) {
+        match blocked_edges::parse(&file, &bytes) {
+            Ok(BlockedEdge::Plain(b)) => blocks.push(b),
+            Ok(BlockedEdge::Conditional(c)) => risks.push(c),
+            Err(e) => errors.extend(e),
+        }
+    }
+
+    match schema {
+        Some(schema_version) if errors.is_empty() => Ok(GraphData {
+            schema_version,
+            channels: data_channels,
+            blocks,
+            risks,
+            raw_metadata: raw_entries,
+            warnings,
+        }),
+        _ => Err(LoadFailure::Invalid(errors)),
+    }
+}
+
+/// Applies the directory rules to a listing: returns the YAML files to parse (path
+/// relative to the root, bytes), reports the missing directory and unexpected files.
+fn yaml_files(
+    dir: &str,
+    listing: Option<Vec<Entry>>,
+    errors: &mut Vec<LoadError>,
+    warnings: &mut Vec<LoadWarning>,
+) -> Vec<(String, Vec<u8>)> {
+    let Some(listing) = listing else {
+        errors.push(LoadError::new(
+            dir,
+            Problem::Missing {
+                why: "the directory must exist, even if empty",
+            },
+        ));
+        return Vec::new();
+    };
+    let mut out = Vec::with_capacity(listing.len());
+    for Entry { name, content } in listing {
+        let file = format!("{dir}/{name}");
+        match (content, classify(&name)) {
+            (Content::Dir, _) => warnings.push(LoadWarning {
+                file,
+                message: "subdirectory ignored (graph-data directories are read non-recursively)"
+                    .to_owned(),
+            }),
+            (_, Kind::Bookkeeping) => {}
+            (_, Kind::Unexpected(reason)) => {
+                errors.push(LoadError::new(file, Problem::UnexpectedFile { reason }))
+            }
+            (Content::Yaml(bytes), Kind::Yaml) => out.push((file, bytes)),
+            // A `.yaml` file whose content was not kept cannot happen: both readers keep
+            // exactly the `.yaml` children. Report it rather than skip silently.
+            (Content::NotRead, Kind::Yaml) => errors.push(LoadError::new(
+                file,
+                Problem::UnexpectedFile {
+                    reason: "the file could not be read".to_owned(),
+                },
+            )),
+        }
+    }
+    out
+}

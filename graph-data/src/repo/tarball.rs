@@ -1,0 +1,254 @@
+//! Reading a graph-data tree from a `graph-data.tar.gz` (SPEC B §3.1 layout), safely.
+//!
+//! The root holds `blocked-edges/`, `channels/`, `LICENSE`, `raw/` and `version`;
+//! entries may be prefixed `./`, and one top-level directory wrapping everything (as in
+//! GitHub tarballs) is accepted. Nothing is written to disk. Refused, each with an error
+//! naming the entry: absolute paths, `..` components, symlinks, hard links, devices and
+//! FIFOs, entries above the per-entry size cap, and archives above the total cap.
+
+use std::io::Read;
+use std::path::Component;
+
+use flate2::read::GzDecoder;
+use tar::EntryType;
+
+use super::error::{LoadError, Problem};
+use super::tree::{classify, Content, Entry, Kind, Tree, BLOCKED_EDGES, CHANNELS};
+
+/// Caps on what a tarball may contain.
+#[derive(Debug, Clone, Copy)]
+pub struct TarLimits {
+    /// Largest single entry, in bytes.
+    pub max_entry_bytes: u64,
+    /// Largest sum of entry sizes, in bytes.
+    pub max_total_bytes: u64,
+    /// Most entries.
+    pub max_entries: usize,
+}
+
+impl Default for TarLimits {
+    fn default() -> Self {
+        Self {
+            max_entry_bytes: 16 << 20,
+            max_total_bytes: 256 << 20,
+            max_entries: 100_000,
+        }
+    }
+}
+
+/// An accepted entry, before deciding whether a wrapper directory is stripped.
+struct Raw {
+    parts: Vec<String>,
+    is_dir: bool,
+    bytes: Option<Vec<u8>>,
+}
+
+/// Whether the format reads the entry at `parts` (relative to the graph-data root).
+fn wanted(parts: &[String]) -> bool {
+    match parts {
+        [f] => f == "version",
+        [d, f] => {
+            (d == "raw" && f == "metadata.json")
+                || ((d == CHANNELS || d == BLOCKED_EDGES) && classify(f) == Kind::Yaml)
+        }
+        _ => false,
+    }
+}
+
+/// Reads a gzip-compressed tarball into a [`Tree`]. `label` names the archive in errors
+/// that belong to no entry (a corrupt stream, a cap on the whole archive).
+pub(crate) fn read(label: &str, reader: impl Read, limits: TarLimits) -> Tree {
+    let mut tree = Tree::default();
+    let mut raws = Vec::new();
+    let mut archive = tar::Archive::new(GzDecoder::new(reader));
+    let mut total: u64 = 0;
+    let entries = match archive.entries() {
+        Ok(entries) => entries,
+        Err(e) => {
+            tree.errors.push(LoadError::new(
+                label,
+                Problem::Archive(format!("not a readable tar.gz: {e}")),
+            ));
+            return tree;
+        }
+    };
+    for (count, entry) in entries.enumerate() {
+        if count >= limits.max_entries {
+            tree.errors.push(LoadError::new(
+                label,
+                Problem::Archive(format!("more than {} entries", limits.max_entries)),
+            ));
+            break;
+        }
+        let mut entry = match entry {
+            Ok(entry) => entry,
+            Err(e) => {
+                tree.errors.push(LoadError::new(
+                    label,
+                    Problem::Archive(format!("not a readable tar.gz: {e}")),
+                ));
+                break;
+            }
+        };
+        let shown = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+        let refuse = |why: String| {
+            LoadError::new(
+                shown.clone(),
+                Problem::Archive(format!("refused tarball entry: {why}")),
+            )
+        };
+        let kind = entry.header().entry_type();
+        let is_dir = match kind {
+            EntryType::Regular | EntryType::Continuous => false,
+            EntryType::Directory => true,
+            // pax headers carry metadata for other entries, not files.
+            EntryType::XGlobalHeader | EntryType::XHeader => continue,
+            EntryType::Symlink | EntryType::Link => {
+                tree.errors.push(refuse("links are not allowed".to_owned()));
+                continue;
+            }
+            other => {
+                tree.errors.push(refuse(format!(
+                    "entry type {other:?} is not a file or directory"
+                )));
+                continue;
+            }
+        };
+        let size = entry.size();
+        if size > limits.max_entry_bytes {
+            tree.errors.push(refuse(format!(
+                "{size} bytes is above the {} byte limit per file",
+                limits.max_entry_bytes
+            )));
+            continue;
+        }
+        total = total.saturating_add(size);
+        if total > limits.max_total_bytes {
+            tree.errors.push(LoadError::new(
+                label,
+                Problem::Archive(format!(
+                    "content above the {} byte limit for the whole archive",
+                    limits.max_total_bytes
+                )),
+            ));
+            break;
+        }
+        let parts = match parts(&entry.path_bytes()) {
+            Ok(parts) => parts,
+            Err(why) => {
+                tree.errors.push(refuse(why));
+                continue;
+            }
+        };
+        if parts.is_empty() {
+            continue;
+        }
+        let keep = !is_dir && (wanted(&parts) || wanted(&parts[1..]));
+        let bytes = if keep {
+            let mut buf = Vec::with_capacity(size as usize);
+            if let Err(e) = (&mut entry)
+                .take(limits.max_entry_bytes + 1)
+                .read_to_end(&mut buf)
+            {
+                tree.errors.push(LoadError::new(shown, Problem::Read(e)));
+                continue;
+            }
+            Some(buf)
+        } else {
+            None
+        };
+        raws.push(Raw {
+            parts,
+            is_dir,
+            bytes,
+        });
+    }
+    place(&mut tree, raws);
+    tree
+}
+
+/// Splits an entry path into normal components, refusing absolute paths and `..`.
+fn parts(path: &[u8]) -> Result<Vec<String>, String> {
+    let text = std::str::from_utf8(path).map_err(|_| "the path is not UTF-8".to_owned())?;
+    let mut parts = Vec::new();
+    for c in std::path::Path::new(text).components() {
+        match c {
+            Component::Normal(p) => parts.push(p.to_string_lossy().into_owned()),
+            Component::CurDir => {}
+            Component::ParentDir => return Err("the path contains `..`".to_owned()),
+            Component::RootDir | Component::Prefix(_) => {
+                return Err("the path is absolute".to_owned())
+            }
+        }
+    }
+    Ok(parts)
+}
+
+/// Puts accepted entries into the tree, stripping one wrapping directory when the root
+/// has no `version` and every entry sits under the same top-level directory.
+fn place(tree: &mut Tree, mut raws: Vec<Raw>) {
+    let at_root = raws
+        .iter()
+        .any(|r| r.parts.len() == 1 && r.parts[0] == "version");
+    let first = raws.first().map(|r| r.parts[0].clone());
+    let wrapped = !at_root
+        && first.as_ref().is_some_and(|f| {
+            raws.iter().all(|r| &r.parts[0] == f)
+                && raws
+                    .iter()
+                    .any(|r| r.parts.len() == 2 && r.parts[1] == "version")
+        });
+    if wrapped {
+        for r in &mut raws {
+            r.parts.remove(0);
+        }
+    }
+    let mut channels: Option<Vec<Entry>> = None;
+    let mut blocked: Option<Vec<Entry>> = None;
+    for r in raws {
+        let Raw {
+            parts,
+            is_dir,
+            bytes,
+        } = r;
+        match parts.as_slice() {
+            [f] if f == "version" && !is_dir => tree.version = bytes,
+            [d, f] if d == "raw" && f == "metadata.json" && !is_dir => tree.raw_metadata = bytes,
+            [d] if is_dir && (d == CHANNELS || d == BLOCKED_EDGES) => {
+                let slot = if d == CHANNELS {
+                    &mut channels
+                } else {
+                    &mut blocked
+                };
+                slot.get_or_insert_with(Vec::new);
+            }
+            [d, rest @ ..] if d == CHANNELS || d == BLOCKED_EDGES => {
+                let slot = if d == CHANNELS {
+                    &mut channels
+                } else {
+                    &mut blocked
+                };
+                let list = slot.get_or_insert_with(Vec::new);
+                let Some(name) = rest.first() else { continue };
+                let content = if is_dir || rest.len() > 1 {
+                    Content::Dir
+                } else {
+                    bytes.map_or(Content::NotRead, Content::Yaml)
+                };
+                // A subdirectory shows up once per entry inside it: keep one.
+                if !list.iter().any(|e| &e.name == name) {
+                    list.push(Entry {
+                        name: name.clone(),
+                        content,
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+    for list in [&mut channels, &mut blocked].into_iter().flatten() {
+        list.sort_by(|a, b| a.name.cmp(&b.name));
+    }
+    tree.channels = channels;
+    tree.blocked_edges = blocked;
+}
