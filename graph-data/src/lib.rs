@@ -12,6 +12,7 @@ mod error;
 mod graph;
 mod release;
 pub mod repo;
+pub mod validate;
 pub mod wire;
 
 pub use conditional::{ConditionalEdge, ConditionalUpdateEdge, MatchingRule, Risk};

@@ -163,7 +163,7 @@ fn invalid0_reports_every_broken_file() {
     };
     let lines: BTreeSet<String> = errors.iter().map(ToString::to_string).collect();
     let expected: BTreeSet<String> = [
-        "blocked-edges/invalid.extension: unexpected extension `.extension`: only `.yaml` files are read, so this file would be ignored",
+        "blocked-edges/invalid.extension: not a `.yaml` file (extension `.extension`): only `.yaml` files are read, so this file would be ignored",
         "blocked-edges/invalid_format.yaml: field `to`: missing, found unknown field `_to` instead (a plain block has exactly to and from; a conditional block needs to, from, url, name, message, matchingRules)",
         "blocked-edges/missing_extension: no extension: only `.yaml` files are read, so this file would be ignored",
         "channels: missing (the directory must exist, even if empty)",

@@ -16,30 +16,81 @@ use super::{channels, raw, version, GraphData};
 
 /// Loads a graph-data tree from a directory or a `.tar.gz` file.
 pub fn load(path: &Path) -> Result<GraphData, LoadFailure> {
+    into_result(check(read_source(path)?))
+}
+
+/// Loads a graph-data tree from a directory.
+pub fn load_dir(root: &Path) -> Result<GraphData, LoadFailure> {
+    into_result(check(read_dir(root)?))
+}
+
+/// Loads a graph-data tree from a gzip-compressed tarball file.
+pub fn load_tarball(path: &Path, limits: TarLimits) -> Result<GraphData, LoadFailure> {
+    into_result(check(read_tarball(path, limits)?))
+}
+
+/// Loads a graph-data tree from gzip-compressed tarball bytes (for example an HTTP body).
+pub fn load_tarball_bytes(bytes: &[u8], limits: TarLimits) -> Result<GraphData, LoadFailure> {
+    into_result(check(tarball::read("graph-data.tar.gz", bytes, limits)))
+}
+
+/// Checks a graph-data tree (directory or `.tar.gz`) and summarizes it, problems
+/// included; only a source that cannot be opened is an error.
+pub fn validate(path: &Path) -> Result<Validation, LoadFailure> {
+    let (parts, errors) = check(read_source(path)?);
+    Ok(Validation {
+        schema_version: parts.schema,
+        channels: parts.channels.len(),
+        blocks: parts.blocks.len(),
+        risks: parts.risks.len(),
+        raw_metadata: parts.raw_metadata.len(),
+        warnings: parts.warnings,
+        errors,
+    })
+}
+
+/// What [`validate`] found.
+#[derive(Debug)]
+pub struct Validation {
+    /// The schema version, when the `version` file is valid.
+    pub schema_version: Option<semver::Version>,
+    /// Valid channel files.
+    pub channels: usize,
+    /// Valid plain blocked-edge files.
+    pub blocks: usize,
+    /// Valid conditional blocked-edge files (risks).
+    pub risks: usize,
+    /// Valid `raw/metadata.json` entries.
+    pub raw_metadata: usize,
+    /// Things worth knowing that are not problems.
+    pub warnings: Vec<LoadWarning>,
+    /// Every problem found.
+    pub errors: Vec<LoadError>,
+}
+
+fn read_source(path: &Path) -> Result<Tree, LoadFailure> {
     let meta = std::fs::metadata(path).map_err(|source| LoadFailure::Open {
         path: path.to_owned(),
         source,
     })?;
     if meta.is_dir() {
-        load_dir(path)
+        read_dir(path)
     } else {
-        load_tarball(path, TarLimits::default())
+        read_tarball(path, TarLimits::default())
     }
 }
 
-/// Loads a graph-data tree from a directory.
-pub fn load_dir(root: &Path) -> Result<GraphData, LoadFailure> {
+fn read_dir(root: &Path) -> Result<Tree, LoadFailure> {
     if let Err(source) = std::fs::read_dir(root) {
         return Err(LoadFailure::Open {
             path: root.to_owned(),
             source,
         });
     }
-    from_tree(Tree::from_dir(root))
+    Ok(Tree::from_dir(root))
 }
 
-/// Loads a graph-data tree from a gzip-compressed tarball file.
-pub fn load_tarball(path: &Path, limits: TarLimits) -> Result<GraphData, LoadFailure> {
+fn read_tarball(path: &Path, limits: TarLimits) -> Result<Tree, LoadFailure> {
     let file = File::open(path).map_err(|source| LoadFailure::Open {
         path: path.to_owned(),
         source,
@@ -48,15 +99,34 @@ pub fn load_tarball(path: &Path, limits: TarLimits) -> Result<GraphData, LoadFai
         || path.display().to_string(),
         |n| n.to_string_lossy().into_owned(),
     );
-    from_tree(tarball::read(&label, BufReader::new(file), limits))
+    Ok(tarball::read(&label, BufReader::new(file), limits))
 }
 
-/// Loads a graph-data tree from gzip-compressed tarball bytes (for example an HTTP body).
-pub fn load_tarball_bytes(bytes: &[u8], limits: TarLimits) -> Result<GraphData, LoadFailure> {
-    from_tree(tarball::read("graph-data.tar.gz", bytes, limits))
+/// The valid parts of a tree.
+struct Parts {
+    schema: Option<semver::Version>,
+    channels: Vec<channels::Channel>,
+    blocks: Vec<super::PlainBlock>,
+    risks: Vec<super::ConditionalBlock>,
+    raw_metadata: Vec<raw::RawEntry>,
+    warnings: Vec<LoadWarning>,
 }
 
-fn from_tree(tree: Tree) -> Result<GraphData, LoadFailure> {
+fn into_result((parts, errors): (Parts, Vec<LoadError>)) -> Result<GraphData, LoadFailure> {
+    match parts.schema {
+        Some(schema_version) if errors.is_empty() => Ok(GraphData {
+            schema_version,
+            channels: parts.channels,
+            blocks: parts.blocks,
+            risks: parts.risks,
+            raw_metadata: parts.raw_metadata,
+            warnings: parts.warnings,
+        }),
+        _ => Err(LoadFailure::Invalid(errors)),
+    }
+}
+
+fn check(tree: Tree) -> (Parts, Vec<LoadError>) {
     let Tree {
         version,
         raw_metadata,
@@ -127,17 +197,15 @@ fn from_tree(tree: Tree) -> Result<GraphData, LoadFailure> {
         }
     }
 
-    match schema {
-        Some(schema_version) if errors.is_empty() => Ok(GraphData {
-            schema_version,
-            channels: data_channels,
-            blocks,
-            risks,
-            raw_metadata: raw_entries,
-            warnings,
-        }),
-        _ => Err(LoadFailure::Invalid(errors)),
-    }
+    let parts = Parts {
+        schema,
+        channels: data_channels,
+        blocks,
+        risks,
+        raw_metadata: raw_entries,
+        warnings,
+    };
+    (parts, errors)
 }
 
 /// Applies the directory rules to a listing: returns the YAML files to parse (path

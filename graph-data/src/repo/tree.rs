@@ -76,7 +76,7 @@ pub(crate) fn classify(name: &str) -> Kind {
             "extension `.yml` is not read (the reference reads `.yaml` only): rename it to `.yaml`".to_owned(),
         ),
         Some((_, ext)) => Kind::Unexpected(format!(
-            "unexpected extension `.{ext}`: only `.yaml` files are read, so this file would be ignored"
+            "not a `.yaml` file (extension `.{ext}`): only `.yaml` files are read, so this file would be ignored"
         )),
         None => Kind::Unexpected(
             "no extension: only `.yaml` files are read, so this file would be ignored".to_owned(),
