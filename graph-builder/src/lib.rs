@@ -1,3 +1,15 @@
 //! Graph-builder: scrapes release images from a mirror registry (or an OCI layout on disk)
 //! and assembles the update graph from them and the graph-data.
+//!
+//! - [`registry`]: the Docker Registry v2 / OCI distribution client and its settings,
+//! - [`scrape`]: turns a repository's tags into releases, with a digest-keyed cache,
+//! - [`oci_layout`]: the same from an OCI image layout directory,
+//! - [`layer`]: the streaming search of a layer for the release-metadata file,
+//! - [`release_metadata`]: that file's format.
 #![deny(missing_docs)]
+
+pub mod layer;
+pub mod oci_layout;
+pub mod registry;
+pub mod release_metadata;
+pub mod scrape;

@@ -1,0 +1,146 @@
+//! The registry client: settings, target parsing, and the submodules that talk to a Docker
+//! Registry v2 / OCI distribution API.
+//!
+//! - [`auth`]: docker `config.json` credentials and `WWW-Authenticate` challenges,
+//! - [`ca`]: extra CA certificates from a directory,
+//! - `client`: requests, retries, authentication, tags, manifests and blobs,
+//! - [`manifest`]: the four manifest kinds and digests,
+//! - [`error`]: [`ScrapeError`] and the registry's error body.
+
+pub mod auth;
+pub mod ca;
+pub(crate) mod client;
+pub mod error;
+pub mod manifest;
+mod tags;
+
+use std::path::PathBuf;
+
+use url::Url;
+
+pub use error::{RegistryErrorBody, ScrapeError};
+
+/// The default metadata key that carries the manifest digest.
+pub const DEFAULT_MANIFESTREF_KEY: &str = "io.openshift.upgrades.graph.release.manifestref";
+
+/// Where and how to scrape release images.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScrapeSettings {
+    /// `quay.io`, `127.0.0.1:5000`, `http://127.0.0.1:5000`, `https://host:port`; no scheme
+    /// means HTTPS.
+    pub registry: String,
+    /// `ocp/release`.
+    pub repository: String,
+    /// A docker `config.json`, read at the start of every scrape.
+    pub credentials_path: Option<PathBuf>,
+    /// Extra CA certificates (every PEM bundle below it, two levels deep).
+    pub root_certificate_dir: Option<PathBuf>,
+    /// How many tags are processed at once.
+    pub fetch_concurrency: usize,
+    /// The metadata key that receives the manifest digest.
+    pub manifestref_key: String,
+}
+
+impl Default for ScrapeSettings {
+    fn default() -> Self {
+        ScrapeSettings {
+            registry: "quay.io".to_string(),
+            repository: "openshift-release-dev/ocp-release".to_string(),
+            credentials_path: None,
+            root_certificate_dir: Some(PathBuf::from("/etc/pki/ca-trust/extracted")),
+            fetch_concurrency: 16,
+            manifestref_key: DEFAULT_MANIFESTREF_KEY.to_string(),
+        }
+    }
+}
+
+/// A parsed registry target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// `scheme://host[:port]/`.
+    pub base: Url,
+    /// `host[:port]`, as it appears in pull specs and credential keys.
+    pub host: String,
+    /// The repository path, without leading or trailing slashes; a path given with the
+    /// registry is prepended (`host/ns` + `repo` = `ns/repo`).
+    pub repository: String,
+}
+
+impl Target {
+    /// Parses `registry` + `/` + `repository` (B §2.3 "Target parsing").
+    pub fn parse(registry: &str, repository: &str) -> Result<Target, ScrapeError> {
+        let invalid = |reason: String| ScrapeError::InvalidSettings {
+            field: "registry",
+            value: registry.to_string(),
+            reason,
+        };
+        let registry = registry.trim().trim_end_matches('/');
+        let with_scheme = if registry.contains("://") {
+            registry.to_string()
+        } else {
+            format!("https://{registry}")
+        };
+        let url = Url::parse(&format!("{with_scheme}/{}", repository.trim_matches('/')))
+            .map_err(|e| invalid(e.to_string()))?;
+        if url.scheme() != "http" && url.scheme() != "https" {
+            return Err(invalid(format!(
+                "scheme {:?} is neither http nor https",
+                url.scheme()
+            )));
+        }
+        let host = match (url.host_str(), url.port()) {
+            (Some(h), Some(p)) => format!("{h}:{p}"),
+            (Some(h), None) => h.to_string(),
+            (None, _) => return Err(invalid("no host".to_string())),
+        };
+        let repository = url.path().trim_matches('/').to_string();
+        if repository.is_empty() {
+            return Err(ScrapeError::InvalidSettings {
+                field: "repository",
+                value: repository,
+                reason: "empty".to_string(),
+            });
+        }
+        let mut base = url;
+        base.set_path("/");
+        base.set_query(None);
+        Ok(Target {
+            base,
+            host,
+            repository,
+        })
+    }
+
+    /// `host[:port]/repository@digest`, the pull spec of a release.
+    pub fn payload(&self, digest: &str) -> String {
+        format!("{}/{}@{digest}", self.host, self.repository)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets() {
+        let t = Target::parse("quay.io", "openshift-release-dev/ocp-release").unwrap();
+        assert_eq!(t.base.as_str(), "https://quay.io/");
+        assert_eq!(
+            t.payload("sha256:ab"),
+            "quay.io/openshift-release-dev/ocp-release@sha256:ab"
+        );
+        let t = Target::parse("http://127.0.0.1:5000/", "/ocp/release/").unwrap();
+        assert_eq!(t.base.as_str(), "http://127.0.0.1:5000/");
+        assert_eq!(
+            (t.host.as_str(), t.repository.as_str()),
+            ("127.0.0.1:5000", "ocp/release")
+        );
+        let t = Target::parse("https://mirror.example:8443/ns", "release").unwrap();
+        assert_eq!(
+            (t.host.as_str(), t.repository.as_str()),
+            ("mirror.example:8443", "ns/release")
+        );
+        assert!(Target::parse("ftp://x", "r").is_err());
+        assert!(Target::parse("quay.io", "").is_err());
+    }
+}

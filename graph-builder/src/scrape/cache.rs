@@ -1,0 +1,92 @@
+//! The digest-keyed cache that survives across scrapes (A3 "cheap refreshes").
+//!
+//! Keys are content digests, so entries never go stale: a manifest digest maps to what the
+//! image turned out to be (a release, not a release, a dropped multi-arch shard), and a layer
+//! digest is remembered when the layer holds no release-metadata, so component images that
+//! share layers are scanned once. Only finished results go in: no placeholders, and no
+//! errors or invalid releases, which are retried by the next scrape.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+
+use crate::release_metadata::ReleaseMetadata;
+
+/// A release image as found: its architecture and release-metadata.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ReleaseImage {
+    pub(crate) arch: String,
+    pub(crate) metadata: ReleaseMetadata,
+}
+
+/// What one manifest digest turned out to be.
+#[derive(Debug, Clone)]
+pub(crate) enum ImageOutcome {
+    Release(Arc<ReleaseImage>),
+    /// A readable image or artifact without release-metadata; the reason is for logs.
+    NotRelease(String),
+    /// A per-arch child of a multi payload tagged on its own (B §2.3 step 10).
+    ShardDropped,
+    /// A release whose metadata (or layer) cannot be used; never cached.
+    Invalid(String),
+}
+
+/// The cache; cheap to share between concurrent tag tasks.
+#[derive(Debug, Default)]
+pub(crate) struct Cache {
+    images: Mutex<HashMap<String, ImageOutcome>>,
+    plain_layers: Mutex<HashSet<String>>,
+}
+
+impl Cache {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.images.lock().expect("cache lock").is_empty()
+    }
+
+    pub(crate) fn image(&self, digest: &str) -> Option<ImageOutcome> {
+        self.images.lock().expect("cache lock").get(digest).cloned()
+    }
+
+    /// Remembers a finished outcome; invalid ones are not kept.
+    pub(crate) fn store_image(&self, digest: &str, outcome: &ImageOutcome) {
+        if !matches!(outcome, ImageOutcome::Invalid(_)) {
+            self.images
+                .lock()
+                .expect("cache lock")
+                .insert(digest.to_string(), outcome.clone());
+        }
+    }
+
+    pub(crate) fn layer_is_plain(&self, digest: &str) -> bool {
+        self.plain_layers
+            .lock()
+            .expect("cache lock")
+            .contains(digest)
+    }
+
+    pub(crate) fn mark_layer_plain(&self, digest: &str) {
+        self.plain_layers
+            .lock()
+            .expect("cache lock")
+            .insert(digest.to_string());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn invalid_outcomes_are_not_cached() {
+        let cache = Cache::default();
+        cache.store_image("sha256:a", &ImageOutcome::Invalid("bad".into()));
+        assert!(cache.is_empty() && cache.image("sha256:a").is_none());
+        cache.store_image("sha256:b", &ImageOutcome::NotRelease("component".into()));
+        assert!(matches!(
+            cache.image("sha256:b"),
+            Some(ImageOutcome::NotRelease(_))
+        ));
+        assert!(!cache.layer_is_plain("sha256:c"));
+        cache.mark_layer_plain("sha256:c");
+        assert!(cache.layer_is_plain("sha256:c"));
+    }
+}

@@ -1,0 +1,256 @@
+//! What one image is: manifest -> architecture -> layers (top-most first) -> release-metadata.
+//!
+//! Works the same over a registry and an OCI layout ([`Source`]). A single-entry manifest
+//! list is that entry's architecture, with layers from the child manifest fetched by digest
+//! (the reference fetched child digests as blobs, B §8.5); several entries make `multi`, read
+//! from the last child like the reference does.
+
+use std::error::Error as StdError;
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use super::cache::{Cache, ImageOutcome, ReleaseImage};
+use crate::layer::{find_release_metadata, LayerError};
+use crate::oci_layout::OciLayout;
+use crate::registry::client::{BlobStream, FetchedManifest, RegistryClient};
+use crate::registry::manifest::{
+    config_architecture, is_sha256_digest, parse_manifest, ImageManifest, Manifest,
+};
+use crate::registry::ScrapeError;
+use crate::release_metadata::parse_release_metadata;
+
+/// The metadata key a multi payload sets on itself (B §2.3 step 10).
+const PAYLOAD_ARCH_KEY: &str = "release.openshift.io/architecture";
+
+/// Where images come from.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Source<'a> {
+    Registry(&'a RegistryClient),
+    Layout(&'a OciLayout),
+}
+
+impl Source<'_> {
+    async fn manifest(
+        &self,
+        digest: &str,
+        item: &str,
+    ) -> Result<Option<FetchedManifest>, ScrapeError> {
+        match self {
+            Source::Registry(client) => client.get_manifest(digest, item).await,
+            Source::Layout(layout) => layout.manifest(digest, item).await,
+        }
+    }
+
+    async fn small_blob(&self, digest: &str, item: &str) -> Result<Option<Bytes>, ScrapeError> {
+        match self {
+            Source::Registry(client) => client.get_small_blob(digest, item).await,
+            Source::Layout(layout) => layout.small_blob(digest, item).await,
+        }
+    }
+
+    async fn blob_stream(
+        &self,
+        digest: &str,
+        item: &str,
+    ) -> Result<Option<BlobStream>, ScrapeError> {
+        match self {
+            Source::Registry(client) => client.open_blob(digest, item).await,
+            Source::Layout(layout) => layout.blob_stream(digest, item).await,
+        }
+    }
+
+    /// (registry, repository) for error messages.
+    fn location(&self) -> (String, String) {
+        match self {
+            Source::Registry(client) => {
+                let target = client.target();
+                (target.host.clone(), target.repository.clone())
+            }
+            Source::Layout(layout) => (layout.root().display().to_string(), "(layout)".to_string()),
+        }
+    }
+}
+
+/// `error: cause: cause` on one line, for the invalid list and logs.
+pub(crate) fn chain(error: &dyn StdError) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// Decides what the image behind `manifest` is. `Err` only for failures that must fail the
+/// scrape (transport, 5xx after retries, digest mismatches).
+pub(crate) async fn inspect(
+    source: Source<'_>,
+    cache: &Cache,
+    tag: &str,
+    manifest: &FetchedManifest,
+) -> Result<ImageOutcome, ScrapeError> {
+    let item = format!("tag {tag} manifest {}", manifest.digest);
+    let parsed = match parse_manifest(manifest.content_type.as_deref(), &manifest.body) {
+        Ok(parsed) => parsed,
+        Err(reason) => return Ok(ImageOutcome::Invalid(reason)),
+    };
+    let (arch, image) = match parsed {
+        Manifest::Unsupported(media_type) => {
+            return Ok(ImageOutcome::NotRelease(format!(
+                "manifest media type {media_type}"
+            )))
+        }
+        Manifest::Image(image) => {
+            if !image.is_container_image() {
+                return Ok(ImageOutcome::NotRelease(
+                    "an artifact, not a container image".into(),
+                ));
+            }
+            match image_arch(source, &image, &item).await? {
+                Ok(arch) => (arch, image),
+                Err(reason) => return Ok(ImageOutcome::Invalid(reason)),
+            }
+        }
+        Manifest::Index(index) => {
+            let entries: Vec<_> = index
+                .manifests
+                .iter()
+                .filter(|e| !e.is_attestation())
+                .collect();
+            let Some(child) = entries.last() else {
+                return Ok(ImageOutcome::NotRelease("an empty manifest list".into()));
+            };
+            if !is_sha256_digest(&child.digest) {
+                return Ok(ImageOutcome::Invalid(format!(
+                    "malformed child digest {:?}",
+                    child.digest
+                )));
+            }
+            let child_item = format!("{item} child {}", child.digest);
+            let Some(fetched) = source.manifest(&child.digest, &child_item).await? else {
+                return Ok(ImageOutcome::Invalid(format!(
+                    "child manifest {} is missing",
+                    child.digest
+                )));
+            };
+            let image = match parse_manifest(fetched.content_type.as_deref(), &fetched.body) {
+                Ok(Manifest::Image(image)) => image,
+                Ok(_) => {
+                    return Ok(ImageOutcome::Invalid(format!(
+                        "child {} is not an image manifest",
+                        child.digest
+                    )))
+                }
+                Err(reason) => {
+                    return Ok(ImageOutcome::Invalid(format!(
+                        "child {}: {reason}",
+                        child.digest
+                    )))
+                }
+            };
+            let platform_arch = child.platform.as_ref().map(|p| p.architecture.clone());
+            let arch = match platform_arch.filter(|a| !a.is_empty()) {
+                _ if entries.len() > 1 => "multi".to_string(),
+                Some(arch) => arch,
+                None => match image_arch(source, &image, &child_item).await? {
+                    Ok(arch) => arch,
+                    Err(reason) => return Ok(ImageOutcome::Invalid(reason)),
+                },
+            };
+            (arch, image)
+        }
+    };
+    if image.layers.is_empty() {
+        return Ok(ImageOutcome::NotRelease("an image without layers".into()));
+    }
+    if let Some(bad) = image.layers.iter().find(|l| !is_sha256_digest(&l.digest)) {
+        return Ok(ImageOutcome::Invalid(format!(
+            "malformed layer digest {:?}",
+            bad.digest
+        )));
+    }
+    for layer in image.layers.iter().rev() {
+        if cache.layer_is_plain(&layer.digest) {
+            continue;
+        }
+        let layer_item = format!("{item} layer {}", layer.digest);
+        let Some(stream) = source.blob_stream(&layer.digest, &layer_item).await? else {
+            return Ok(ImageOutcome::Invalid(format!(
+                "layer {} is missing",
+                layer.digest
+            )));
+        };
+        match find_release_metadata(stream).await {
+            Ok(Some(bytes)) => {
+                return Ok(match parse_release_metadata(&bytes) {
+                    Ok(metadata) => release(arch, metadata),
+                    Err(e) => {
+                        ImageOutcome::Invalid(format!("layer {}: {}", layer.digest, chain(&e)))
+                    }
+                })
+            }
+            Ok(None) => cache.mark_layer_plain(&layer.digest),
+            Err(LayerError::Unsupported(compression)) => {
+                tracing::debug!(%layer_item, compression, "skipping layer we cannot decompress");
+                cache.mark_layer_plain(&layer.digest);
+            }
+            Err(LayerError::Source(source_error)) => {
+                let (registry, repository) = source.location();
+                return Err(ScrapeError::BlobStream {
+                    registry,
+                    repository,
+                    item: layer_item,
+                    source: source_error,
+                });
+            }
+            Err(e) => {
+                return Ok(ImageOutcome::Invalid(format!(
+                    "layer {}: {}",
+                    layer.digest,
+                    chain(&e)
+                )))
+            }
+        }
+    }
+    Ok(ImageOutcome::NotRelease(
+        "no release-metadata in any layer".into(),
+    ))
+}
+
+fn release(arch: String, metadata: crate::release_metadata::ReleaseMetadata) -> ImageOutcome {
+    let is_shard = metadata.metadata.get(PAYLOAD_ARCH_KEY).map(String::as_str) == Some("multi")
+        && arch != "multi";
+    if is_shard {
+        ImageOutcome::ShardDropped
+    } else {
+        ImageOutcome::Release(Arc::new(ReleaseImage { arch, metadata }))
+    }
+}
+
+/// The architecture from the config blob; `Ok(Err(..))` when the image is unusable.
+async fn image_arch(
+    source: Source<'_>,
+    image: &ImageManifest,
+    item: &str,
+) -> Result<Result<String, String>, ScrapeError> {
+    if !is_sha256_digest(&image.config.digest) {
+        return Ok(Err(format!(
+            "malformed config digest {:?}",
+            image.config.digest
+        )));
+    }
+    let config_item = format!("{item} config {}", image.config.digest);
+    match source
+        .small_blob(&image.config.digest, &config_item)
+        .await?
+    {
+        None => Ok(Err(format!(
+            "config blob {} is missing",
+            image.config.digest
+        ))),
+        Some(config) => Ok(config_architecture(&config)),
+    }
+}
