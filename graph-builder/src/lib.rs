@@ -5,9 +5,11 @@
 //! - [`scrape`]: turns a repository's tags into releases, with a digest-keyed cache,
 //! - [`oci_layout`]: the same from an OCI image layout directory,
 //! - [`layer`]: the streaming search of a layer for the release-metadata file,
-//! - [`release_metadata`]: that file's format.
+//! - [`release_metadata`]: that file's format,
+//! - [`config`]: flags, the TOML file and the validated settings.
 #![deny(missing_docs)]
 
+pub mod config;
 pub mod layer;
 pub mod oci_layout;
 pub mod registry;
