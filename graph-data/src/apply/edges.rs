@@ -159,8 +159,8 @@ fn add(
         Err(_) => Err(ApplyError::Cycle {
             release: graph.release(id).version.clone(),
             key,
-            from: graph.release(f).version.clone(),
-            to: graph.release(t).version.clone(),
+            from: graph.release(f).version.to_string(),
+            to: graph.release(t).version.to_string(),
         }),
     }
 }

@@ -51,10 +51,10 @@ pub enum ApplyError {
         release: Version,
         /// The metadata key.
         key: &'static str,
-        /// Source of the refused edge.
-        from: Version,
+        /// Source of the refused edge (a version, rendered: keeps the error small).
+        from: String,
         /// Target of the refused edge.
-        to: Version,
+        to: String,
     },
     /// A version list in metadata has an entry that is not SemVer.
     #[error("release {release}: `{key}` entry {value:?} is not a SemVer version: {error}")]

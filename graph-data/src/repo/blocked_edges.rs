@@ -12,7 +12,7 @@ use semver::Version;
 use serde_yaml_ng::Value;
 
 use super::error::{LoadError, Problem};
-use super::yaml::{self, Doc};
+use super::yaml::{self, Doc, RegexCache};
 use crate::conditional::{MatchingRule, Risk};
 
 /// The fields only a risk has; any of them makes the file a risk.
@@ -56,15 +56,28 @@ pub enum BlockedEdge {
 
 /// Parses one blocked-edges file; `file` is its path relative to the graph-data root.
 pub fn parse(file: &str, bytes: &[u8]) -> Result<BlockedEdge, Vec<LoadError>> {
+    parse_cached(file, bytes, &mut RegexCache::new())
+}
+
+/// [`parse`] sharing compiled `from` regexes across files.
+pub(crate) fn parse_cached(
+    file: &str,
+    bytes: &[u8],
+    cache: &mut RegexCache,
+) -> Result<BlockedEdge, Vec<LoadError>> {
     let doc = Doc::parse(bytes).map_err(|e| vec![LoadError::new(file, Problem::Yaml(e))])?;
     if RISK_ONLY_FIELDS.iter().any(|f| doc.has(f)) {
-        parse_risk(file, &doc)
+        parse_risk(file, &doc, cache)
     } else {
-        parse_plain(file, &doc)
+        parse_plain(file, &doc, cache)
     }
 }
 
-fn parse_plain(file: &str, doc: &Doc) -> Result<BlockedEdge, Vec<LoadError>> {
+fn parse_plain(
+    file: &str,
+    doc: &Doc,
+    cache: &mut RegexCache,
+) -> Result<BlockedEdge, Vec<LoadError>> {
     let mut errors = Vec::new();
     let unknown: Vec<&str> = doc
         .fields
@@ -89,7 +102,7 @@ fn parse_plain(file: &str, doc: &Doc) -> Result<BlockedEdge, Vec<LoadError>> {
             .ok()
     });
     let from = required(file, doc, "from", &missing_hint, &mut errors).and_then(|v| {
-        yaml::regex_value(v)
+        yaml::regex_value(v, cache)
             .map_err(|e| errors.push(LoadError::field(file, "from", e)))
             .ok()
     });
@@ -112,7 +125,11 @@ fn parse_plain(file: &str, doc: &Doc) -> Result<BlockedEdge, Vec<LoadError>> {
     }
 }
 
-fn parse_risk(file: &str, doc: &Doc) -> Result<BlockedEdge, Vec<LoadError>> {
+fn parse_risk(
+    file: &str,
+    doc: &Doc,
+    cache: &mut RegexCache,
+) -> Result<BlockedEdge, Vec<LoadError>> {
     let mut errors = Vec::new();
     let missing = format!("missing ({RISK_HINT})");
     let to = required(file, doc, "to", &missing, &mut errors).and_then(|v| {
@@ -121,7 +138,7 @@ fn parse_risk(file: &str, doc: &Doc) -> Result<BlockedEdge, Vec<LoadError>> {
             .ok()
     });
     let from = required(file, doc, "from", &missing, &mut errors).and_then(|v| {
-        yaml::regex_value(v)
+        yaml::regex_value(v, cache)
             .map_err(|e| errors.push(LoadError::field(file, "from", e)))
             .ok()
     });

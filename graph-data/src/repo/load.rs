@@ -189,8 +189,9 @@ fn check(tree: Tree) -> (Parts, Vec<LoadError>) {
 
     let mut blocks = Vec::new();
     let mut risks = Vec::new();
+    let mut regexes = super::yaml::RegexCache::new();
     for (file, bytes) in yaml_files(BLOCKED_EDGES, blocked_edges, &mut errors, &mut warnings) {
-        match blocked_edges::parse(&file, &bytes) {
+        match blocked_edges::parse_cached(&file, &bytes, &mut regexes) {
             Ok(BlockedEdge::Plain(b)) => blocks.push(b),
             Ok(BlockedEdge::Conditional(c)) => risks.push(c),
             Err(e) => errors.extend(e),
