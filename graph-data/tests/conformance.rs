@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use graph_data::apply::{
-    apply_all, edge_add_remove, PREVIOUS_REMOVE_KEY, PREVIOUS_REMOVE_REGEX_KEY,
+    apply_all, edge_add_remove, CHANNELS_KEY, PREVIOUS_REMOVE_KEY, PREVIOUS_REMOVE_REGEX_KEY,
 };
 use graph_data::repo::{load_dir, LoadFailure};
 use graph_data::{wire, Graph};
@@ -52,6 +52,14 @@ fn compare(snapshot: &str) -> (Graph, Graph, Graph) {
         load_dir(&dir.join("cincinnati-graph-data")).unwrap_or_else(|e| panic!("{snapshot}: {e}"));
     let mut actual = raw.clone();
     apply_all(&mut actual, &data).unwrap();
+    // Guard against a vacuous pass: graph-data must change the scraped graph.
+    assert!(
+        edges(&actual).len() < edges(&raw).len(),
+        "{snapshot}: no edge was removed"
+    );
+    assert!(actual
+        .releases()
+        .any(|(_, r)| r.metadata.contains_key(CHANNELS_KEY)));
     let mut expected = read_graph(&dir.join("graph-gb-with-quay-metadata.json"));
     edge_add_remove(&mut expected, &[]).unwrap();
 
