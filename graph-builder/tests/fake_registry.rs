@@ -419,3 +419,48 @@ async fn one_version_on_two_digests_fails_naming_both_tags() {
     );
     fake.stop().await;
 }
+
+fn one_release(fake: &FakeRegistry) -> String {
+    fake.build(REPO, |b| {
+        let d = b.release(DOCKER_MANIFEST, "amd64", &metadata_json("4.18.0", &[], &[]));
+        b.tag("4.18.0", &d);
+        d
+    })
+}
+
+#[tokio::test]
+async fn broken_blob_bodies_are_read_again() {
+    let fake = FakeRegistry::start();
+    let manifest = one_release(&fake);
+    let top = fake.layers_of(REPO, &manifest).pop().unwrap();
+    fake.with(|s| {
+        s.behaviour.break_blobs.insert(top.clone(), 2);
+        s.behaviour.fail_times.insert("/blobs/".into(), 1);
+    });
+    let outcome = scraper(&fake).scrape().await.unwrap();
+    assert_eq!(outcome.releases.len(), 1);
+    let reads = fake.requests().iter().filter(|r| r.contains(&top)).count();
+    assert_eq!(reads, 3);
+    // The config body breaks once too: fetched again.
+    let fake = FakeRegistry::start();
+    one_release(&fake);
+    fake.with(|s| s.behaviour.break_blobs.insert("*".into(), 1));
+    assert_eq!(scraper(&fake).scrape().await.unwrap().releases.len(), 1);
+}
+
+#[tokio::test]
+async fn a_blob_stream_that_keeps_breaking_fails_the_scrape() {
+    let fake = FakeRegistry::start();
+    one_release(&fake);
+    fake.with(|s| s.behaviour.break_blobs.insert("*".into(), 100));
+    let err = scraper(&fake).scrape().await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ScrapeError::Transport { .. } | ScrapeError::BlobStream { .. }
+        ),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("4.18.0"), "{err}");
+    fake.stop().await;
+}

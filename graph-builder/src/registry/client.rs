@@ -82,6 +82,13 @@ pub(crate) struct FetchedManifest {
     pub(crate) body: Bytes,
 }
 
+/// A small document and the headers that matter.
+struct Small {
+    claimed: Option<String>,
+    content_type: Option<String>,
+    body: Bytes,
+}
+
 /// Builds the shared HTTP client: system roots plus `extra` certificates.
 pub(crate) fn build_http_client(
     registry: &str,
@@ -396,43 +403,97 @@ impl RegistryClient {
         }
     }
 
-    /// Fetches a manifest by tag or digest and verifies its digest. `None` on 404.
+    /// GETs a small document in full. A body that breaks mid-way is fetched again, like
+    /// any transport error. `None` on 404.
+    async fn get_small(
+        &self,
+        url: Url,
+        accept: Option<&str>,
+        item: &str,
+        is_blob: bool,
+    ) -> Result<Option<Small>, ScrapeError> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            if is_blob {
+                self.counters.blob_requests.fetch_add(1, Ordering::Relaxed);
+            }
+            let response = self.send(Method::GET, url.clone(), accept, item).await?;
+            match response.status() {
+                StatusCode::NOT_FOUND => return Ok(None),
+                s if !s.is_success() => return Err(self.status_error(response, item).await),
+                _ => {}
+            }
+            let claimed = header_str(&response, CONTENT_DIGEST);
+            let content_type = header_str(&response, CONTENT_TYPE.as_str());
+            match read_capped(response, SMALL_DOCUMENT_CAP).await {
+                Ok(Some(body)) => {
+                    return Ok(Some(Small {
+                        claimed,
+                        content_type,
+                        body,
+                    }))
+                }
+                Ok(None) => {
+                    let reason = format!("response larger than {SMALL_DOCUMENT_CAP} bytes");
+                    return Err(self.protocol(item, reason));
+                }
+                Err(error) if attempt < self.retry.attempts => {
+                    tracing::debug!(%item, attempt, error = %error, "retrying a broken body");
+                    tokio::time::sleep(self.retry.base_delay * 2u32.pow(attempt - 1)).await;
+                }
+                Err(source) => {
+                    return Err(ScrapeError::Transport {
+                        registry: self.target.host.clone(),
+                        repository: self.target.repository.clone(),
+                        item: item.to_string(),
+                        attempts: attempt,
+                        source,
+                    })
+                }
+            }
+        }
+    }
+
+    fn check_digest(&self, item: &str, expected: String, actual: &str) -> Result<(), ScrapeError> {
+        if expected == actual {
+            return Ok(());
+        }
+        Err(ScrapeError::DigestMismatch {
+            registry: self.target.host.clone(),
+            repository: self.target.repository.clone(),
+            item: item.to_string(),
+            expected,
+            actual: actual.to_string(),
+        })
+    }
+
+    /// Fetches a manifest by tag or digest and verifies its digest: against the reference
+    /// when it is a digest, else against `Docker-Content-Digest` when sent. `None` on 404.
     pub(crate) async fn get_manifest(
         &self,
         reference: &str,
         item: &str,
     ) -> Result<Option<FetchedManifest>, ScrapeError> {
         let url = self.repo_url(&format!("manifests/{reference}"));
-        let response = self
-            .send(Method::GET, url, Some(MANIFEST_ACCEPT), item)
-            .await?;
-        if response.status() == StatusCode::NOT_FOUND {
+        let Some(small) = self
+            .get_small(url, Some(MANIFEST_ACCEPT), item, false)
+            .await?
+        else {
             return Ok(None);
-        }
-        if !response.status().is_success() {
-            return Err(self.status_error(response, item).await);
-        }
-        let claimed = header_str(&response, CONTENT_DIGEST);
-        let content_type = header_str(&response, CONTENT_TYPE.as_str());
-        let body = self.read_small(response, item).await?;
-        let actual = sha256_digest(&body);
+        };
+        let actual = sha256_digest(&small.body);
         let expected = reference
             .starts_with("sha256:")
             .then(|| reference.to_string())
-            .or(claimed.filter(|c| c.starts_with("sha256:")));
-        if let Some(expected) = expected.filter(|e| *e != actual) {
-            return Err(ScrapeError::DigestMismatch {
-                registry: self.target.host.clone(),
-                repository: self.target.repository.clone(),
-                item: item.to_string(),
-                expected,
-                actual,
-            });
+            .or(small.claimed.filter(|c| c.starts_with("sha256:")));
+        if let Some(expected) = expected {
+            self.check_digest(item, expected, &actual)?;
         }
         Ok(Some(FetchedManifest {
             digest: actual,
-            content_type,
-            body,
+            content_type: small.content_type,
+            body: small.body,
         }))
     }
 
@@ -442,24 +503,15 @@ impl RegistryClient {
         digest: &str,
         item: &str,
     ) -> Result<Option<Bytes>, ScrapeError> {
-        let Some(response) = self.blob_response(digest, item).await? else {
+        let url = self.repo_url(&format!("blobs/{digest}"));
+        let Some(small) = self.get_small(url, None, item, true).await? else {
             return Ok(None);
         };
-        let body = self.read_small(response, item).await?;
         self.counters
             .blob_bytes
-            .fetch_add(body.len() as u64, Ordering::Relaxed);
-        let actual = sha256_digest(&body);
-        if actual != digest {
-            return Err(ScrapeError::DigestMismatch {
-                registry: self.target.host.clone(),
-                repository: self.target.repository.clone(),
-                item: item.to_string(),
-                expected: digest.to_string(),
-                actual,
-            });
-        }
-        Ok(Some(body))
+            .fetch_add(small.body.len() as u64, Ordering::Relaxed);
+        self.check_digest(item, digest.to_string(), &sha256_digest(&small.body))?;
+        Ok(Some(small.body))
     }
 
     /// Opens a blob as a byte stream; bytes are counted as they arrive. `None` on 404.

@@ -23,6 +23,10 @@ use crate::release_metadata::parse_release_metadata;
 /// The metadata key a multi payload sets on itself (B §2.3 step 10).
 const PAYLOAD_ARCH_KEY: &str = "release.openshift.io/architecture";
 
+/// Reads of one layer before a broken stream fails the scrape.
+const LAYER_ATTEMPTS: u32 = 3;
+const LAYER_RETRY_DELAY: std::time::Duration = std::time::Duration::from_millis(200);
+
 /// Where images come from.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Source<'a> {
@@ -177,13 +181,26 @@ pub(crate) async fn inspect(
             continue;
         }
         let layer_item = format!("{item} layer {}", layer.digest);
-        let Some(stream) = source.blob_stream(&layer.digest, &layer_item).await? else {
-            return Ok(ImageOutcome::Invalid(format!(
-                "layer {} is missing",
-                layer.digest
-            )));
+        let mut attempt = 0;
+        let scanned = loop {
+            attempt += 1;
+            let Some(stream) = source.blob_stream(&layer.digest, &layer_item).await? else {
+                return Ok(ImageOutcome::Invalid(format!(
+                    "layer {} is missing",
+                    layer.digest
+                )));
+            };
+            match find_release_metadata(stream).await {
+                // A stream that broke mid-way is read again from the start, like any
+                // transport error; what was read is not kept.
+                Err(LayerError::Source(e)) if attempt < LAYER_ATTEMPTS => {
+                    tracing::debug!(%layer_item, attempt, error = %chain(&e), "retrying layer");
+                    tokio::time::sleep(LAYER_RETRY_DELAY * 2u32.pow(attempt - 1)).await;
+                }
+                scanned => break scanned,
+            }
         };
-        match find_release_metadata(stream).await {
+        match scanned {
             Ok(Some(bytes)) => {
                 return Ok(match parse_release_metadata(&bytes) {
                     Ok(metadata) => release(arch, metadata),

@@ -49,6 +49,8 @@ pub struct Behaviour {
     pub lie_about_digest: bool,
     /// Send no `Docker-Content-Digest` at all.
     pub omit_digest: bool,
+    /// Break downloads of this blob (`*`: any blob) half-way, this many times.
+    pub break_blobs: HashMap<String, usize>,
 }
 
 #[derive(Default)]
@@ -212,12 +214,23 @@ async fn handle(req: HttpRequest, state: web::Data<Shared>) -> HttpResponse {
         let Some((name, reference)) = rest.rsplit_once(kind) else {
             continue;
         };
+        let mut breaking = false;
+        if kind == "/blobs/" {
+            for key in [reference, "*"] {
+                if let Some(left) = s.behaviour.break_blobs.get_mut(key).filter(|l| **l > 0) {
+                    *left -= 1;
+                    breaking = true;
+                    break;
+                }
+            }
+        }
         let Some(repo) = s.repos.get(name) else {
             return registry_error(404, "NAME_UNKNOWN", "no such repository");
         };
         return match kind {
             "/tags/list" => tags_page(&s.behaviour, repo, name, &query, &host),
             "/manifests/" => manifest(&s.behaviour, repo, reference, req.method().as_str()),
+            _ if breaking => broken_blob(repo, reference),
             _ => blob(repo, reference),
         };
     }
@@ -289,6 +302,22 @@ fn blob(repo: &Repo, digest: &str) -> HttpResponse {
             .content_type("application/octet-stream")
             .streaming(generated_layer(*size, metadata_first.clone())),
     }
+}
+
+/// Half of a stored blob, then a dropped connection.
+fn broken_blob(repo: &Repo, digest: &str) -> HttpResponse {
+    let Some(Blob::Stored(bytes)) = repo.blobs.get(digest) else {
+        return registry_error(404, "BLOB_UNKNOWN", "unknown blob");
+    };
+    let half = bytes.slice(..bytes.len() / 2);
+    let chunks: Vec<Result<Bytes, std::io::Error>> = vec![
+        Ok(half),
+        Err(std::io::Error::other("connection dropped by the fake")),
+    ];
+    HttpResponse::Ok()
+        .content_type("application/octet-stream")
+        .insert_header(("Content-Length", bytes.len().to_string()))
+        .streaming(futures::stream::iter(chunks))
 }
 
 /// A gzip (stored blocks) tar stream: optional release-metadata, then one entry of `size`
@@ -490,6 +519,20 @@ impl ImageBuilder<'_> {
 }
 
 impl FakeRegistry {
+    /// The layer digests of the image manifest `digest`, bottom first.
+    pub fn layers_of(&self, repo: &str, digest: &str) -> Vec<String> {
+        self.with(|s| {
+            let body = &s.repos[repo].manifests[digest].1;
+            let json: serde_json::Value = serde_json::from_slice(body).unwrap();
+            json["layers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|l| l["digest"].as_str().unwrap().to_string())
+                .collect()
+        })
+    }
+
     /// Runs `f` with an image builder on `repo` (created if needed).
     pub fn build<R>(&self, repo: &str, f: impl FnOnce(&mut ImageBuilder<'_>) -> R) -> R {
         self.with(|s| {
