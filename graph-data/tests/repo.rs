@@ -124,6 +124,35 @@ fn subdirectories_are_a_warning() {
 }
 
 #[test]
+fn duplicate_and_unrequestable_channel_names_are_warnings() {
+    let dir = minimal();
+    let root = dir.path();
+    std::fs::write(
+        root.join("channels/stable-4.2-copy.yaml"),
+        "name: stable-4.2\nversions: []\n",
+    )
+    .unwrap();
+    std::fs::write(
+        root.join("channels/Fast.yaml"),
+        "name: Fast_4.2\nversions: []\n",
+    )
+    .unwrap();
+    let warnings: Vec<String> = load_dir(root)
+        .unwrap()
+        .warnings
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        warnings,
+        [
+            "channels/Fast.yaml: channel name \"Fast_4.2\" can never be requested (clients may only use 0-9, a-z, `-` and `.`)",
+            "channels/stable-4.2.yaml: channel \"stable-4.2\" is also defined in channels/stable-4.2-copy.yaml",
+        ]
+    );
+}
+
+#[test]
 fn version_file_rules() {
     let dir = minimal();
     let root = dir.path();

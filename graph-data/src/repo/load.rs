@@ -187,6 +187,8 @@ fn check(tree: Tree) -> (Parts, Vec<LoadError>) {
         }
     }
 
+    channel_warnings(&data_channels, &mut warnings);
+
     let mut blocks = Vec::new();
     let mut risks = Vec::new();
     let mut regexes = super::yaml::RegexCache::new();
@@ -207,6 +209,34 @@ fn check(tree: Tree) -> (Parts, Vec<LoadError>) {
         warnings,
     };
     (parts, errors)
+}
+
+/// Channels that are valid but probably not what the author meant: a name defined twice
+/// (the releases would list it twice), or one a client can never ask for (the
+/// policy-engine accepts only `^[0-9a-z.-]+$`).
+fn channel_warnings(channels: &[channels::Channel], warnings: &mut Vec<LoadWarning>) {
+    let mut first: std::collections::HashMap<&str, &str> = std::collections::HashMap::new();
+    for c in channels {
+        if let Some(other) = first.insert(&c.name, &c.file) {
+            warnings.push(LoadWarning {
+                file: c.file.clone(),
+                message: format!("channel {:?} is also defined in {other}", c.name),
+            });
+        }
+        if !c
+            .name
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b.is_ascii_lowercase() || b == b'-' || b == b'.')
+        {
+            warnings.push(LoadWarning {
+                file: c.file.clone(),
+                message: format!(
+                    "channel name {:?} can never be requested (clients may only use 0-9, a-z, `-` and `.`)",
+                    c.name
+                ),
+            });
+        }
+    }
 }
 
 /// Applies the directory rules to a listing: returns the YAML files to parse (path
