@@ -382,3 +382,27 @@ fn a_bad_version_in_an_annotated_list_is_an_error() {
         "{err}"
     );
 }
+
+/// SPEC B §3.6 quirk, kept: a risk whose `to` carries an arch yields pairs for that arch
+/// only, while its removal regex applies to every arch of the version.
+#[test]
+fn a_risk_to_with_an_arch_is_conditional_for_that_arch_and_removed_for_all() {
+    let mut g = graph(
+        &["4.1.0+amd64", "4.1.0+s390x", "4.2.0+amd64", "4.2.0+s390x"],
+        &[
+            ("4.1.0+amd64", "4.2.0+amd64"),
+            ("4.1.0+s390x", "4.2.0+s390x"),
+        ],
+    );
+    let risk = format!("to: 4.2.0+amd64\nfrom: .*\nname: R\n{RISK}");
+    apply_all(&mut g, &data(&[("blocked-edges/r.yaml", &risk)])).unwrap();
+    assert!(edges(&g).is_empty());
+    let c = g.conditional_edges();
+    assert_eq!(c.len(), 1);
+    let got: Vec<String> = c[0]
+        .edges
+        .iter()
+        .map(|e| format!("{}->{}", e.from, e.to))
+        .collect();
+    assert_eq!(got, ["4.1.0+amd64->4.2.0+amd64"]);
+}
