@@ -3,6 +3,8 @@
 //! layers and huge generated layers. Images are built in code.
 #![allow(dead_code)]
 
+pub mod tls;
+
 use std::collections::HashMap;
 use std::io::Write as _;
 use std::sync::{Arc, Mutex};
