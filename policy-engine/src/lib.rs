@@ -1,9 +1,31 @@
 //! Policy-engine: holds the update graph and serves it per channel and architecture
 //! over the Cincinnati HTTP API.
 //!
+//! - [`config`]: command line and validated settings;
+//! - [`source`]: the seam producers publish graphs into; [`upstream`] is today's
+//!   producer, fetching from a graph-builder;
+//! - [`cache`]: response bodies per graph revision, channel and arch;
 //! - [`filter`]: client parameters and the channel/arch filters, pure functions;
-//! - [`error`]: the error kinds of the API and their HTTP mapping.
+//! - [`routes`], [`negotiate`], [`query`], [`openapi`]: the public API;
+//! - [`status`], [`metrics`]: the status server;
+//! - [`error`]: the error kinds of the API and their HTTP mapping;
+//! - [`server`]: [`run`] and [`serve`], which tests call with their own listeners.
 #![deny(missing_docs)]
 
+pub mod cache;
+pub mod config;
 pub mod error;
 pub mod filter;
+pub mod metrics;
+pub mod negotiate;
+pub mod openapi;
+pub mod query;
+pub mod routes;
+pub mod server;
+pub mod source;
+pub mod status;
+pub mod upstream;
+
+pub use config::{Cli, Settings};
+pub use server::{run, serve, Listeners};
+pub use source::GraphSource;

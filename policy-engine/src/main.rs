@@ -1,7 +1,74 @@
-//! `policy-engine`: thin entry point; the work lives in the library.
+//! `policy-engine`: parse the command line, start logging, bind the two listeners and
+//! hand over to [`policy_engine::run`] until SIGINT or SIGTERM.
 
-fn main() -> anyhow::Result<()> {
-    anyhow::bail!(
-        "policy-engine: not yet implemented; the Cincinnati API lands with the policy-engine issue"
-    )
+use std::net::{SocketAddr, TcpListener};
+
+use anyhow::Context;
+use clap::Parser;
+use policy_engine::{Cli, Listeners};
+use tokio::net::TcpSocket;
+use tracing_subscriber::EnvFilter;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let level = match cli.verbosity {
+        0 => "warn",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
+    tracing_subscriber::fmt().with_env_filter(filter).init();
+    if cli.tracing_endpoint.is_some() {
+        tracing::warn!(
+            "--service.tracing_endpoint is accepted but tracing export is not implemented"
+        );
+    }
+    let settings = cli.settings()?;
+    let listeners = Listeners {
+        service: bind(settings.service, settings.backlog)
+            .with_context(|| format!("binding the public API on {}", settings.service))?,
+        status: bind(settings.status, 1024)
+            .with_context(|| format!("binding the status server on {}", settings.status))?,
+    };
+    // Logged at warn so the default verbosity shows where to look and what it waits for.
+    tracing::warn!(
+        public = %settings.service,
+        status = %settings.status,
+        prefix = %settings.path_prefix,
+        upstream = %settings.upstream.url,
+        "policy-engine listening; not ready until the upstream graph-builder serves a graph"
+    );
+    policy_engine::run(settings, listeners, shutdown_signal())
+        .await
+        .context("policy-engine")
+}
+
+/// Binds with an explicit backlog (std's `bind` always uses 128).
+fn bind(addr: SocketAddr, backlog: u32) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(backlog)?.into_std()
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(term) => term,
+        Err(error) => {
+            tracing::error!("cannot watch SIGTERM, stopping on SIGINT only: {error}");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM: stopping"),
+        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: stopping"),
+    }
 }

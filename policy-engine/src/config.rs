@@ -1,0 +1,270 @@
+//! Configuration: the command line (with environment fallbacks) as clap parses it, and
+//! the validated [`Settings`] the service runs on.
+//!
+//! Flag names are the reference's (SPEC B §1.13), so the operator's command line
+//! (B §4.3) works verbatim. Deliberate differences, all documented on the flags:
+//! - an explicitly empty `--service.path_prefix` (or `/`) means "no prefix" (`/graph`);
+//!   the reference turns it into `/`, serving the unlikely `//graph`;
+//! - the connection tuning defaults are actix's, not the reference's (backlog 10 and 10
+//!   connections per worker make a 64-connection client queue in the kernel);
+//! - `--service.tracing_endpoint` and `--upstream.method` are accepted and ignored;
+//! - no `-c` TOML file yet: the operator does not use one for the policy-engine.
+
+use std::collections::BTreeSet;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use clap::{ArgAction, Parser};
+
+use crate::upstream::UpstreamSettings;
+
+/// The policy-engine's command line.
+#[derive(Debug, Parser)]
+#[command(
+    name = "policy-engine",
+    version,
+    about = "Serve the Cincinnati update graph per channel and architecture"
+)]
+pub struct Cli {
+    /// Verbosity: -v info, -vv debug, -vvv trace (default warn); RUST_LOG overrides.
+    #[arg(short = 'v', action = ArgAction::Count)]
+    pub verbosity: u8,
+    /// Address of the public API.
+    #[arg(
+        long = "service.address",
+        env = "PE_SERVICE_ADDRESS",
+        default_value = "127.0.0.1"
+    )]
+    pub service_address: IpAddr,
+    /// Port of the public API.
+    #[arg(long = "service.port", env = "PE_SERVICE_PORT", default_value_t = 8081)]
+    pub service_port: u16,
+    /// Path prefix of every public route; slashes are normalised (`a/b/` → `/a/b`).
+    #[arg(
+        long = "service.path_prefix",
+        env = "PE_SERVICE_PATH_PREFIX",
+        default_value = ""
+    )]
+    pub path_prefix: String,
+    /// Comma-separated query parameters every graph request must carry.
+    #[arg(
+        long = "service.mandatory_client_parameters",
+        env = "PE_MANDATORY_CLIENT_PARAMETERS",
+        default_value = ""
+    )]
+    pub mandatory_client_parameters: String,
+    /// Accepted for compatibility; tracing export is not implemented.
+    #[arg(long = "service.tracing_endpoint")]
+    pub tracing_endpoint: Option<String>,
+    /// Listen backlog of the public socket.
+    #[arg(long = "service.backlog", default_value_t = 2048)]
+    pub backlog: u32,
+    /// Maximum concurrent connections per worker.
+    #[arg(long = "service.max_connections", default_value_t = 25_000)]
+    pub max_connections: usize,
+    /// Maximum connections being accepted concurrently (TLS handshakes) per worker.
+    #[arg(long = "service.max_connection_rate", default_value_t = 256)]
+    pub max_connection_rate: usize,
+    /// Keep-alive of idle connections in seconds (actix's 5 s when unset).
+    #[arg(long = "service.keep_alive")]
+    pub keep_alive: Option<u64>,
+    /// Time a client has to send its first request, in seconds.
+    #[arg(long = "service.client_timeout", default_value_t = 5)]
+    pub client_timeout: u64,
+    /// Address of the status server (`/livez`, `/readyz`, `/metrics`).
+    #[arg(
+        long = "status.address",
+        env = "PE_STATUS_ADDRESS",
+        default_value = "127.0.0.1"
+    )]
+    pub status_address: IpAddr,
+    /// Port of the status server.
+    #[arg(long = "status.port", env = "PE_STATUS_PORT", default_value_t = 9081)]
+    pub status_port: u16,
+    /// Accepted for compatibility and ignored, as the reference does.
+    #[arg(long = "upstream.method")]
+    pub upstream_method: Option<String>,
+    /// The graph-builder's graph URL.
+    #[arg(
+        long = "upstream.cincinnati.url",
+        env = "PE_UPSTREAM_URL",
+        default_value = "http://localhost:8080/graph"
+    )]
+    pub upstream_url: String,
+    /// Seconds between upstream fetches once a graph is held.
+    #[arg(long = "upstream.cincinnati.refresh_secs", default_value_t = 60)]
+    pub upstream_refresh_secs: u64,
+    /// Timeout of one upstream fetch, in seconds.
+    #[arg(long = "upstream.cincinnati.timeout_secs", default_value_t = 30)]
+    pub upstream_timeout_secs: u64,
+}
+
+/// A configuration that cannot run.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// Both servers would listen on the same socket.
+    #[error("--service.address/--service.port and --status.address/--status.port are both {0}")]
+    SameSocket(SocketAddr),
+    /// The upstream URL does not parse.
+    #[error("--upstream.cincinnati.url {url:?}: {source}")]
+    UpstreamUrl {
+        /// The value given.
+        url: String,
+        /// Why it does not parse.
+        source: url::ParseError,
+    },
+}
+
+/// Validated settings of one policy-engine.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Socket of the public API.
+    pub service: SocketAddr,
+    /// Socket of the status server.
+    pub status: SocketAddr,
+    /// Normalised path prefix: empty or `/a/b`.
+    pub path_prefix: String,
+    /// Parameters every graph request must carry.
+    pub mandatory_client_parameters: BTreeSet<String>,
+    /// Listen backlog of the public socket (used by whoever binds it).
+    pub backlog: u32,
+    /// Maximum concurrent connections per worker.
+    pub max_connections: usize,
+    /// Maximum connections being accepted concurrently per worker.
+    pub max_connection_rate: usize,
+    /// Keep-alive of idle connections; actix's default when `None`.
+    pub keep_alive: Option<Duration>,
+    /// Time a client has to send its first request.
+    pub client_timeout: Duration,
+    /// Number of HTTP workers of the public server; one per CPU when `None`.
+    pub workers: Option<usize>,
+    /// The upstream graph-builder.
+    pub upstream: UpstreamSettings,
+}
+
+impl Cli {
+    /// Checks the command line and turns it into settings.
+    pub fn settings(self) -> Result<Settings, ConfigError> {
+        let service = SocketAddr::new(self.service_address, self.service_port);
+        let status = SocketAddr::new(self.status_address, self.status_port);
+        if service == status {
+            return Err(ConfigError::SameSocket(service));
+        }
+        url::Url::parse(&self.upstream_url).map_err(|source| ConfigError::UpstreamUrl {
+            url: self.upstream_url.clone(),
+            source,
+        })?;
+        Ok(Settings {
+            service,
+            status,
+            path_prefix: normalize_prefix(&self.path_prefix),
+            mandatory_client_parameters: parse_params(&self.mandatory_client_parameters),
+            backlog: self.backlog,
+            max_connections: self.max_connections,
+            max_connection_rate: self.max_connection_rate,
+            keep_alive: self.keep_alive.map(Duration::from_secs),
+            client_timeout: Duration::from_secs(self.client_timeout),
+            workers: None,
+            upstream: UpstreamSettings {
+                url: self.upstream_url,
+                timeout: Duration::from_secs(self.upstream_timeout_secs),
+                refresh: Duration::from_secs(self.upstream_refresh_secs.max(1)),
+            },
+        })
+    }
+}
+
+impl Settings {
+    /// The defaults of the command line, for tests and embedders.
+    pub fn defaults() -> Self {
+        Cli::parse_from(["policy-engine"])
+            .settings()
+            .expect("the default command line is valid")
+    }
+}
+
+/// Trims slashes and adds one leading slash; nothing at all for an empty prefix.
+pub fn normalize_prefix(prefix: &str) -> String {
+    match prefix.trim_matches('/') {
+        "" => String::new(),
+        trimmed => format!("/{trimmed}"),
+    }
+}
+
+/// Comma-separated names, trimmed, empty ones dropped, deduplicated.
+pub fn parse_params(csv: &str) -> BTreeSet<String> {
+    csv.split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_operators_command_line_works_verbatim() {
+        let cli = Cli::try_parse_from([
+            "/usr/bin/policy-engine",
+            "-vv",
+            "--service.address",
+            "::",
+            "--service.mandatory_client_parameters",
+            "channel",
+            "--service.path_prefix",
+            "/api/upgrades_info",
+            "--service.port",
+            "8081",
+            "--status.address",
+            "::",
+            "--status.port",
+            "9081",
+            "--upstream.cincinnati.url",
+            "http://localhost:8080/v1/graph",
+        ])
+        .unwrap();
+        assert_eq!(cli.verbosity, 2);
+        let s = cli.settings().unwrap();
+        assert_eq!(s.service, "[::]:8081".parse().unwrap());
+        assert_eq!(s.status, "[::]:9081".parse().unwrap());
+        assert_eq!(s.path_prefix, "/api/upgrades_info");
+        assert_eq!(s.mandatory_client_parameters, parse_params("channel"));
+        assert_eq!(s.upstream.url, "http://localhost:8080/v1/graph");
+        assert_eq!(s.upstream.timeout, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn defaults_are_the_references() {
+        let s = Settings::defaults();
+        assert_eq!(s.service, "127.0.0.1:8081".parse().unwrap());
+        assert_eq!(s.status, "127.0.0.1:9081".parse().unwrap());
+        assert_eq!(s.path_prefix, "");
+        assert!(s.mandatory_client_parameters.is_empty());
+        assert_eq!(s.upstream.url, "http://localhost:8080/graph");
+        assert_eq!(s.upstream.refresh, Duration::from_secs(60));
+    }
+
+    #[test]
+    fn same_socket_and_bad_url_are_refused() {
+        let cli = Cli::try_parse_from(["pe", "--status.port", "8081"]).unwrap();
+        assert!(matches!(cli.settings(), Err(ConfigError::SameSocket(_))));
+        let cli = Cli::try_parse_from(["pe", "--upstream.cincinnati.url", "not a url"]).unwrap();
+        let err = cli.settings().unwrap_err().to_string();
+        assert!(
+            err.contains("--upstream.cincinnati.url \"not a url\""),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn prefixes_and_parameter_lists_normalise() {
+        assert_eq!(normalize_prefix("//a/b/c//"), "/a/b/c");
+        assert_eq!(normalize_prefix("a/b/c"), "/a/b/c");
+        assert_eq!(normalize_prefix(""), "");
+        assert_eq!(normalize_prefix("/"), "");
+        assert_eq!(parse_params("foo , , bar,foo"), parse_params("bar,foo"));
+        assert_eq!(parse_params("").len(), 0);
+    }
+}

@@ -1,0 +1,110 @@
+//! Query strings: the mandatory-parameter check and strict decoding into a map
+//! (SPEC B §1.2).
+//!
+//! `application/x-www-form-urlencoded` rules: pairs split on `&`, `+` is a space,
+//! percent escapes decode to bytes that must form UTF-8. Duplicate keys: the last value
+//! wins, as with the reference's map.
+
+use std::borrow::Cow;
+use std::collections::{BTreeSet, HashMap};
+
+use percent_encoding::percent_decode;
+
+use crate::error::ApiError;
+
+/// Checks that every mandatory parameter is present (only presence: `channel=` passes),
+/// reporting the missing ones sorted, as the reference does. Keys are decoded leniently
+/// here because the reference checks presence before it decodes.
+pub fn ensure_present(mandatory: &BTreeSet<String>, query: &str) -> Result<(), ApiError> {
+    if mandatory.is_empty() {
+        return Ok(());
+    }
+    let present: BTreeSet<String> = pairs(query)
+        .map(|(k, _)| decode_component(k).unwrap_or_else(|| k.to_owned()))
+        .collect();
+    let missing: Vec<String> = mandatory
+        .iter()
+        .filter(|m| !present.contains(m.as_str()))
+        .cloned()
+        .collect();
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::MissingParams(missing))
+    }
+}
+
+/// Decodes the query string; a component that is not UTF-8 once decoded is
+/// `invalid_params`, naming the component.
+pub fn decode(query: &str) -> Result<HashMap<String, String>, ApiError> {
+    let mut out = HashMap::new();
+    for (key, value) in pairs(query) {
+        let bad = |what: &str, raw: &str| {
+            ApiError::InvalidParams(format!(
+                "query {what} {raw:?} does not decode to UTF-8 text"
+            ))
+        };
+        let k = decode_component(key).ok_or_else(|| bad("key", key))?;
+        let v = decode_component(value).ok_or_else(|| bad("value", value))?;
+        out.insert(k, v);
+    }
+    Ok(out)
+}
+
+fn pairs(query: &str) -> impl Iterator<Item = (&str, &str)> {
+    query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| p.split_once('=').unwrap_or((p, "")))
+}
+
+fn decode_component(raw: &str) -> Option<String> {
+    let spaced = raw.replace('+', " ");
+    percent_decode(spaced.as_bytes())
+        .decode_utf8()
+        .ok()
+        .map(Cow::into_owned)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(keys: &[&str]) -> BTreeSet<String> {
+        keys.iter().map(|k| (*k).to_owned()).collect()
+    }
+
+    #[test]
+    fn presence_only_and_missing_keys_sorted() {
+        ensure_present(&set(&[]), "").unwrap();
+        ensure_present(&set(&["channel"]), "channel=").unwrap();
+        ensure_present(&set(&["channel"]), "c%68annel=x").unwrap();
+        assert_eq!(
+            ensure_present(&set(&["id", "channel", "arch"]), "id=1&x=y"),
+            Err(ApiError::MissingParams(vec![
+                "arch".into(),
+                "channel".into()
+            ]))
+        );
+    }
+
+    #[test]
+    fn decoding_follows_form_rules_and_last_value_wins() {
+        let q = decode("channel=fast-4+9&arch=a&arch=b&x%3Dy=%E2%9C%93&flag").unwrap();
+        assert_eq!(q["channel"], "fast-4 9");
+        assert_eq!(q["arch"], "b");
+        assert_eq!(q["x=y"], "✓");
+        assert_eq!(q["flag"], "");
+        assert!(decode("").unwrap().is_empty());
+    }
+
+    #[test]
+    fn undecodable_components_are_invalid_params() {
+        let err = decode("channel=%FF").unwrap_err();
+        assert_eq!(err.kind(), "invalid_params");
+        assert_eq!(
+            err.to_string(),
+            "invalid client parameters: query value \"%FF\" does not decode to UTF-8 text"
+        );
+    }
+}

@@ -1,0 +1,138 @@
+//! The public API (SPEC B §1.1-§1.7): `{prefix}/graph`, `{prefix}/v1/graph`,
+//! `{prefix}/openapi`, `{prefix}/v1/openapi`, CORS, and a 404 with an empty body for
+//! anything else.
+//!
+//! Checks run in the reference's order: Accept, mandatory parameters, query decoding,
+//! channel, arch. The body then comes from the current snapshot's cache; only the
+//! headers differ between media types and codings.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_cors::Cors;
+use actix_web::http::header::{self, HeaderName};
+use actix_web::{web, HttpRequest, HttpResponse};
+use bytes::Bytes;
+
+use crate::error::ApiError;
+use crate::filter::GraphParams;
+use crate::metrics::Metrics;
+use crate::negotiate;
+use crate::query;
+use crate::source::GraphSource;
+
+/// How long a request made before the first graph waits for the first fetch to end;
+/// longer than the upstream timeout, so the first attempt always decides.
+const FIRST_GRAPH_PATIENCE: Duration = Duration::from_secs(35);
+
+/// What the public handlers share.
+#[derive(Debug)]
+pub struct ApiState {
+    /// The graph being served.
+    pub source: GraphSource,
+    /// Counters and histograms.
+    pub metrics: Arc<Metrics>,
+    /// Parameters every graph request must carry.
+    pub mandatory: BTreeSet<String>,
+    /// The rendered OpenAPI document.
+    pub openapi: Bytes,
+}
+
+/// Registers the public routes under `prefix` (normalised: empty or `/a/b`).
+pub fn configure(cfg: &mut web::ServiceConfig, prefix: &str) {
+    for path in ["graph", "v1/graph"] {
+        cfg.route(&format!("{prefix}/{path}"), web::get().to(graph));
+        cfg.route(&format!("{prefix}/{path}"), web::head().to(graph));
+    }
+    for path in ["openapi", "v1/openapi"] {
+        cfg.route(&format!("{prefix}/{path}"), web::get().to(openapi));
+    }
+    cfg.default_service(web::to(not_found));
+}
+
+/// CORS as the reference sets it: any origin (echoed back), `GET` and `HEAD`.
+pub fn cors() -> Cors {
+    Cors::default()
+        .allow_any_origin()
+        .allowed_methods(["GET", "HEAD"])
+        .allow_any_header()
+        .expose_headers([header::ETAG])
+}
+
+async fn graph(req: HttpRequest, state: web::Data<ApiState>) -> Result<HttpResponse, ApiError> {
+    state
+        .metrics
+        .incoming_requests
+        .with_label_values(&[req.path()])
+        .inc();
+    let result = serve_graph(&req, &state).await;
+    if let Err(error) = &result {
+        state.metrics.count_error(error);
+        if error.status().is_server_error() {
+            tracing::warn!(path = req.path(), kind = error.kind(), "{error}");
+        } else {
+            tracing::debug!(path = req.path(), kind = error.kind(), "{error}");
+        }
+    }
+    result
+}
+
+async fn serve_graph(req: &HttpRequest, state: &ApiState) -> Result<HttpResponse, ApiError> {
+    // A value that is not visible ASCII cannot name anything we serve.
+    let accept = header_list(req, header::ACCEPT).map_err(|_| ApiError::InvalidContentType)?;
+    let content_type = negotiate::content_type(accept.as_deref())?;
+    query::ensure_present(&state.mandatory, req.query_string())?;
+    let params = GraphParams::from_query(&query::decode(req.query_string())?)?;
+    let timer = state.metrics.serve_duration.start_timer();
+    let snapshot = state.source.snapshot(FIRST_GRAPH_PATIENCE).await?;
+    let body = snapshot.body(&params.channel, &params.arch).await?;
+    timer.observe_duration();
+
+    let accept_encoding = header_list(req, header::ACCEPT_ENCODING).ok().flatten();
+    let gzip = negotiate::accepts_gzip(accept_encoding.as_deref());
+    let etag = if gzip { &body.etag_gzip } else { &body.etag };
+    let if_none_match = header_list(req, header::IF_NONE_MATCH).ok().flatten();
+    let fresh = negotiate::none_match(if_none_match.as_deref(), &[&body.etag, &body.etag_gzip]);
+    let mut response = if fresh {
+        HttpResponse::NotModified()
+    } else {
+        HttpResponse::Ok()
+    };
+    response
+        .insert_header((header::ETAG, etag.as_str()))
+        .insert_header((header::VARY, "Accept, Accept-Encoding"));
+    if fresh {
+        return Ok(response.finish());
+    }
+    response.content_type(content_type);
+    Ok(if gzip {
+        response
+            .insert_header((header::CONTENT_ENCODING, "gzip"))
+            .body(body.gzip.clone())
+    } else {
+        response.body(body.identity.clone())
+    })
+}
+
+/// All values of a header joined as one list (RFC 9110 §5.3); an error if one is not
+/// visible ASCII.
+fn header_list(req: &HttpRequest, name: HeaderName) -> Result<Option<String>, header::ToStrError> {
+    let mut values = req.headers().get_all(&name).peekable();
+    if values.peek().is_none() {
+        return Ok(None);
+    }
+    let parts = values.map(|v| v.to_str()).collect::<Result<Vec<_>, _>>()?;
+    Ok(Some(parts.join(",")))
+}
+
+async fn openapi(state: web::Data<ApiState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type(negotiate::JSON)
+        .body(state.openapi.clone())
+}
+
+async fn not_found(req: HttpRequest) -> HttpResponse {
+    tracing::warn!(method = %req.method(), path = req.path(), "no route for this path");
+    HttpResponse::NotFound().finish()
+}

@@ -1,0 +1,174 @@
+//! Running the service: the public and status servers on listeners the caller bound
+//! (so tests own their ports), until a shutdown future completes.
+
+use std::future::Future;
+use std::io;
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+
+use actix_web::middleware::Compress;
+use actix_web::{web, App, HttpServer};
+use bytes::Bytes;
+
+use crate::config::Settings;
+use crate::metrics::{Metrics, GIT_COMMIT};
+use crate::routes::{self, ApiState};
+use crate::source::GraphSource;
+use crate::status::{self, StatusState};
+use crate::{openapi, upstream};
+
+/// The two listening sockets of a policy-engine.
+#[derive(Debug)]
+pub struct Listeners {
+    /// The public API.
+    pub service: TcpListener,
+    /// `/livez`, `/readyz`, `/metrics`.
+    pub status: TcpListener,
+}
+
+impl Listeners {
+    /// Both listeners on 127.0.0.1 with ports chosen by the kernel (for tests).
+    pub fn loopback() -> io::Result<Self> {
+        Ok(Self {
+            service: TcpListener::bind("127.0.0.1:0")?,
+            status: TcpListener::bind("127.0.0.1:0")?,
+        })
+    }
+
+    /// The addresses actually bound.
+    pub fn addresses(&self) -> io::Result<(SocketAddr, SocketAddr)> {
+        Ok((self.service.local_addr()?, self.status.local_addr()?))
+    }
+}
+
+/// Why the service could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The metrics could not be registered.
+    #[error("registering metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
+    /// A listener could not be handed to the HTTP server.
+    #[error("listening for the {server} server: {source}")]
+    Listen {
+        /// Which server: `public` or `status`.
+        server: &'static str,
+        /// The cause.
+        source: io::Error,
+    },
+    /// A server stopped on its own with an error.
+    #[error("the {server} server failed: {source}")]
+    Server {
+        /// Which server: `public` or `status`.
+        server: &'static str,
+        /// The cause.
+        source: io::Error,
+    },
+}
+
+/// Runs a policy-engine fed by the upstream graph-builder of `settings` until
+/// `shutdown` completes.
+pub async fn run(
+    settings: Settings,
+    listeners: Listeners,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), RunError> {
+    let metrics = Arc::new(Metrics::new()?);
+    let source = GraphSource::new();
+    let fetcher = tokio::spawn(upstream::refresh_loop(
+        settings.upstream.clone(),
+        source.clone(),
+        Arc::clone(&metrics),
+    ));
+    let result = serve(&settings, source, metrics, listeners, shutdown).await;
+    fetcher.abort();
+    result
+}
+
+/// Serves whatever `source` holds until `shutdown` completes; who publishes into the
+/// source is the caller's business (the upstream fetcher in [`run`], a test, or an
+/// in-process graph-builder).
+pub async fn serve(
+    settings: &Settings,
+    source: GraphSource,
+    metrics: Arc<Metrics>,
+    listeners: Listeners,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), RunError> {
+    let listen_error = |server| move |source| RunError::Listen { server, source };
+    let api = web::Data::new(ApiState {
+        source: source.clone(),
+        metrics: Arc::clone(&metrics),
+        mandatory: settings.mandatory_client_parameters.clone(),
+        openapi: Bytes::from(openapi::render(
+            &settings.path_prefix,
+            &settings.mandatory_client_parameters,
+        )),
+    });
+    let prefix = settings.path_prefix.clone();
+    let mut public = HttpServer::new(move || {
+        let prefix = prefix.clone();
+        App::new()
+            .app_data(api.clone())
+            .wrap(routes::cors())
+            .configure(move |cfg| routes::configure(cfg, &prefix))
+    })
+    .max_connections(settings.max_connections)
+    .max_connection_rate(settings.max_connection_rate)
+    .client_request_timeout(settings.client_timeout)
+    .disable_signals();
+    if let Some(keep_alive) = settings.keep_alive {
+        public = public.keep_alive(keep_alive);
+    }
+    if let Some(workers) = settings.workers {
+        public = public.workers(workers);
+    }
+    let public = public
+        .listen(listeners.service)
+        .map_err(listen_error("public"))?
+        .run();
+
+    let status_state = web::Data::new(StatusState {
+        source: source.clone(),
+        metrics: Arc::clone(&metrics),
+    });
+    let status = HttpServer::new(move || {
+        App::new()
+            .app_data(status_state.clone())
+            .wrap(Compress::default())
+            .configure(status::configure)
+    })
+    .workers(1)
+    .disable_signals()
+    .listen(listeners.status)
+    .map_err(listen_error("status"))?
+    .run();
+
+    // The reference counts build_info once ready.
+    let build_info = tokio::spawn(async move {
+        source.wait_ready().await;
+        metrics.build_info.with_label_values(&[GIT_COMMIT]).inc();
+    });
+    let (public_handle, status_handle) = (public.handle(), status.handle());
+    let mut public = tokio::spawn(public);
+    let mut status = tokio::spawn(status);
+    let outcome = tokio::select! {
+        ended = &mut public => Some(("public", ended)),
+        ended = &mut status => Some(("status", ended)),
+        () = shutdown => None,
+    };
+    build_info.abort();
+    public_handle.stop(true).await;
+    status_handle.stop(true).await;
+    match outcome {
+        None => Ok(()),
+        Some((server, Ok(Ok(())))) => Err(RunError::Server {
+            server,
+            source: io::Error::other("stopped unexpectedly"),
+        }),
+        Some((server, Ok(Err(source)))) => Err(RunError::Server { server, source }),
+        Some((server, Err(join))) => Err(RunError::Server {
+            server,
+            source: io::Error::other(join),
+        }),
+    }
+}

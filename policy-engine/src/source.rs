@@ -1,0 +1,155 @@
+//! The seam between whatever produces graphs and the HTTP side that serves them.
+//!
+//! A producer (today the upstream fetcher of [`crate::upstream`]; later an in-process
+//! graph-builder) calls [`GraphSource::publish`] with each new graph, or
+//! [`GraphSource::report_failure`] when a refresh fails. Handlers read the current
+//! [`Snapshot`] without locking out each other (a `tokio::sync::watch` channel). The last
+//! good graph is never replaced by a failure; a failure is what requests get only while
+//! no graph has ever been published.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use graph_data::Graph;
+use tokio::sync::watch;
+
+use crate::cache::Snapshot;
+use crate::error::ApiError;
+
+/// What the source holds at one moment.
+#[derive(Debug, Clone, Default)]
+pub struct SourceState {
+    /// The graph being served, once one has been published.
+    pub snapshot: Option<Arc<Snapshot>>,
+    /// The last refresh failure and when it happened; cleared by the next publish.
+    pub last_error: Option<(ApiError, SystemTime)>,
+}
+
+/// Shared handle on the current graph; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct GraphSource {
+    tx: Arc<watch::Sender<SourceState>>,
+}
+
+impl Default for GraphSource {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl GraphSource {
+    /// A source that holds no graph yet.
+    pub fn new() -> Self {
+        Self {
+            tx: Arc::new(watch::Sender::new(SourceState::default())),
+        }
+    }
+
+    /// Makes `graph` the one served, as a new revision; returns that revision.
+    pub fn publish(&self, graph: Graph) -> Result<u64, ApiError> {
+        let revision = self.current().snapshot.map_or(1, |s| s.revision() + 1);
+        let snapshot = Arc::new(Snapshot::new(graph, revision)?);
+        self.tx.send_replace(SourceState {
+            snapshot: Some(snapshot),
+            last_error: None,
+        });
+        Ok(revision)
+    }
+
+    /// Records a failed refresh; the graph being served, if any, stays.
+    pub fn report_failure(&self, error: ApiError) {
+        self.tx.send_modify(|state| {
+            state.last_error = Some((error, SystemTime::now()));
+        });
+    }
+
+    /// The current state.
+    pub fn current(&self) -> SourceState {
+        self.tx.borrow().clone()
+    }
+
+    /// Whether a graph is held (readiness).
+    pub fn is_ready(&self) -> bool {
+        self.tx.borrow().snapshot.is_some()
+    }
+
+    /// Completes once a graph is held.
+    pub async fn wait_ready(&self) {
+        let mut rx = self.tx.subscribe();
+        // The sender lives in `self`: the channel cannot close while we wait.
+        let _ = rx.wait_for(|s| s.snapshot.is_some()).await;
+    }
+
+    /// The snapshot to serve a request from. Before the first graph, the error of the
+    /// last failed attempt; if the first attempt is still running, waits for it up to
+    /// `patience` so that a request right after start-up is not failed needlessly.
+    pub async fn snapshot(&self, patience: Duration) -> Result<Arc<Snapshot>, ApiError> {
+        if let Some(snapshot) = &self.tx.borrow().snapshot {
+            return Ok(Arc::clone(snapshot));
+        }
+        let mut rx = self.tx.subscribe();
+        let outcome = tokio::time::timeout(
+            patience,
+            rx.wait_for(|s| s.snapshot.is_some() || s.last_error.is_some()),
+        )
+        .await;
+        let state = match outcome {
+            Ok(Ok(state)) => state.clone(),
+            // The sender lives in `self`, so the channel cannot close under us; a
+            // timeout leaves the state as it is.
+            Ok(Err(_)) | Err(_) => self.current(),
+        };
+        match state {
+            SourceState {
+                snapshot: Some(s), ..
+            } => Ok(s),
+            SourceState {
+                last_error: Some((e, _)),
+                ..
+            } => Err(e),
+            _ => Err(ApiError::UpstreamFetch(format!(
+                "no graph received yet (waited {} s)",
+                patience.as_secs()
+            ))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn failures_answer_only_until_the_first_graph_which_then_stays() {
+        let source = GraphSource::new();
+        assert!(!source.is_ready());
+        let err = source
+            .snapshot(Duration::from_millis(10))
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), "failed_upstream_fetch");
+        source.report_failure(ApiError::JsonIn("empty".into()));
+        let err = source.snapshot(Duration::from_secs(5)).await.unwrap_err();
+        assert_eq!(err, ApiError::JsonIn("empty".into()));
+        assert_eq!(source.publish(Graph::new()).unwrap(), 1);
+        assert!(source.is_ready());
+        source.report_failure(ApiError::UpstreamFetch("down".into()));
+        let s = source.snapshot(Duration::from_secs(5)).await.unwrap();
+        assert_eq!(s.revision(), 1);
+        assert!(source.current().last_error.is_some());
+        assert_eq!(source.publish(Graph::new()).unwrap(), 2);
+        assert!(source.current().last_error.is_none());
+    }
+
+    #[tokio::test]
+    async fn a_waiting_request_gets_the_first_graph() {
+        let source = GraphSource::new();
+        let waiter = {
+            let source = source.clone();
+            tokio::spawn(async move { source.snapshot(Duration::from_secs(30)).await })
+        };
+        tokio::task::yield_now().await;
+        source.publish(Graph::new()).unwrap();
+        assert_eq!(waiter.await.unwrap().unwrap().revision(), 1);
+    }
+}

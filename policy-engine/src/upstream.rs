@@ -1,0 +1,180 @@
+//! Getting the graph from a graph-builder over HTTP (SPEC B §1.11) and keeping it fresh.
+//!
+//! The reference fetches on request and caches the answer for 60 s. Here a background
+//! task fetches every `refresh` interval (60 s by default, the same staleness) and
+//! publishes into the [`GraphSource`]; requests never wait for the upstream once a graph
+//! is held. Until the first success it retries every [`FIRST_GRAPH_RETRY`], so the
+//! service becomes ready soon after the graph-builder's first scrape. A body identical
+//! to the last one published is not published again, so the response cache survives.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::header::{HeaderValue, ACCEPT};
+use sha2::{Digest, Sha256};
+
+use crate::error::ApiError;
+use crate::metrics::Metrics;
+use crate::source::GraphSource;
+
+/// Retry interval while no graph is held.
+pub const FIRST_GRAPH_RETRY: Duration = Duration::from_secs(5);
+
+/// Where and how often to fetch the graph.
+#[derive(Debug, Clone)]
+pub struct UpstreamSettings {
+    /// The graph-builder's graph URL.
+    pub url: String,
+    /// Timeout of one fetch, connection to last byte.
+    pub timeout: Duration,
+    /// Interval between fetches once a graph is held.
+    pub refresh: Duration,
+}
+
+/// Why one fetch failed; each names the URL.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    /// The HTTP client could not be built (TLS roots, for instance).
+    #[error("building the HTTP client for {url}: {source}")]
+    Client {
+        /// The upstream URL.
+        url: String,
+        /// The cause.
+        source: reqwest::Error,
+    },
+    /// Connection, timeout or body read failure; reqwest's text names the URL.
+    #[error("{source}")]
+    Transport {
+        /// The cause.
+        source: reqwest::Error,
+    },
+    /// The upstream answered with a non-success status.
+    #[error("{status}")]
+    Status {
+        /// The upstream URL.
+        url: String,
+        /// The status it answered with.
+        status: reqwest::StatusCode,
+    },
+    /// The body is not a valid Cincinnati graph.
+    #[error("{source}")]
+    Parse {
+        /// The upstream URL.
+        url: String,
+        /// Why the body is not a graph.
+        source: graph_data::WireError,
+    },
+}
+
+impl From<&FetchError> for ApiError {
+    fn from(error: &FetchError) -> Self {
+        match error {
+            FetchError::Parse { .. } => ApiError::JsonIn(error.to_string()),
+            _ => ApiError::UpstreamFetch(error.to_string()),
+        }
+    }
+}
+
+/// Fetches the graph now and then, publishing each new one into `source`, until the
+/// task is dropped or aborted.
+pub async fn refresh_loop(settings: UpstreamSettings, source: GraphSource, metrics: Arc<Metrics>) {
+    let client = match client(&settings) {
+        Ok(client) => client,
+        Err(error) => {
+            tracing::error!("{error}");
+            source.report_failure(ApiError::from(&error));
+            return;
+        }
+    };
+    tracing::info!(url = %settings.url, "waiting for the first graph from the upstream graph-builder");
+    let mut last_digest = None;
+    loop {
+        metrics.upstream_requests.inc();
+        match fetch(&client, &settings.url).await {
+            Ok(body) => {
+                let digest: [u8; 32] = Sha256::digest(&body).into();
+                if last_digest == Some(digest) {
+                    tracing::debug!(url = %settings.url, "upstream graph unchanged");
+                } else {
+                    match parse_and_publish(&settings.url, &body, &source) {
+                        Ok(()) => last_digest = Some(digest),
+                        Err(error) => fail(&source, &metrics, &settings.url, &error),
+                    }
+                }
+            }
+            Err(error) => fail(&source, &metrics, &settings.url, &error),
+        }
+        let pause = if source.is_ready() {
+            settings.refresh
+        } else {
+            FIRST_GRAPH_RETRY.min(settings.refresh)
+        };
+        tokio::time::sleep(pause).await;
+    }
+}
+
+fn client(settings: &UpstreamSettings) -> Result<reqwest::Client, FetchError> {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .gzip(true)
+        .timeout(settings.timeout)
+        .build()
+        .map_err(|source| FetchError::Client {
+            url: settings.url.clone(),
+            source,
+        })
+}
+
+/// One GET of the upstream graph, returning the (decoded) body of a 2xx answer.
+pub async fn fetch(client: &reqwest::Client, url: &str) -> Result<bytes::Bytes, FetchError> {
+    let response = client
+        .get(url)
+        .send()
+        .await
+        .map_err(|source| FetchError::Transport { source })?;
+    let status = response.status();
+    if !status.is_success() {
+        return Err(FetchError::Status {
+            url: url.to_owned(),
+            status,
+        });
+    }
+    response
+        .bytes()
+        .await
+        .map_err(|source| FetchError::Transport { source })
+}
+
+fn parse_and_publish(url: &str, body: &[u8], source: &GraphSource) -> Result<(), FetchError> {
+    let graph = graph_data::wire::from_json(body).map_err(|e| FetchError::Parse {
+        url: url.to_owned(),
+        source: e,
+    })?;
+    let (nodes, edges) = (graph.len(), graph.edge_count());
+    match source.publish(graph) {
+        Ok(revision) => {
+            tracing::info!(url, revision, nodes, edges, "serving a new graph");
+        }
+        // Only the empty-body gzip can fail here; keep the last graph and say so.
+        Err(error) => {
+            tracing::error!(url, "cannot serve the new graph: {error}");
+            source.report_failure(error);
+        }
+    }
+    Ok(())
+}
+
+fn fail(source: &GraphSource, metrics: &Metrics, url: &str, error: &FetchError) {
+    metrics.upstream_errors.inc();
+    source.report_failure(ApiError::from(error));
+    if source.is_ready() {
+        tracing::warn!(
+            url,
+            "upstream fetch failed, still serving the last good graph: {error}"
+        );
+    } else {
+        tracing::warn!(url, "upstream fetch failed, no graph to serve yet: {error}");
+    }
+}
