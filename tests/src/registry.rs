@@ -93,10 +93,11 @@ impl TestRegistry {
                 path: binary.to_owned(),
             });
         }
+        let parent = storage_parent();
         let dir = tempfile::Builder::new()
             .prefix("test-registry-")
-            .tempdir()
-            .map_err(|source| io_error("creating", std::env::temp_dir(), source))?;
+            .tempdir_in(&parent)
+            .map_err(|source| io_error("creating a directory in", parent, source))?;
         let htpasswd = match &options.basic_auth {
             Some(credentials) => Some(write_htpasswd(dir.path(), credentials)?),
             None => None,
@@ -255,6 +256,17 @@ fn tail(path: &Path) -> String {
     let text = fs::read_to_string(path).unwrap_or_default();
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(40)..].join("\n")
+}
+
+/// Where registry storage goes: `/dev/shm` when the machine has it, since thousands of
+/// small files written and deleted on a slow virtual disk cost tens of seconds per test.
+fn storage_parent() -> PathBuf {
+    let shm = Path::new("/dev/shm");
+    if shm.is_dir() {
+        shm.to_owned()
+    } else {
+        std::env::temp_dir()
+    }
 }
 
 /// One `GET /v2/` over a plain socket; returns the HTTP status if the server answered.
