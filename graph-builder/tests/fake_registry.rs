@@ -90,8 +90,8 @@ async fn warm_rescrape_costs_one_head_per_tag_and_no_blob() {
     assert_eq!(warm.stats.blob_requests, 0);
     assert_eq!(warm.stats.blob_bytes, 0);
     assert_eq!(warm.stats.cache_hits, 4);
-    // /v2/, one tag page, one HEAD per non-signature tag.
-    assert_eq!(warm.stats.http_requests, 1 + 1 + 4);
+    // One tag page, one HEAD per non-signature tag.
+    assert_eq!(warm.stats.http_requests, 1 + 4);
     let log = fake.requests();
     assert!(log.iter().all(|r| !r.contains("/blobs/")), "{log:?}");
     assert_eq!(log.iter().filter(|r| r.starts_with("HEAD ")).count(), 4);
@@ -128,7 +128,10 @@ async fn layers_shared_by_component_images_are_scanned_once() {
 async fn bearer_challenge_with_namespaced_credentials() {
     let fake = FakeRegistry::start();
     populate(&fake);
-    fake.with(|s| s.behaviour.bearer = Some(("robot".into(), "s3cret".into())));
+    fake.with(|s| {
+        s.behaviour.bearer = Some(("robot".into(), "s3cret".into()));
+        s.behaviour.token = "first-token".into();
+    });
     let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
     let config = tempfile::NamedTempFile::new().unwrap();
     // The host-wide entry is wrong; the namespaced one (with scheme and slash) must win.
@@ -143,14 +146,19 @@ async fn bearer_challenge_with_namespaced_credentials() {
     .unwrap();
     let mut settings = settings(&fake, REPO);
     settings.credentials_path = Some(config.path().to_path_buf());
-    let outcome = Scraper::new(settings.clone())
-        .unwrap()
-        .scrape()
-        .await
-        .unwrap();
+    let scraper = Scraper::new(settings.clone()).unwrap();
+    let outcome = scraper.scrape().await.unwrap();
     assert_eq!(outcome.releases.len(), 3);
     let scopes = fake.with(|s| s.token_scopes.clone());
     assert_eq!(scopes, ["repository:ocp/release:pull"]);
+    // The token outlives the scrape: a warm scrape is the tag page and one HEAD per tag.
+    let warm = scraper.scrape().await.unwrap();
+    assert_eq!(warm.stats.http_requests, 1 + 4);
+    assert_eq!(fake.with(|s| s.token_scopes.len()), 1);
+    // An expired token (the registry forgets it) is replaced on the first 401.
+    fake.with(|s| s.behaviour.token = "rotated".into());
+    assert_eq!(scraper.scrape().await.unwrap().releases.len(), 3);
+    assert!(fake.with(|s| s.token_scopes.len()) >= 2);
 
     // Without credentials the token endpoint refuses: a clear error naming registry and repo.
     settings.credentials_path = None;

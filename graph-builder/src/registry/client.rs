@@ -11,31 +11,23 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use futures::TryStreamExt as _;
-use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
+use reqwest::header::{ACCEPT, AUTHORIZATION, WWW_AUTHENTICATE};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use url::Url;
 
 use super::auth::{parse_challenge, Challenge, Credentials, TokenResponse};
 use super::error::{parse_error_body, RegistryErrorBody, ScrapeError};
-use super::manifest::{sha256_digest, MANIFEST_ACCEPT};
-use super::tags::{next_link, TagPage};
 use super::Target;
-use crate::layer::SourceError;
 
-/// A blob's bytes as they arrive; errors are [`SourceError`]s.
+/// A blob's bytes as they arrive; errors are [`crate::layer::SourceError`]s.
 pub(crate) type BlobStream = futures::stream::BoxStream<'static, std::io::Result<Bytes>>;
 
 /// Largest manifest or config blob we read into memory.
 pub(crate) const SMALL_DOCUMENT_CAP: usize = 4 * 1024 * 1024;
 /// Largest error body we read.
 const ERROR_BODY_CAP: usize = 64 * 1024;
-/// Page size asked for when listing tags; the `Link` header is followed regardless.
-const TAG_PAGE_SIZE: usize = 1000;
-/// A loop guard on `Link` pagination.
-const MAX_TAG_PAGES: usize = 100_000;
 /// `Docker-Content-Digest`.
-const CONTENT_DIGEST: &str = "docker-content-digest";
+pub(crate) const CONTENT_DIGEST: &str = "docker-content-digest";
 
 /// Request counters, shared with the blob streams so bytes are counted as they arrive.
 #[derive(Debug, Default)]
@@ -83,10 +75,10 @@ pub(crate) struct FetchedManifest {
 }
 
 /// A small document and the headers that matter.
-struct Small {
-    claimed: Option<String>,
-    content_type: Option<String>,
-    body: Bytes,
+pub(crate) struct Small {
+    pub(crate) claimed: Option<String>,
+    pub(crate) content_type: Option<String>,
+    pub(crate) body: Bytes,
 }
 
 /// Builds the shared HTTP client: system roots plus `extra` certificates.
@@ -112,11 +104,12 @@ pub(crate) fn build_http_client(
 #[derive(Debug)]
 pub(crate) struct RegistryClient {
     http: reqwest::Client,
-    target: Target,
+    pub(super) target: Target,
     credentials: Option<Credentials>,
-    authorization: RwLock<Option<String>>,
+    /// Shared with the `Scraper`, so a token outlives one scrape; a 401 replaces it.
+    authorization: Arc<RwLock<Option<String>>>,
     pub(crate) counters: Arc<Counters>,
-    retry: RetryPolicy,
+    pub(super) retry: RetryPolicy,
 }
 
 impl RegistryClient {
@@ -124,13 +117,14 @@ impl RegistryClient {
         http: reqwest::Client,
         target: Target,
         credentials: Option<Credentials>,
+        authorization: Arc<RwLock<Option<String>>>,
         retry: RetryPolicy,
     ) -> Self {
         RegistryClient {
             http,
             target,
             credentials,
-            authorization: RwLock::new(None),
+            authorization,
             counters: Arc::default(),
             retry,
         }
@@ -140,7 +134,7 @@ impl RegistryClient {
         &self.target
     }
 
-    fn repo_url(&self, rest: &str) -> Url {
+    pub(super) fn repo_url(&self, rest: &str) -> Url {
         let path = format!("/v2/{}/{rest}", self.target.repository);
         let mut url = self.target.base.clone();
         url.set_path(&path);
@@ -186,7 +180,7 @@ impl RegistryClient {
     }
 
     /// Sends an authorized request; on 401 re-authenticates once and sends again.
-    async fn send(
+    pub(super) async fn send(
         &self,
         method: Method,
         url: Url,
@@ -239,7 +233,7 @@ impl RegistryClient {
         }
     }
 
-    fn protocol(&self, item: &str, reason: String) -> ScrapeError {
+    pub(super) fn protocol(&self, item: &str, reason: String) -> ScrapeError {
         ScrapeError::Protocol {
             registry: self.target.host.clone(),
             repository: self.target.repository.clone(),
@@ -335,242 +329,9 @@ impl RegistryClient {
             .and_then(TokenResponse::into_token)
             .ok_or_else(|| self.unauthorized(item, "the token endpoint returned no token", vec![]))
     }
-
-    /// `GET /v2/`: checks the API and authenticates if the registry asks for it. Credentials
-    /// are only ever sent to a registry that asks for them.
-    pub(crate) async fn ping(&self) -> Result<(), ScrapeError> {
-        let mut url = self.target.base.clone();
-        url.set_path("/v2/");
-        let response = self.send(Method::GET, url, None, "API check /v2/").await?;
-        if response.status().is_success() {
-            Ok(())
-        } else {
-            Err(self.status_error(response, "API check /v2/").await)
-        }
-    }
-
-    /// Every tag, following `Link` pagination wherever it points.
-    pub(crate) async fn list_tags(&self) -> Result<Vec<String>, ScrapeError> {
-        let mut url = self.repo_url("tags/list");
-        url.set_query(Some(&format!("n={TAG_PAGE_SIZE}")));
-        let mut tags = Vec::new();
-        let mut seen = std::collections::HashSet::new();
-        for _ in 0..MAX_TAG_PAGES {
-            let item = format!("tag list page {url}");
-            if !seen.insert(url.clone()) {
-                return Err(self.protocol(&item, "pagination loops back".to_string()));
-            }
-            let response = self
-                .send(Method::GET, url.clone(), Some("application/json"), &item)
-                .await?;
-            if !response.status().is_success() {
-                return Err(self.status_error(response, &item).await);
-            }
-            let link = response
-                .headers()
-                .get_all(reqwest::header::LINK)
-                .iter()
-                .find_map(|v| v.to_str().ok().and_then(next_link));
-            let body = self.read_small(response, &item).await?;
-            let page: TagPage = serde_json::from_slice(&body)
-                .map_err(|e| self.protocol(&item, format!("tag list is not JSON: {e}")))?;
-            tags.extend(page.tags.unwrap_or_default());
-            match link {
-                None => return Ok(tags),
-                Some(next) => {
-                    url = url
-                        .join(&next)
-                        .map_err(|e| self.protocol(&item, format!("bad Link {next:?}: {e}")))?;
-                }
-            }
-        }
-        Err(self.protocol("tag list", format!("more than {MAX_TAG_PAGES} pages")))
-    }
-
-    /// `HEAD /v2/<repo>/manifests/<tag>`: the cheap per-tag check of a warm scrape.
-    pub(crate) async fn head_manifest(&self, tag: &str) -> Result<Head, ScrapeError> {
-        let item = format!("tag {tag}");
-        let url = self.repo_url(&format!("manifests/{tag}"));
-        let response = self
-            .send(Method::HEAD, url, Some(MANIFEST_ACCEPT), &item)
-            .await?;
-        match response.status() {
-            StatusCode::NOT_FOUND => Ok(Head::NotFound),
-            s if s.is_success() => Ok(header_str(&response, CONTENT_DIGEST)
-                .filter(|d| d.starts_with("sha256:"))
-                .map_or(Head::NoDigest, Head::Digest)),
-            _ => Err(self.status_error(response, &item).await),
-        }
-    }
-
-    /// GETs a small document in full. A body that breaks mid-way is fetched again, like
-    /// any transport error. `None` on 404.
-    async fn get_small(
-        &self,
-        url: Url,
-        accept: Option<&str>,
-        item: &str,
-        is_blob: bool,
-    ) -> Result<Option<Small>, ScrapeError> {
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            if is_blob {
-                self.counters.blob_requests.fetch_add(1, Ordering::Relaxed);
-            }
-            let response = self.send(Method::GET, url.clone(), accept, item).await?;
-            match response.status() {
-                StatusCode::NOT_FOUND => return Ok(None),
-                s if !s.is_success() => return Err(self.status_error(response, item).await),
-                _ => {}
-            }
-            let claimed = header_str(&response, CONTENT_DIGEST);
-            let content_type = header_str(&response, CONTENT_TYPE.as_str());
-            match read_capped(response, SMALL_DOCUMENT_CAP).await {
-                Ok(Some(body)) => {
-                    return Ok(Some(Small {
-                        claimed,
-                        content_type,
-                        body,
-                    }))
-                }
-                Ok(None) => {
-                    let reason = format!("response larger than {SMALL_DOCUMENT_CAP} bytes");
-                    return Err(self.protocol(item, reason));
-                }
-                Err(error) if attempt < self.retry.attempts => {
-                    tracing::debug!(%item, attempt, error = %error, "retrying a broken body");
-                    tokio::time::sleep(self.retry.base_delay * 2u32.pow(attempt - 1)).await;
-                }
-                Err(source) => {
-                    return Err(ScrapeError::Transport {
-                        registry: self.target.host.clone(),
-                        repository: self.target.repository.clone(),
-                        item: item.to_string(),
-                        attempts: attempt,
-                        source,
-                    })
-                }
-            }
-        }
-    }
-
-    fn check_digest(&self, item: &str, expected: String, actual: &str) -> Result<(), ScrapeError> {
-        if expected == actual {
-            return Ok(());
-        }
-        Err(ScrapeError::DigestMismatch {
-            registry: self.target.host.clone(),
-            repository: self.target.repository.clone(),
-            item: item.to_string(),
-            expected,
-            actual: actual.to_string(),
-        })
-    }
-
-    /// Fetches a manifest by tag or digest and verifies its digest: against the reference
-    /// when it is a digest, else against `Docker-Content-Digest` when sent. `None` on 404.
-    pub(crate) async fn get_manifest(
-        &self,
-        reference: &str,
-        item: &str,
-    ) -> Result<Option<FetchedManifest>, ScrapeError> {
-        let url = self.repo_url(&format!("manifests/{reference}"));
-        let Some(small) = self
-            .get_small(url, Some(MANIFEST_ACCEPT), item, false)
-            .await?
-        else {
-            return Ok(None);
-        };
-        let actual = sha256_digest(&small.body);
-        let expected = reference
-            .starts_with("sha256:")
-            .then(|| reference.to_string())
-            .or(small.claimed.filter(|c| c.starts_with("sha256:")));
-        if let Some(expected) = expected {
-            self.check_digest(item, expected, &actual)?;
-        }
-        Ok(Some(FetchedManifest {
-            digest: actual,
-            content_type: small.content_type,
-            body: small.body,
-        }))
-    }
-
-    /// Fetches a small blob (an image config) and verifies it. `None` on 404.
-    pub(crate) async fn get_small_blob(
-        &self,
-        digest: &str,
-        item: &str,
-    ) -> Result<Option<Bytes>, ScrapeError> {
-        let url = self.repo_url(&format!("blobs/{digest}"));
-        let Some(small) = self.get_small(url, None, item, true).await? else {
-            return Ok(None);
-        };
-        self.counters
-            .blob_bytes
-            .fetch_add(small.body.len() as u64, Ordering::Relaxed);
-        self.check_digest(item, digest.to_string(), &sha256_digest(&small.body))?;
-        Ok(Some(small.body))
-    }
-
-    /// Opens a blob as a byte stream; bytes are counted as they arrive. `None` on 404.
-    pub(crate) async fn open_blob(
-        &self,
-        digest: &str,
-        item: &str,
-    ) -> Result<Option<BlobStream>, ScrapeError> {
-        let Some(response) = self.blob_response(digest, item).await? else {
-            return Ok(None);
-        };
-        let counters = Arc::clone(&self.counters);
-        let stream = response
-            .bytes_stream()
-            .map_ok(move |chunk| {
-                counters
-                    .blob_bytes
-                    .fetch_add(chunk.len() as u64, Ordering::Relaxed);
-                chunk
-            })
-            .map_err(SourceError::wrap);
-        Ok(Some(Box::pin(stream)))
-    }
-
-    async fn blob_response(
-        &self,
-        digest: &str,
-        item: &str,
-    ) -> Result<Option<Response>, ScrapeError> {
-        let url = self.repo_url(&format!("blobs/{digest}"));
-        self.counters.blob_requests.fetch_add(1, Ordering::Relaxed);
-        let response = self.send(Method::GET, url, None, item).await?;
-        match response.status() {
-            StatusCode::NOT_FOUND => Ok(None),
-            s if s.is_success() => Ok(Some(response)),
-            _ => Err(self.status_error(response, item).await),
-        }
-    }
-
-    /// Reads a body of at most `SMALL_DOCUMENT_CAP` bytes.
-    async fn read_small(&self, response: Response, item: &str) -> Result<Bytes, ScrapeError> {
-        match read_capped(response, SMALL_DOCUMENT_CAP).await {
-            Ok(Some(body)) => Ok(body),
-            Ok(None) => Err(self.protocol(
-                item,
-                format!("response larger than {SMALL_DOCUMENT_CAP} bytes"),
-            )),
-            Err(source) => Err(ScrapeError::Transport {
-                registry: self.target.host.clone(),
-                repository: self.target.repository.clone(),
-                item: item.to_string(),
-                attempts: 1,
-                source,
-            }),
-        }
-    }
 }
 
-fn header_str(response: &Response, name: &str) -> Option<String> {
+pub(crate) fn header_str(response: &Response, name: &str) -> Option<String> {
     response
         .headers()
         .get(name)
@@ -580,7 +341,10 @@ fn header_str(response: &Response, name: &str) -> Option<String> {
 }
 
 /// Reads the body, giving up (with `Ok(None)`) once it exceeds `cap` bytes.
-async fn read_capped(mut response: Response, cap: usize) -> Result<Option<Bytes>, reqwest::Error> {
+pub(crate) async fn read_capped(
+    mut response: Response,
+    cap: usize,
+) -> Result<Option<Bytes>, reqwest::Error> {
     if response
         .content_length()
         .is_some_and(|len| len > cap as u64)

@@ -3,7 +3,7 @@
 //!
 //! - [`auth`]: docker `config.json` credentials and `WWW-Authenticate` challenges,
 //! - [`ca`]: extra CA certificates from a directory,
-//! - `client`: requests, retries, authentication, tags, manifests and blobs,
+//! - `client`: requests, retries and authentication; `fetch`: tags, manifests and blobs,
 //! - [`manifest`]: the four manifest kinds and digests,
 //! - [`error`]: [`ScrapeError`] and the registry's error body.
 
@@ -11,6 +11,7 @@ pub mod auth;
 pub mod ca;
 pub(crate) mod client;
 pub mod error;
+mod fetch;
 pub mod manifest;
 mod tags;
 

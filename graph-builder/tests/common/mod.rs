@@ -43,6 +43,8 @@ pub struct Behaviour {
     pub absolute_links: bool,
     /// Bearer auth: (user, password).
     pub bearer: Option<(String, String)>,
+    /// The token the token endpoint hands out (and the only one accepted).
+    pub token: String,
     /// Answer 503 this many times to requests whose path contains the key.
     pub fail_times: HashMap<String, usize>,
     /// Answer this status (with an error body) to every request whose path contains the key.
@@ -74,8 +76,6 @@ pub struct State {
 }
 
 pub type Shared = Arc<Mutex<State>>;
-
-const TOKEN: &str = "fake-token-123";
 
 pub struct FakeRegistry {
     pub addr: std::net::SocketAddr,
@@ -173,14 +173,14 @@ async fn handle(req: HttpRequest, state: web::Data<Shared>) -> HttpResponse {
             .and_then(|q| q.get("scope").cloned())
             .unwrap_or_default();
         s.token_scopes.push(scope);
-        return HttpResponse::Ok().json(serde_json::json!({ "access_token": TOKEN }));
+        return HttpResponse::Ok().json(serde_json::json!({ "access_token": s.behaviour.token }));
     }
     if s.behaviour.bearer.is_some() {
         let authorized = req
             .headers()
             .get("authorization")
             .and_then(|v| v.to_str().ok())
-            == Some(&format!("Bearer {TOKEN}"));
+            == Some(&format!("Bearer {}", s.behaviour.token));
         if !authorized {
             let mut response = registry_error(401, "UNAUTHORIZED", "authentication required");
             let challenge =

@@ -1,0 +1,251 @@
+//! Fetching from the registry: tag pages (following `Link`), manifests (verified against
+//! their digest), small blobs read whole (configs) and large blobs streamed (layers).
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::TryStreamExt as _;
+use reqwest::header::CONTENT_TYPE;
+use reqwest::{Method, Response, StatusCode};
+use url::Url;
+
+use super::client::{
+    header_str, read_capped, BlobStream, FetchedManifest, Head, RegistryClient, Small,
+    CONTENT_DIGEST, SMALL_DOCUMENT_CAP,
+};
+use super::error::ScrapeError;
+use super::manifest::{sha256_digest, MANIFEST_ACCEPT};
+use super::tags::{next_link, TagPage};
+use crate::layer::SourceError;
+
+/// Page size asked for when listing tags; the `Link` header is followed regardless.
+const TAG_PAGE_SIZE: usize = 1000;
+/// A loop guard on `Link` pagination.
+const MAX_TAG_PAGES: usize = 100_000;
+
+impl RegistryClient {
+    /// Every tag, following `Link` pagination wherever it points.
+    pub(crate) async fn list_tags(&self) -> Result<Vec<String>, ScrapeError> {
+        let mut url = self.repo_url("tags/list");
+        url.set_query(Some(&format!("n={TAG_PAGE_SIZE}")));
+        let mut tags = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..MAX_TAG_PAGES {
+            let item = format!("tag list page {url}");
+            if !seen.insert(url.clone()) {
+                return Err(self.protocol(&item, "pagination loops back".to_string()));
+            }
+            let response = self
+                .send(Method::GET, url.clone(), Some("application/json"), &item)
+                .await?;
+            if !response.status().is_success() {
+                return Err(self.status_error(response, &item).await);
+            }
+            let link = response
+                .headers()
+                .get_all(reqwest::header::LINK)
+                .iter()
+                .find_map(|v| v.to_str().ok().and_then(next_link));
+            let body = self.read_small(response, &item).await?;
+            let page: TagPage = serde_json::from_slice(&body)
+                .map_err(|e| self.protocol(&item, format!("tag list is not JSON: {e}")))?;
+            tags.extend(page.tags.unwrap_or_default());
+            match link {
+                None => return Ok(tags),
+                Some(next) => {
+                    url = url
+                        .join(&next)
+                        .map_err(|e| self.protocol(&item, format!("bad Link {next:?}: {e}")))?;
+                }
+            }
+        }
+        Err(self.protocol("tag list", format!("more than {MAX_TAG_PAGES} pages")))
+    }
+
+    /// `HEAD /v2/<repo>/manifests/<tag>`: the cheap per-tag check of a warm scrape.
+    pub(crate) async fn head_manifest(&self, tag: &str) -> Result<Head, ScrapeError> {
+        let item = format!("tag {tag}");
+        let url = self.repo_url(&format!("manifests/{tag}"));
+        let response = self
+            .send(Method::HEAD, url, Some(MANIFEST_ACCEPT), &item)
+            .await?;
+        match response.status() {
+            StatusCode::NOT_FOUND => Ok(Head::NotFound),
+            s if s.is_success() => Ok(header_str(&response, CONTENT_DIGEST)
+                .filter(|d| d.starts_with("sha256:"))
+                .map_or(Head::NoDigest, Head::Digest)),
+            _ => Err(self.status_error(response, &item).await),
+        }
+    }
+
+    /// GETs a small document in full. A body that breaks mid-way is fetched again, like
+    /// any transport error. `None` on 404.
+    async fn get_small(
+        &self,
+        url: Url,
+        accept: Option<&str>,
+        item: &str,
+        is_blob: bool,
+    ) -> Result<Option<Small>, ScrapeError> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            if is_blob {
+                self.counters.blob_requests.fetch_add(1, Ordering::Relaxed);
+            }
+            let response = self.send(Method::GET, url.clone(), accept, item).await?;
+            match response.status() {
+                StatusCode::NOT_FOUND => return Ok(None),
+                s if !s.is_success() => return Err(self.status_error(response, item).await),
+                _ => {}
+            }
+            let claimed = header_str(&response, CONTENT_DIGEST);
+            let content_type = header_str(&response, CONTENT_TYPE.as_str());
+            match read_capped(response, SMALL_DOCUMENT_CAP).await {
+                Ok(Some(body)) => {
+                    return Ok(Some(Small {
+                        claimed,
+                        content_type,
+                        body,
+                    }))
+                }
+                Ok(None) => {
+                    let reason = format!("response larger than {SMALL_DOCUMENT_CAP} bytes");
+                    return Err(self.protocol(item, reason));
+                }
+                Err(error) if attempt < self.retry.attempts => {
+                    tracing::debug!(%item, attempt, error = %error, "retrying a broken body");
+                    tokio::time::sleep(self.retry.base_delay * 2u32.pow(attempt - 1)).await;
+                }
+                Err(source) => {
+                    return Err(ScrapeError::Transport {
+                        registry: self.target.host.clone(),
+                        repository: self.target.repository.clone(),
+                        item: item.to_string(),
+                        attempts: attempt,
+                        source,
+                    })
+                }
+            }
+        }
+    }
+
+    fn check_digest(&self, item: &str, expected: String, actual: &str) -> Result<(), ScrapeError> {
+        if expected == actual {
+            return Ok(());
+        }
+        Err(ScrapeError::DigestMismatch {
+            registry: self.target.host.clone(),
+            repository: self.target.repository.clone(),
+            item: item.to_string(),
+            expected,
+            actual: actual.to_string(),
+        })
+    }
+
+    /// Fetches a manifest by tag or digest and verifies its digest: against the reference
+    /// when it is a digest, else against `Docker-Content-Digest` when sent. `None` on 404.
+    pub(crate) async fn get_manifest(
+        &self,
+        reference: &str,
+        item: &str,
+    ) -> Result<Option<FetchedManifest>, ScrapeError> {
+        let url = self.repo_url(&format!("manifests/{reference}"));
+        let Some(small) = self
+            .get_small(url, Some(MANIFEST_ACCEPT), item, false)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let actual = sha256_digest(&small.body);
+        let expected = reference
+            .starts_with("sha256:")
+            .then(|| reference.to_string())
+            .or(small.claimed.filter(|c| c.starts_with("sha256:")));
+        if let Some(expected) = expected {
+            self.check_digest(item, expected, &actual)?;
+        }
+        Ok(Some(FetchedManifest {
+            digest: actual,
+            content_type: small.content_type,
+            body: small.body,
+        }))
+    }
+
+    /// Fetches a small blob (an image config) and verifies it. `None` on 404.
+    pub(crate) async fn get_small_blob(
+        &self,
+        digest: &str,
+        item: &str,
+    ) -> Result<Option<Bytes>, ScrapeError> {
+        let url = self.repo_url(&format!("blobs/{digest}"));
+        let Some(small) = self.get_small(url, None, item, true).await? else {
+            return Ok(None);
+        };
+        self.counters
+            .blob_bytes
+            .fetch_add(small.body.len() as u64, Ordering::Relaxed);
+        self.check_digest(item, digest.to_string(), &sha256_digest(&small.body))?;
+        Ok(Some(small.body))
+    }
+
+    /// Opens a blob as a byte stream; bytes are counted as they arrive. `None` on 404.
+    pub(crate) async fn open_blob(
+        &self,
+        digest: &str,
+        item: &str,
+    ) -> Result<Option<BlobStream>, ScrapeError> {
+        let Some(response) = self.blob_response(digest, item).await? else {
+            return Ok(None);
+        };
+        let counters = Arc::clone(&self.counters);
+        let stream = response
+            .bytes_stream()
+            .map_ok(move |chunk| {
+                counters
+                    .blob_bytes
+                    .fetch_add(chunk.len() as u64, Ordering::Relaxed);
+                chunk
+            })
+            .map_err(SourceError::wrap);
+        Ok(Some(Box::pin(stream)))
+    }
+
+    async fn blob_response(
+        &self,
+        digest: &str,
+        item: &str,
+    ) -> Result<Option<Response>, ScrapeError> {
+        let url = self.repo_url(&format!("blobs/{digest}"));
+        self.counters.blob_requests.fetch_add(1, Ordering::Relaxed);
+        let response = self.send(Method::GET, url, None, item).await?;
+        match response.status() {
+            StatusCode::NOT_FOUND => Ok(None),
+            s if s.is_success() => Ok(Some(response)),
+            _ => Err(self.status_error(response, item).await),
+        }
+    }
+
+    /// Reads a body of at most `SMALL_DOCUMENT_CAP` bytes.
+    pub(super) async fn read_small(
+        &self,
+        response: Response,
+        item: &str,
+    ) -> Result<Bytes, ScrapeError> {
+        match read_capped(response, SMALL_DOCUMENT_CAP).await {
+            Ok(Some(body)) => Ok(body),
+            Ok(None) => Err(self.protocol(
+                item,
+                format!("response larger than {SMALL_DOCUMENT_CAP} bytes"),
+            )),
+            Err(source) => Err(ScrapeError::Transport {
+                registry: self.target.host.clone(),
+                repository: self.target.repository.clone(),
+                item: item.to_string(),
+                attempts: 1,
+                source,
+            }),
+        }
+    }
+}
