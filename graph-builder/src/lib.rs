@@ -6,9 +6,11 @@
 //! - [`oci_layout`]: the same from an OCI image layout directory,
 //! - [`layer`]: the streaming search of a layer for the release-metadata file,
 //! - [`release_metadata`]: that file's format,
+//! - [`assemble`]: scraped releases to the graph,
 //! - [`config`]: flags, the TOML file and the validated settings.
 #![deny(missing_docs)]
 
+pub mod assemble;
 pub mod config;
 pub mod layer;
 pub mod oci_layout;
