@@ -2,9 +2,10 @@
 //! flat peak memory, and a 64 MiB layer whose metadata comes first is abandoned right after
 //! it. A separate test binary, so no other test disturbs the process's VmHWM.
 
-mod common;
+#[path = "scrape/fake/mod.rs"]
+mod fake;
 
-use common::*;
+use fake::*;
 use graph_builder::scrape::Scraper;
 
 const HUGE: u64 = 64 * 1024 * 1024;

@@ -1,0 +1,148 @@
+//! Failures: what is retried, what fails the scrape (no truncated graphs), and what only
+//! marks one image invalid.
+
+use crate::fake::*;
+use crate::{one_release, populate, scraper, REPO};
+use graph_builder::registry::ScrapeError;
+
+#[tokio::test]
+async fn a_503_burst_is_retried() {
+    let fake = FakeRegistry::start();
+    populate(&fake);
+    fake.with(|s| {
+        s.behaviour.fail_times.insert("/manifests/4.14.2".into(), 2);
+        s.behaviour.fail_times.insert("/tags/list".into(), 1);
+    });
+    let outcome = scraper(&fake).scrape().await.unwrap();
+    assert_eq!(outcome.releases.len(), 3);
+    let retried = fake
+        .requests()
+        .iter()
+        .filter(|r| r.contains("/manifests/4.14.2"))
+        .count();
+    assert_eq!(retried, 3);
+    fake.stop().await;
+}
+
+#[tokio::test]
+async fn a_persistent_5xx_fails_the_scrape_instead_of_dropping_the_release() {
+    let fake = FakeRegistry::start();
+    populate(&fake);
+    fake.with(|s| s.behaviour.fail_always = Some(("/manifests/4.14.2".into(), 500)));
+    let err = scraper(&fake).scrape().await.unwrap_err();
+    let ScrapeError::Registry {
+        status,
+        errors,
+        item,
+        ..
+    } = &err
+    else {
+        panic!("{err:?}")
+    };
+    assert_eq!(*status, 500);
+    assert_eq!(errors[0].code, "DENIED");
+    assert!(item.contains("4.14.2"), "{item}");
+    let attempts = fake
+        .requests()
+        .iter()
+        .filter(|r| r.contains("/manifests/4.14.2"))
+        .count();
+    assert_eq!(attempts, 4);
+    fake.stop().await;
+}
+
+#[tokio::test]
+async fn a_4xx_is_not_retried_and_its_error_body_is_shown() {
+    let fake = FakeRegistry::start();
+    populate(&fake);
+    fake.with(|s| s.behaviour.fail_always = Some(("/manifests/4.14.3".into(), 403)));
+    let err = scraper(&fake).scrape().await.unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("403") && text.contains("DENIED: the fake says no"),
+        "{text}"
+    );
+    assert!(
+        text.contains("tag 4.14.3-x86_64") && text.contains(REPO),
+        "{text}"
+    );
+    let attempts = fake
+        .requests()
+        .iter()
+        .filter(|r| r.contains("/manifests/4.14.3"))
+        .count();
+    assert_eq!(attempts, 1);
+    fake.stop().await;
+}
+
+#[tokio::test]
+async fn a_lying_digest_header_fails_the_scrape() {
+    let fake = FakeRegistry::start();
+    populate(&fake);
+    fake.with(|s| s.behaviour.lie_about_digest = true);
+    let err = scraper(&fake).scrape().await.unwrap_err();
+    assert!(matches!(err, ScrapeError::DigestMismatch { .. }), "{err:?}");
+    assert!(err.to_string().contains(&digest_of(b"a lie")), "{err}");
+    fake.stop().await;
+}
+
+#[tokio::test]
+async fn a_broken_gzip_layer_makes_an_invalid_release_not_a_failed_scrape() {
+    let fake = FakeRegistry::start();
+    populate(&fake);
+    let digest = fake.build(REPO, |b| {
+        let mut broken = layer(&[("release-manifests/release-metadata", &[b'x'; 4096])]);
+        broken.truncate(broken.len() / 2);
+        let broken = b.blob(broken);
+        let d = b.image_with_layers(DOCKER_MANIFEST, "amd64", &[broken]);
+        b.tag("4.14.4-x86_64", &d);
+        d
+    });
+    let outcome = scraper(&fake).scrape().await.unwrap();
+    assert_eq!(outcome.releases.len(), 3);
+    assert_eq!(outcome.invalid.len(), 1);
+    let invalid = &outcome.invalid[0];
+    assert_eq!(
+        (invalid.tag.as_str(), invalid.digest.as_str()),
+        ("4.14.4-x86_64", digest.as_str())
+    );
+    assert!(invalid.error.contains("tar"), "{}", invalid.error);
+    fake.stop().await;
+}
+
+#[tokio::test]
+async fn broken_blob_bodies_are_read_again() {
+    let fake = FakeRegistry::start();
+    let manifest = one_release(&fake);
+    let top = fake.layers_of(REPO, &manifest).pop().unwrap();
+    fake.with(|s| {
+        s.behaviour.break_blobs.insert(top.clone(), 2);
+        s.behaviour.fail_times.insert("/blobs/".into(), 1);
+    });
+    let outcome = scraper(&fake).scrape().await.unwrap();
+    assert_eq!(outcome.releases.len(), 1);
+    let reads = fake.requests().iter().filter(|r| r.contains(&top)).count();
+    assert_eq!(reads, 3);
+    // The config body breaks once too: fetched again.
+    let fake = FakeRegistry::start();
+    one_release(&fake);
+    fake.with(|s| s.behaviour.break_blobs.insert("*".into(), 1));
+    assert_eq!(scraper(&fake).scrape().await.unwrap().releases.len(), 1);
+}
+
+#[tokio::test]
+async fn a_blob_stream_that_keeps_breaking_fails_the_scrape() {
+    let fake = FakeRegistry::start();
+    one_release(&fake);
+    fake.with(|s| s.behaviour.break_blobs.insert("*".into(), 100));
+    let err = scraper(&fake).scrape().await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ScrapeError::Transport { .. } | ScrapeError::BlobStream { .. }
+        ),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("4.18.0"), "{err}");
+    fake.stop().await;
+}

@@ -1,0 +1,422 @@
+//! An in-process fake registry (actix-web on 127.0.0.1:0) for behaviour a real registry will
+//! not produce on demand: token challenges, tiny pages, 503 bursts, lying digests, broken
+//! layers and huge generated layers. Images are built in code.
+#![allow(dead_code)]
+
+pub mod images;
+pub mod tls;
+
+pub use images::*;
+
+use std::collections::HashMap;
+use std::io::Write as _;
+use std::sync::{Arc, Mutex};
+
+use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use base64::Engine as _;
+use bytes::Bytes;
+use sha2::{Digest as _, Sha256};
+
+pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+pub const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+
+pub fn digest_of(bytes: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+}
+
+/// A blob: stored bytes, or `size` pseudo-random bytes in one tar entry, gzipped (stored
+/// blocks) and generated while being sent.
+#[derive(Clone)]
+pub enum Blob {
+    Stored(Bytes),
+    Generated {
+        size: u64,
+        metadata_first: Option<Bytes>,
+    },
+}
+
+/// Switches for misbehaviour.
+#[derive(Default)]
+pub struct Behaviour {
+    /// Tags per page; `None` = one page.
+    pub page_size: Option<usize>,
+    /// Absolute `Link` URLs instead of relative ones.
+    pub absolute_links: bool,
+    /// Bearer auth: (user, password).
+    pub bearer: Option<(String, String)>,
+    /// The token the token endpoint hands out (and the only one accepted).
+    pub token: String,
+    /// Answer 503 this many times to requests whose path contains the key.
+    pub fail_times: HashMap<String, usize>,
+    /// Answer this status (with an error body) to every request whose path contains the key.
+    pub fail_always: Option<(String, u16)>,
+    /// Send a wrong `Docker-Content-Digest` on manifests.
+    pub lie_about_digest: bool,
+    /// Send no `Docker-Content-Digest` at all.
+    pub omit_digest: bool,
+    /// Break downloads of this blob (`*`: any blob) half-way, this many times.
+    pub break_blobs: HashMap<String, usize>,
+}
+
+#[derive(Default)]
+pub struct Repo {
+    /// Tags in listing order.
+    pub tags: Vec<(String, String)>,
+    pub manifests: HashMap<String, (String, Bytes)>,
+    pub blobs: HashMap<String, Blob>,
+}
+
+#[derive(Default)]
+pub struct State {
+    pub repos: HashMap<String, Repo>,
+    pub behaviour: Behaviour,
+    /// `METHOD path?query` of every request, in order.
+    pub log: Vec<String>,
+    /// Scopes asked of the token endpoint.
+    pub token_scopes: Vec<String>,
+}
+
+pub type Shared = Arc<Mutex<State>>;
+
+pub struct FakeRegistry {
+    pub addr: std::net::SocketAddr,
+    pub state: Shared,
+    handle: actix_web::dev::ServerHandle,
+}
+
+impl FakeRegistry {
+    pub fn start() -> FakeRegistry {
+        let state: Shared = Arc::default();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let app_state = state.clone();
+        std::thread::spawn(move || {
+            actix_web::rt::System::new().block_on(async move {
+                let server = HttpServer::new(move || {
+                    App::new()
+                        .app_data(web::Data::new(app_state.clone()))
+                        .default_service(web::to(handle))
+                })
+                .workers(2)
+                .listen(listener)
+                .unwrap()
+                .run();
+                tx.send(server.handle()).unwrap();
+                server.await
+            })
+        });
+        let handle = rx.recv().unwrap();
+        FakeRegistry {
+            addr,
+            state,
+            handle,
+        }
+    }
+
+    /// `http://127.0.0.1:port`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn host(&self) -> String {
+        self.addr.to_string()
+    }
+
+    pub fn with<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
+        f(&mut self.state.lock().unwrap())
+    }
+
+    pub fn requests(&self) -> Vec<String> {
+        self.with(|s| s.log.clone())
+    }
+
+    pub fn clear_log(&self) {
+        self.with(|s| s.log.clear())
+    }
+
+    pub async fn stop(self) {
+        self.handle.stop(false).await;
+    }
+}
+
+fn registry_error(status: u16, code: &str, message: &str) -> HttpResponse {
+    HttpResponse::build(actix_web::http::StatusCode::from_u16(status).unwrap())
+        .content_type("application/json")
+        .body(format!(
+            r#"{{"errors":[{{"code":"{code}","message":"{message}","detail":null}}]}}"#
+        ))
+}
+
+async fn handle(req: HttpRequest, state: web::Data<Shared>) -> HttpResponse {
+    let path = req.path().to_string();
+    let query = req.query_string().to_string();
+    let host = req.connection_info().host().to_string();
+    let mut s = state.lock().unwrap();
+    s.log.push(format!("{} {path}?{query}", req.method()));
+
+    if path == "/token" {
+        let expected = s.behaviour.bearer.clone().map(|(u, p)| {
+            format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"))
+            )
+        });
+        let given = req
+            .headers()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok());
+        if expected.as_deref() != given {
+            return registry_error(401, "UNAUTHORIZED", "bad credentials");
+        }
+        let scope = web::Query::<HashMap<String, String>>::from_query(&query)
+            .ok()
+            .and_then(|q| q.get("scope").cloned())
+            .unwrap_or_default();
+        s.token_scopes.push(scope);
+        return HttpResponse::Ok().json(serde_json::json!({ "access_token": s.behaviour.token }));
+    }
+    if s.behaviour.bearer.is_some() {
+        let authorized = req
+            .headers()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            == Some(&format!("Bearer {}", s.behaviour.token));
+        if !authorized {
+            let mut response = registry_error(401, "UNAUTHORIZED", "authentication required");
+            let challenge =
+                format!(r#"Bearer realm="http://{host}/token",service="fake-registry""#);
+            response.headers_mut().insert(
+                actix_web::http::header::WWW_AUTHENTICATE,
+                challenge.parse().unwrap(),
+            );
+            return response;
+        }
+    }
+    if let Some((needle, status)) = s.behaviour.fail_always.clone() {
+        if path.contains(&needle) {
+            return registry_error(status, "DENIED", "the fake says no");
+        }
+    }
+    let burst = s
+        .behaviour
+        .fail_times
+        .iter_mut()
+        .find(|(needle, left)| path.contains(needle.as_str()) && **left > 0);
+    if let Some((_, left)) = burst {
+        *left -= 1;
+        return registry_error(503, "UNAVAILABLE", "try again");
+    }
+    if path == "/v2/" {
+        return HttpResponse::Ok().json(serde_json::json!({}));
+    }
+    let Some(rest) = path.strip_prefix("/v2/") else {
+        return HttpResponse::NotFound().finish();
+    };
+    for kind in ["/tags/list", "/manifests/", "/blobs/"] {
+        let Some((name, reference)) = rest.rsplit_once(kind) else {
+            continue;
+        };
+        let mut breaking = false;
+        if kind == "/blobs/" {
+            for key in [reference, "*"] {
+                if let Some(left) = s.behaviour.break_blobs.get_mut(key).filter(|l| **l > 0) {
+                    *left -= 1;
+                    breaking = true;
+                    break;
+                }
+            }
+        }
+        let Some(repo) = s.repos.get(name) else {
+            return registry_error(404, "NAME_UNKNOWN", "no such repository");
+        };
+        return match kind {
+            "/tags/list" => tags_page(&s.behaviour, repo, name, &query, &host),
+            "/manifests/" => manifest(&s.behaviour, repo, reference, req.method().as_str()),
+            _ if breaking => broken_blob(repo, reference),
+            _ => blob(repo, reference),
+        };
+    }
+    HttpResponse::NotFound().finish()
+}
+
+fn tags_page(b: &Behaviour, repo: &Repo, name: &str, query: &str, host: &str) -> HttpResponse {
+    let params = web::Query::<HashMap<String, String>>::from_query(query)
+        .map(|q| q.into_inner())
+        .unwrap_or_default();
+    let all: Vec<&String> = repo.tags.iter().map(|(t, _)| t).collect();
+    let start = params
+        .get("last")
+        .and_then(|last| all.iter().position(|t| *t == last))
+        .map_or(0, |i| i + 1);
+    let size = b.page_size.unwrap_or(usize::MAX);
+    let page: Vec<&String> = all.iter().skip(start).take(size).copied().collect();
+    let mut response = HttpResponse::Ok();
+    if start + page.len() < all.len() {
+        let last = page.last().unwrap();
+        let link = format!("/v2/{name}/tags/list?n={size}&last={last}");
+        let link = if b.absolute_links {
+            format!("http://{host}{link}")
+        } else {
+            link
+        };
+        response.insert_header(("Link", format!(r#"<{link}>; rel="next""#)));
+    }
+    response.json(serde_json::json!({ "name": name, "tags": page }))
+}
+
+fn manifest(b: &Behaviour, repo: &Repo, reference: &str, method: &str) -> HttpResponse {
+    let digest = if reference.starts_with("sha256:") {
+        reference.to_string()
+    } else {
+        match repo.tags.iter().find(|(t, _)| t == reference) {
+            Some((_, d)) => d.clone(),
+            None => return registry_error(404, "MANIFEST_UNKNOWN", "unknown tag"),
+        }
+    };
+    let Some((media_type, body)) = repo.manifests.get(&digest) else {
+        return registry_error(404, "MANIFEST_UNKNOWN", "unknown manifest");
+    };
+    let mut response = HttpResponse::Ok();
+    response.content_type(media_type.as_str());
+    if b.lie_about_digest {
+        response.insert_header(("Docker-Content-Digest", digest_of(b"a lie")));
+    } else if !b.omit_digest {
+        response.insert_header(("Docker-Content-Digest", digest.clone()));
+    }
+    if method == "HEAD" {
+        return response
+            .insert_header(("Content-Length", body.len().to_string()))
+            .finish();
+    }
+    response.body(body.clone())
+}
+
+fn blob(repo: &Repo, digest: &str) -> HttpResponse {
+    match repo.blobs.get(digest) {
+        None => registry_error(404, "BLOB_UNKNOWN", "unknown blob"),
+        Some(Blob::Stored(bytes)) => HttpResponse::Ok()
+            .content_type("application/octet-stream")
+            .body(bytes.clone()),
+        Some(Blob::Generated {
+            size,
+            metadata_first,
+        }) => HttpResponse::Ok()
+            .content_type("application/octet-stream")
+            .streaming(generated_layer(*size, metadata_first.clone())),
+    }
+}
+
+/// Half of a stored blob, then a dropped connection.
+fn broken_blob(repo: &Repo, digest: &str) -> HttpResponse {
+    let Some(Blob::Stored(bytes)) = repo.blobs.get(digest) else {
+        return registry_error(404, "BLOB_UNKNOWN", "unknown blob");
+    };
+    let half = bytes.slice(..bytes.len() / 2);
+    let chunks: Vec<Result<Bytes, std::io::Error>> = vec![
+        Ok(half),
+        Err(std::io::Error::other("connection dropped by the fake")),
+    ];
+    HttpResponse::Ok()
+        .content_type("application/octet-stream")
+        .insert_header(("Content-Length", bytes.len().to_string()))
+        .streaming(futures::stream::iter(chunks))
+}
+
+/// A gzip (stored blocks) tar stream: optional release-metadata, then one entry of `size`
+/// pseudo-random bytes, produced 64 KiB at a time.
+fn generated_layer(
+    size: u64,
+    metadata_first: Option<Bytes>,
+) -> impl futures::Stream<Item = Result<Bytes, std::io::Error>> {
+    let mut head = Vec::new();
+    if let Some(metadata) = &metadata_first {
+        head.extend(tar_header(
+            "release-manifests/release-metadata",
+            metadata.len() as u64,
+        ));
+        head.extend_from_slice(metadata);
+        head.resize(head.len().next_multiple_of(512), 0);
+    }
+    head.extend(tar_header("var/lib/big.bin", size));
+    let encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::none());
+    let state = (encoder, Some(head), 0u64, 0x9e37_79b9_7f4a_7c15u64, false);
+    futures::stream::unfold(
+        state,
+        move |(mut enc, head, mut sent, mut rng, done)| async move {
+            if done {
+                return None;
+            }
+            if let Some(head) = head {
+                enc.write_all(&head).unwrap();
+            }
+            let mut finished = false;
+            if sent < size {
+                let n = (size - sent).min(64 * 1024) as usize;
+                let mut chunk = vec![0u8; n];
+                for word in chunk.chunks_mut(8) {
+                    rng ^= rng << 13;
+                    rng ^= rng >> 7;
+                    rng ^= rng << 17;
+                    word.copy_from_slice(&rng.to_le_bytes()[..word.len()]);
+                }
+                enc.write_all(&chunk).unwrap();
+                sent += n as u64;
+            }
+            if sent >= size {
+                let padding = (size.next_multiple_of(512) - size) as usize + 1024;
+                enc.write_all(&vec![0u8; padding]).unwrap();
+                enc.try_finish().unwrap();
+                finished = true;
+            }
+            let out = Bytes::from(std::mem::take(enc.get_mut()));
+            Some((Ok(out), (enc, None, sent, rng, finished)))
+        },
+    )
+}
+
+fn tar_header(path: &str, size: u64) -> Vec<u8> {
+    let mut header = tar::Header::new_gnu();
+    header.set_path(path).unwrap();
+    header.set_size(size);
+    header.set_mode(0o644);
+    header.set_entry_type(tar::EntryType::Regular);
+    header.set_cksum();
+    header.as_bytes().to_vec()
+}
+
+impl FakeRegistry {
+    /// The layer digests of the image manifest `digest`, bottom first.
+    pub fn layers_of(&self, repo: &str, digest: &str) -> Vec<String> {
+        self.with(|s| {
+            let body = &s.repos[repo].manifests[digest].1;
+            let json: serde_json::Value = serde_json::from_slice(body).unwrap();
+            json["layers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|l| l["digest"].as_str().unwrap().to_string())
+                .collect()
+        })
+    }
+
+    /// Runs `f` with an image builder on `repo` (created if needed).
+    pub fn build<R>(&self, repo: &str, f: impl FnOnce(&mut ImageBuilder<'_>) -> R) -> R {
+        self.with(|s| {
+            let repo = s.repos.entry(repo.to_string()).or_default();
+            f(&mut ImageBuilder { repo })
+        })
+    }
+}
+
+/// Settings for scraping `repo` on the fake, with no CA directory.
+pub fn settings(fake: &FakeRegistry, repo: &str) -> graph_builder::registry::ScrapeSettings {
+    graph_builder::registry::ScrapeSettings {
+        registry: fake.url(),
+        repository: repo.to_string(),
+        root_certificate_dir: None,
+        ..Default::default()
+    }
+}

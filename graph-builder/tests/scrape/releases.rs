@@ -1,0 +1,225 @@
+//! What a scrape finds: releases, components, signatures, lists and indexes, shards,
+//! duplicates, pagination, and what a warm re-scrape costs.
+
+use crate::fake::*;
+use crate::{populate, scraper, REPO};
+use graph_builder::registry::ScrapeError;
+use graph_builder::scrape::Scraper;
+
+#[tokio::test]
+async fn scrapes_releases_and_skips_components_and_signatures() {
+    let fake = FakeRegistry::start();
+    populate(&fake);
+    let outcome = scraper(&fake).scrape().await.unwrap();
+    let versions: Vec<String> = outcome
+        .releases
+        .iter()
+        .map(|r| r.version.to_string())
+        .collect();
+    assert_eq!(versions, ["4.14.1+amd64", "4.14.2+amd64", "4.14.3+amd64"]);
+    let r = &outcome.releases[2];
+    assert_eq!(
+        r.payload,
+        format!("{}/{REPO}@{}", fake.host(), r.manifestref)
+    );
+    assert_eq!(r.tags, ["4.14.3-x86_64"]);
+    assert_eq!(r.previous.len(), 2);
+    assert_eq!(
+        r.metadata["io.openshift.upgrades.graph.release.manifestref"],
+        r.manifestref
+    );
+    assert_eq!(
+        r.metadata["io.openshift.upgrades.graph.release.arch"],
+        "amd64"
+    );
+    let s = &outcome.stats;
+    assert_eq!(
+        (s.tags, s.releases, s.signatures, s.not_releases),
+        (5, 3, 1, 1)
+    );
+    assert!(outcome.invalid.is_empty());
+    assert!(
+        !fake.requests().iter().any(|r| r.contains(".sig")),
+        "signature tags are never fetched"
+    );
+    fake.stop().await;
+}
+
+#[tokio::test]
+async fn warm_rescrape_costs_one_head_per_tag_and_no_blob() {
+    let fake = FakeRegistry::start();
+    populate(&fake);
+    let scraper = scraper(&fake);
+    let cold = scraper.scrape().await.unwrap();
+    assert!(cold.stats.blob_requests > 0);
+    fake.clear_log();
+    let warm = scraper.scrape().await.unwrap();
+    assert_eq!(warm.releases, cold.releases);
+    assert_eq!(warm.stats.blob_requests, 0);
+    assert_eq!(warm.stats.blob_bytes, 0);
+    assert_eq!(warm.stats.cache_hits, 4);
+    // One tag page, one HEAD per non-signature tag.
+    assert_eq!(warm.stats.http_requests, 1 + 4);
+    let log = fake.requests();
+    assert!(log.iter().all(|r| !r.contains("/blobs/")), "{log:?}");
+    assert_eq!(log.iter().filter(|r| r.starts_with("HEAD ")).count(), 4);
+
+    // Without a digest header the HEAD falls back to GET, still without blobs.
+    fake.with(|s| s.behaviour.omit_digest = true);
+    let again = scraper.scrape().await.unwrap();
+    assert_eq!(again.releases, cold.releases);
+    assert_eq!(again.stats.blob_requests, 0);
+    fake.stop().await;
+}
+
+#[tokio::test]
+async fn layers_shared_by_component_images_are_scanned_once() {
+    let fake = FakeRegistry::start();
+    fake.build(REPO, |b| {
+        let shared = b.blob(layer(&[("usr/lib/libshared.so", b"x")]));
+        for name in ["a", "b", "c"] {
+            let own = b.blob(layer(&[(&format!("usr/bin/{name}"), name.as_bytes())]));
+            let d = b.image_with_layers(DOCKER_MANIFEST, "amd64", &[shared.clone(), own]);
+            b.tag(name, &d);
+        }
+    });
+    let mut settings = settings(&fake, REPO);
+    settings.fetch_concurrency = 1;
+    let outcome = Scraper::new(settings).unwrap().scrape().await.unwrap();
+    assert_eq!(outcome.stats.not_releases, 3);
+    // Three configs, three own layers, the shared layer once.
+    assert_eq!(outcome.stats.blob_requests, 3 + 3 + 1);
+    fake.stop().await;
+}
+
+#[tokio::test]
+async fn link_pagination_relative_and_absolute() {
+    for absolute in [false, true] {
+        let fake = FakeRegistry::start();
+        populate(&fake);
+        fake.with(|s| {
+            s.behaviour.page_size = Some(2);
+            s.behaviour.absolute_links = absolute;
+        });
+        let outcome = scraper(&fake).scrape().await.unwrap();
+        assert_eq!(outcome.stats.tags, 5);
+        assert_eq!(outcome.releases.len(), 3);
+        let pages = fake
+            .requests()
+            .iter()
+            .filter(|r| r.contains("/tags/list"))
+            .count();
+        assert_eq!(pages, 3);
+        fake.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn manifest_lists_oci_indexes_and_shards() {
+    let fake = FakeRegistry::start();
+    let (single, multi) = fake.build(REPO, |b| {
+        // Single-entry OCI index: that entry's arch, layers from the child.
+        let child = b.release(OCI_MANIFEST, "arm64", &metadata_json("4.15.0", &[], &[]));
+        let single = b.list(OCI_INDEX, &[("arm64", &child)]);
+        b.tag("4.15.0-aarch64", &single);
+        // Multi payload: metadata read from the last child.
+        let multi_meta = metadata_json(
+            "4.15.0",
+            &[],
+            &[("release.openshift.io/architecture", "multi")],
+        );
+        let amd = b.release(DOCKER_MANIFEST, "amd64", &multi_meta);
+        let s390 = b.release(DOCKER_MANIFEST, "s390x", &multi_meta);
+        let multi = b.list(DOCKER_LIST, &[("amd64", &amd), ("s390x", &s390)]);
+        b.tag("4.15.0-multi", &multi);
+        // A per-arch shard of the multi payload, tagged on its own: dropped.
+        b.tag("4.15.0-multi-s390x", &s390);
+        (single, multi)
+    });
+    let outcome = scraper(&fake).scrape().await.unwrap();
+    let found: Vec<(String, String)> = outcome
+        .releases
+        .iter()
+        .map(|r| (r.version.to_string(), r.manifestref.clone()))
+        .collect();
+    assert_eq!(
+        found,
+        [
+            ("4.15.0+arm64".to_string(), single),
+            ("4.15.0+multi".to_string(), multi)
+        ]
+    );
+    assert_eq!(outcome.releases[1].arch, "multi");
+    assert_eq!(outcome.stats.shards_dropped, 1);
+    fake.stop().await;
+}
+
+#[tokio::test]
+async fn one_version_on_two_digests_fails_naming_both_tags() {
+    let fake = FakeRegistry::start();
+    fake.build(REPO, |b| {
+        let one = b.release(DOCKER_MANIFEST, "amd64", &metadata_json("4.16.0", &[], &[]));
+        let two = b.release(
+            DOCKER_MANIFEST,
+            "amd64",
+            &metadata_json("4.16.0", &[], &[("url", "x")]),
+        );
+        b.tag("first", &one);
+        b.tag("second", &two);
+        b.tag("alias", &one);
+    });
+    let err = scraper(&fake).scrape().await.unwrap_err();
+    let ScrapeError::DuplicateVersion {
+        version,
+        first_tag,
+        second_tag,
+        ..
+    } = &err
+    else {
+        panic!("{err:?}")
+    };
+    assert_eq!(version, "4.16.0+amd64");
+    let mut tags = [first_tag.as_str(), second_tag.as_str()];
+    tags.sort();
+    assert!(
+        tags == ["alias", "second"] || tags == ["first", "second"],
+        "{tags:?}"
+    );
+    fake.stop().await;
+}
+
+#[tokio::test]
+async fn a_vanished_tag_is_skipped() {
+    let fake = FakeRegistry::start();
+    populate(&fake);
+    fake.build(REPO, |b| {
+        b.repo.tags.push(("ghost".into(), digest_of(b"gone")))
+    });
+    let outcome = scraper(&fake).scrape().await.unwrap();
+    assert_eq!(outcome.releases.len(), 3);
+    assert_eq!(outcome.stats.tags, 6);
+    fake.stop().await;
+}
+
+#[tokio::test]
+async fn invalid_metadata_is_listed_with_tag_digest_and_field() {
+    let fake = FakeRegistry::start();
+    let digest = fake.build(REPO, |b| {
+        let d = b.release(
+            DOCKER_MANIFEST,
+            "amd64",
+            br#"{"kind":"cincinnati-metadata-v0","version":"4.15"}"#,
+        );
+        b.tag("bad", &d);
+        d
+    });
+    let outcome = scraper(&fake).scrape().await.unwrap();
+    assert!(outcome.releases.is_empty());
+    assert_eq!(outcome.invalid[0].digest, digest);
+    assert!(
+        outcome.invalid[0].error.contains("`version`"),
+        "{}",
+        outcome.invalid[0].error
+    );
+    fake.stop().await;
+}
