@@ -42,11 +42,14 @@ pub struct ApiState {
 /// Registers the public routes under `prefix` (normalised: empty or `/a/b`).
 pub fn configure(cfg: &mut web::ServiceConfig, prefix: &str) {
     for path in ["graph", "v1/graph"] {
-        cfg.route(&format!("{prefix}/{path}"), web::get().to(graph));
-        cfg.route(&format!("{prefix}/{path}"), web::head().to(graph));
+        cfg.service(
+            web::resource(format!("{prefix}/{path}"))
+                .route(web::get().to(graph))
+                .route(web::head().to(graph)),
+        );
     }
     for path in ["openapi", "v1/openapi"] {
-        cfg.route(&format!("{prefix}/{path}"), web::get().to(openapi));
+        cfg.service(web::resource(format!("{prefix}/{path}")).route(web::get().to(openapi)));
     }
     cfg.default_service(web::to(not_found));
 }

@@ -6,6 +6,7 @@ use std::io;
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 
+use actix_web::dev::Server;
 use actix_web::middleware::Compress;
 use actix_web::{web, App, HttpServer};
 use bytes::Bytes;
@@ -94,10 +95,49 @@ pub async fn serve(
     listeners: Listeners,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), RunError> {
+    let (public, status) = build(settings, &source, &metrics, listeners)?;
+    // The reference counts build_info once ready.
+    let build_info = tokio::spawn(async move {
+        source.wait_ready().await;
+        metrics.build_info.with_label_values(&[GIT_COMMIT]).inc();
+    });
+    let (public_handle, status_handle) = (public.handle(), status.handle());
+    let mut public = tokio::spawn(public);
+    let mut status = tokio::spawn(status);
+    let outcome = tokio::select! {
+        ended = &mut public => Some(("public", ended)),
+        ended = &mut status => Some(("status", ended)),
+        () = shutdown => None,
+    };
+    build_info.abort();
+    public_handle.stop(true).await;
+    status_handle.stop(true).await;
+    match outcome {
+        None => Ok(()),
+        Some((server, Ok(Ok(())))) => Err(RunError::Server {
+            server,
+            source: io::Error::other("stopped unexpectedly"),
+        }),
+        Some((server, Ok(Err(source)))) => Err(RunError::Server { server, source }),
+        Some((server, Err(join))) => Err(RunError::Server {
+            server,
+            source: io::Error::other(join),
+        }),
+    }
+}
+
+/// Builds both servers; synchronous, so that no actix builder (not `Send`) lives in the
+/// async caller's state.
+fn build(
+    settings: &Settings,
+    source: &GraphSource,
+    metrics: &Arc<Metrics>,
+    listeners: Listeners,
+) -> Result<(Server, Server), RunError> {
     let listen_error = |server| move |source| RunError::Listen { server, source };
     let api = web::Data::new(ApiState {
         source: source.clone(),
-        metrics: Arc::clone(&metrics),
+        metrics: Arc::clone(metrics),
         mandatory: settings.mandatory_client_parameters.clone(),
         openapi: Bytes::from(openapi::render(
             &settings.path_prefix,
@@ -129,7 +169,7 @@ pub async fn serve(
 
     let status_state = web::Data::new(StatusState {
         source: source.clone(),
-        metrics: Arc::clone(&metrics),
+        metrics: Arc::clone(metrics),
     });
     let status = HttpServer::new(move || {
         App::new()
@@ -143,32 +183,5 @@ pub async fn serve(
     .map_err(listen_error("status"))?
     .run();
 
-    // The reference counts build_info once ready.
-    let build_info = tokio::spawn(async move {
-        source.wait_ready().await;
-        metrics.build_info.with_label_values(&[GIT_COMMIT]).inc();
-    });
-    let (public_handle, status_handle) = (public.handle(), status.handle());
-    let mut public = tokio::spawn(public);
-    let mut status = tokio::spawn(status);
-    let outcome = tokio::select! {
-        ended = &mut public => Some(("public", ended)),
-        ended = &mut status => Some(("status", ended)),
-        () = shutdown => None,
-    };
-    build_info.abort();
-    public_handle.stop(true).await;
-    status_handle.stop(true).await;
-    match outcome {
-        None => Ok(()),
-        Some((server, Ok(Ok(())))) => Err(RunError::Server {
-            server,
-            source: io::Error::other("stopped unexpectedly"),
-        }),
-        Some((server, Ok(Err(source)))) => Err(RunError::Server { server, source }),
-        Some((server, Err(join))) => Err(RunError::Server {
-            server,
-            source: io::Error::other(join),
-        }),
-    }
+    Ok((public, status))
 }
