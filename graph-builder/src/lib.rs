@@ -7,13 +7,27 @@
 //! - [`layer`]: the streaming search of a layer for the release-metadata file,
 //! - [`release_metadata`]: that file's format,
 //! - [`assemble`]: scraped releases to the graph,
-//! - [`config`]: flags, the TOML file and the validated settings.
+//! - [`config`]: flags, the TOML file and the validated settings,
+//! - [`graph_data_source`]: graph-data from a directory or a tarball,
+//! - [`refresh`]: the refresh loop and the build pipeline,
+//! - [`status`]: the shared state (last good graph, failures) and the status routes,
+//! - [`metrics`]: the `cincinnati_gb_*` metrics,
+//! - [`service`]: the listeners and [`run`],
+//! - [`error`]: request errors and their HTTP mapping.
 #![deny(missing_docs)]
 
 pub mod assemble;
 pub mod config;
+pub mod error;
+pub mod graph_data_source;
 pub mod layer;
+pub mod metrics;
 pub mod oci_layout;
+pub mod refresh;
 pub mod registry;
 pub mod release_metadata;
 pub mod scrape;
+pub mod service;
+pub mod status;
+
+pub use service::{run, Listeners, RunError};

@@ -1,5 +1,91 @@
-//! `graph-builder`: thin entry point; the work lives in the library.
+//! `graph-builder`: parses the configuration, starts logging, binds the listeners and
+//! calls [`graph_builder::run`] until SIGTERM or SIGINT.
+//!
+//! Exit codes: 2 for a configuration error (nothing was started), 1 for a failure at or
+//! after start-up, 0 after a requested shutdown.
 
-fn main() -> anyhow::Result<()> {
-    anyhow::bail!("graph-builder: the scrape loop and HTTP service are not yet implemented")
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use graph_builder::config::{Args, Settings};
+use graph_builder::Listeners;
+use tracing_subscriber::EnvFilter;
+
+fn main() -> ExitCode {
+    let args = match Args::try_parse_from(std::env::args_os()) {
+        Ok(args) => args,
+        Err(e) => e.exit(),
+    };
+    let settings = match Settings::load(&args) {
+        Ok(settings) => settings,
+        Err(e) => {
+            eprintln!("graph-builder: {:#}", anyhow::Error::new(e));
+            return ExitCode::from(2);
+        }
+    };
+    init_logging(settings.verbosity);
+    for warning in &settings.warnings {
+        tracing::warn!("{warning}");
+    }
+    match serve(settings) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("graph-builder: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve(settings: Settings) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let listeners = Listeners::bind(&settings)?;
+        tracing::info!(
+            main = %settings.service.main,
+            public = %settings.service.public,
+            status = %settings.status,
+            "listening"
+        );
+        graph_builder::run(settings, listeners, shutdown_signal()).await?;
+        Ok(())
+    })
+}
+
+/// `-v` counts map to levels for our crates; other crates stay at `warn` so `-vvv` does
+/// not drown the log in HTTP internals. `RUST_LOG`, when set, replaces all of it.
+fn init_logging(verbosity: u8) {
+    let level = match verbosity {
+        0 => "warn",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        EnvFilter::new(format!("warn,graph_builder={level},graph_data={level}"))
+    });
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+/// Completes at the first SIGTERM (what Kubernetes sends) or SIGINT.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(term) => term,
+        Err(e) => {
+            tracing::error!("cannot listen for SIGTERM: {e}");
+            std::future::pending::<()>().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM received"),
+        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received"),
+    }
 }

@@ -288,7 +288,6 @@ impl Settings {
             None => ReleaseSourceSettings::Registry(scrape),
         };
 
-
         Ok(Settings {
             verbosity,
             service,

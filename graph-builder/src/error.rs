@@ -1,0 +1,89 @@
+//! The one place that maps request errors to HTTP (STYLE habit 5): a status and the
+//! reference's stable `kind` (SPEC B §1.6), in a `{"kind","value"}` JSON body. Counting
+//! errors in metrics is the handler's business, not this conversion's.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+
+/// Why a request to the graph-builder is refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// The Accept header names nothing we serve.
+    #[error("invalid Content-Type requested")]
+    InvalidContentType,
+    /// Mandatory query parameters are absent (sorted).
+    #[error("mandatory client parameters missing: {}", .0.join(", "))]
+    MissingParams(Vec<String>),
+    /// The graph-data tarball is not available.
+    #[error("failed to open file: unable to open {0}")]
+    FileOpen(&'static str),
+}
+
+impl ServiceError {
+    /// The stable machine-readable kind.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ServiceError::InvalidContentType => "invalid_content_type",
+            ServiceError::MissingParams(_) => "missing_params",
+            ServiceError::FileOpen(_) => "file_open_err",
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    kind: &'a str,
+    value: String,
+}
+
+impl ResponseError for ServiceError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ServiceError::InvalidContentType => StatusCode::NOT_ACCEPTABLE,
+            ServiceError::MissingParams(_) => StatusCode::BAD_REQUEST,
+            ServiceError::FileOpen(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        HttpResponse::build(self.status_code()).json(Body {
+            kind: self.kind(),
+            value: self.to_string(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_statuses_and_texts_are_the_reference_ones() {
+        let cases = [
+            (
+                ServiceError::InvalidContentType,
+                406,
+                "invalid_content_type",
+                "invalid Content-Type requested",
+            ),
+            (
+                ServiceError::MissingParams(vec!["arch".into(), "channel".into()]),
+                400,
+                "missing_params",
+                "mandatory client parameters missing: arch, channel",
+            ),
+            (
+                ServiceError::FileOpen("graph-data tarball"),
+                500,
+                "file_open_err",
+                "failed to open file: unable to open graph-data tarball",
+            ),
+        ];
+        for (error, status, kind, value) in cases {
+            assert_eq!(error.status_code().as_u16(), status);
+            assert_eq!(error.kind(), kind);
+            assert_eq!(error.to_string(), value);
+        }
+    }
+}

@@ -1,0 +1,164 @@
+//! The graph-builder's Prometheus metrics: the reference's `cincinnati_gb_*` names
+//! (SPEC B §1.10), so existing dashboards keep working, plus a few of ours that say
+//! what is failing and since when. The registry belongs to the application state; there
+//! are no global metrics.
+
+use prometheus::{
+    Encoder as _, Gauge, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts,
+    Registry, TextEncoder,
+};
+
+/// Buckets of `graph_upstream_scrapes_duration`, in seconds, as in the reference.
+const SCRAPE_BUCKETS: [f64; 9] = [5.0, 6.0, 7.0, 8.0, 9.0, 10.0, 15.0, 20.0, 30.0];
+
+/// Every metric of the graph-builder, registered in its own registry.
+#[derive(Debug, Clone)]
+pub struct Metrics {
+    registry: Registry,
+    /// `build_info{git_commit}`: 1 once the refresh loop started.
+    pub build_info: IntCounterVec,
+    /// Releases found by the last successful scrape, before any processing.
+    pub upstream_raw_releases: IntGauge,
+    /// Nodes of the served graph (abstract nodes included).
+    pub final_releases: IntGauge,
+    /// Unix time of the last successful refresh.
+    pub last_successful_refresh_timestamp: Gauge,
+    /// Refresh attempts.
+    pub upstream_scrapes_total: IntCounter,
+    /// Failed refreshes, whatever failed.
+    pub upstream_errors_total: IntCounter,
+    /// Seconds the first successful refresh took.
+    pub initial_upstream_scrape_duration: Gauge,
+    /// Seconds of later successful refreshes.
+    pub upstream_scrapes_duration: Histogram,
+    /// Graph requests by path.
+    pub incoming_requests_total: IntCounterVec,
+    /// Error responses by status code and kind.
+    pub response_errors_total: IntCounterVec,
+    /// Ours: failed refreshes by the stage that failed (`scrape`, `graph_data`, …).
+    pub refresh_errors_total: IntCounterVec,
+    /// Ours: Unix time of the first failure of the current run of failed refreshes; 0
+    /// while the last refresh succeeded.
+    pub refresh_failing_since_timestamp: Gauge,
+    /// Ours: unconditional edges of the served graph.
+    pub final_edges: IntGauge,
+}
+
+impl Metrics {
+    /// Creates and registers every metric under the `cincinnati_gb_` prefix.
+    pub fn new() -> Result<Metrics, prometheus::Error> {
+        let registry = Registry::new_custom(Some("cincinnati_gb".to_owned()), None)?;
+        let metrics = Metrics {
+            build_info: IntCounterVec::new(
+                Opts::new("build_info", "Build information"),
+                &["git_commit"],
+            )?,
+            upstream_raw_releases: IntGauge::new(
+                "graph_upstream_raw_releases",
+                "Releases found by the scrape, before processing",
+            )?,
+            final_releases: IntGauge::new(
+                "graph_final_releases",
+                "Releases in the served graph, abstract ones included",
+            )?,
+            last_successful_refresh_timestamp: Gauge::new(
+                "graph_last_successful_refresh_timestamp",
+                "UTC epoch seconds of the last successful refresh",
+            )?,
+            upstream_scrapes_total: IntCounter::new(
+                "graph_upstream_scrapes_total",
+                "Refresh attempts",
+            )?,
+            upstream_errors_total: IntCounter::new(
+                "graph_upstream_errors_total",
+                "Failed refreshes",
+            )?,
+            initial_upstream_scrape_duration: Gauge::new(
+                "graph_initial_upstream_scrape_duration",
+                "Seconds of the first successful refresh",
+            )?,
+            upstream_scrapes_duration: Histogram::with_opts(
+                HistogramOpts::new(
+                    "graph_upstream_scrapes_duration",
+                    "Seconds of successful refreshes after the first",
+                )
+                .buckets(SCRAPE_BUCKETS.to_vec()),
+            )?,
+            incoming_requests_total: IntCounterVec::new(
+                Opts::new("graph_incoming_requests_total", "Graph requests"),
+                &["uri_path"],
+            )?,
+            response_errors_total: IntCounterVec::new(
+                Opts::new("graph_response_errors_total", "Error responses"),
+                &["code", "kind"],
+            )?,
+            refresh_errors_total: IntCounterVec::new(
+                Opts::new(
+                    "graph_refresh_errors_total",
+                    "Failed refreshes by the stage that failed",
+                ),
+                &["stage"],
+            )?,
+            refresh_failing_since_timestamp: Gauge::new(
+                "graph_refresh_failing_since_timestamp",
+                "UTC epoch seconds of the first of the current failed refreshes, 0 if none",
+            )?,
+            final_edges: IntGauge::new(
+                "graph_final_edges",
+                "Unconditional edges in the served graph",
+            )?,
+            registry,
+        };
+        let r = &metrics.registry;
+        r.register(Box::new(metrics.build_info.clone()))?;
+        r.register(Box::new(metrics.upstream_raw_releases.clone()))?;
+        r.register(Box::new(metrics.final_releases.clone()))?;
+        r.register(Box::new(metrics.last_successful_refresh_timestamp.clone()))?;
+        r.register(Box::new(metrics.upstream_scrapes_total.clone()))?;
+        r.register(Box::new(metrics.upstream_errors_total.clone()))?;
+        r.register(Box::new(metrics.initial_upstream_scrape_duration.clone()))?;
+        r.register(Box::new(metrics.upstream_scrapes_duration.clone()))?;
+        r.register(Box::new(metrics.incoming_requests_total.clone()))?;
+        r.register(Box::new(metrics.response_errors_total.clone()))?;
+        r.register(Box::new(metrics.refresh_errors_total.clone()))?;
+        r.register(Box::new(metrics.refresh_failing_since_timestamp.clone()))?;
+        r.register(Box::new(metrics.final_edges.clone()))?;
+        Ok(metrics)
+    }
+
+    /// The text exposition format.
+    pub fn render(&self) -> Result<Vec<u8>, prometheus::Error> {
+        let mut out = Vec::new();
+        TextEncoder::new().encode(&self.registry.gather(), &mut out)?;
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_carry_the_reference_prefix() {
+        let m = Metrics::new().unwrap();
+        m.build_info.with_label_values(&["abc"]).inc();
+        m.upstream_errors_total.inc();
+        m.response_errors_total
+            .with_label_values(&["406", "invalid_content_type"])
+            .inc();
+        let text = String::from_utf8(m.render().unwrap()).unwrap();
+        for name in [
+            "cincinnati_gb_build_info{git_commit=\"abc\"} 1",
+            "cincinnati_gb_graph_upstream_raw_releases 0",
+            "cincinnati_gb_graph_final_releases 0",
+            "cincinnati_gb_graph_last_successful_refresh_timestamp 0",
+            "cincinnati_gb_graph_upstream_scrapes_total 0",
+            "cincinnati_gb_graph_upstream_errors_total 1",
+            "cincinnati_gb_graph_initial_upstream_scrape_duration 0",
+            "cincinnati_gb_graph_upstream_scrapes_duration_bucket{le=\"5\"} 0",
+            "cincinnati_gb_graph_response_errors_total{code=\"406\",kind=\"invalid_content_type\"} 1",
+        ] {
+            assert!(text.contains(name), "{name} missing from\n{text}");
+        }
+    }
+}

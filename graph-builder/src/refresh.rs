@@ -1,0 +1,306 @@
+//! The refresh loop (SPEC B §2.1): build the graph at start, then again `pause` after the
+//! end of each build; swap each good graph in atomically; on failure keep serving the
+//! last good graph, log the error chain and count it.
+//!
+//! One build ([`Pipeline::build`]) is the reference's plugin chain as plain functions
+//! called in order: scrape the releases, assemble the graph, fetch and load the
+//! graph-data, apply it, run edge-add-remove, serialize. The release source is an enum,
+//! so a build runs the same way against a registry or an OCI layout on disk.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use graph_data::apply::ApplyError;
+use tokio_util::sync::CancellationToken;
+
+use crate::assemble::{assemble, AssembleError};
+use crate::config::{EdgeAddRemoveSettings, RefreshSettings, ReleaseSourceSettings};
+use crate::graph_data_source::{GraphDataError, GraphDataSource};
+use crate::registry::ScrapeError;
+use crate::scrape::{scrape_oci_layout, ScrapeOutcome, Scraper};
+use crate::status::{AppState, Published};
+
+/// Where release images come from.
+#[derive(Debug)]
+pub enum ReleaseSource {
+    /// A registry repository; the scraper keeps its digest cache across refreshes.
+    Registry(Box<Scraper>),
+    /// An OCI image layout directory, read afresh at each refresh.
+    OciLayout {
+        /// The layout directory.
+        dir: PathBuf,
+        /// `host[:port]/repository` for payload pull specs.
+        payload_repository: String,
+    },
+}
+
+impl ReleaseSource {
+    /// Builds the source the settings describe.
+    pub fn new(settings: &ReleaseSourceSettings) -> Result<ReleaseSource, ScrapeError> {
+        Ok(match settings {
+            ReleaseSourceSettings::Registry(s) => {
+                ReleaseSource::Registry(Box::new(Scraper::new(s.clone())?))
+            }
+            ReleaseSourceSettings::OciLayout {
+                dir,
+                payload_repository,
+            } => ReleaseSource::OciLayout {
+                dir: dir.clone(),
+                payload_repository: payload_repository.clone(),
+            },
+        })
+    }
+
+    async fn scrape(&self) -> Result<ScrapeOutcome, ScrapeError> {
+        match self {
+            ReleaseSource::Registry(scraper) => scraper.scrape().await,
+            ReleaseSource::OciLayout {
+                dir,
+                payload_repository,
+            } => scrape_oci_layout(dir, payload_repository).await,
+        }
+    }
+}
+
+/// Why one refresh failed. The stage names are metric label values.
+#[derive(Debug, thiserror::Error)]
+pub enum RefreshError {
+    /// Listing or reading the release images failed.
+    #[error("scraping the release images failed")]
+    Scrape(#[source] Box<ScrapeError>),
+    /// The scraped releases do not form a graph.
+    #[error("assembling the graph failed")]
+    Assemble(#[source] Box<AssembleError>),
+    /// Graph-data could not be read or is invalid.
+    #[error("loading graph-data failed")]
+    GraphData(#[source] Box<GraphDataError>),
+    /// Graph-data or release metadata could not be applied.
+    #[error("applying graph-data failed")]
+    Apply(#[source] Box<ApplyError>),
+    /// The whole refresh took longer than allowed.
+    #[error("the refresh did not finish within {0:?}")]
+    Timeout(Duration),
+}
+
+impl RefreshError {
+    /// The stage that failed.
+    pub fn stage(&self) -> &'static str {
+        match self {
+            RefreshError::Scrape(_) => "scrape",
+            RefreshError::Assemble(_) => "assemble",
+            RefreshError::GraphData(_) => "graph_data",
+            RefreshError::Apply(_) => "apply",
+            RefreshError::Timeout(_) => "timeout",
+        }
+    }
+}
+
+/// The error and its causes on one line: `a: b: c`.
+pub fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let _ = write!(text, ": {cause}");
+        source = cause.source();
+    }
+    text
+}
+
+/// A successful build.
+#[derive(Debug)]
+pub struct Built {
+    /// The raw graph JSON.
+    pub graph_json: Bytes,
+    /// The graph-data tarball applied, if any.
+    pub graph_data: Option<Bytes>,
+    /// Releases the scrape found.
+    pub raw_releases: usize,
+    /// Nodes of the graph.
+    pub nodes: usize,
+    /// Unconditional edges of the graph.
+    pub edges: usize,
+}
+
+/// The steps of one refresh.
+#[derive(Debug)]
+pub struct Pipeline {
+    /// Release images.
+    pub releases: ReleaseSource,
+    /// Graph-data, if configured.
+    pub graph_data: Option<GraphDataSource>,
+    /// Whether edge-add-remove runs, and how.
+    pub edge_add_remove: Option<EdgeAddRemoveSettings>,
+}
+
+impl Pipeline {
+    /// Runs every step once.
+    pub async fn build(&self) -> Result<Built, RefreshError> {
+        let outcome = self
+            .releases
+            .scrape()
+            .await
+            .map_err(|e| RefreshError::Scrape(Box::new(e)))?;
+        for invalid in &outcome.invalid {
+            tracing::warn!(tag = %invalid.tag, digest = %invalid.digest, error = %invalid.error, "release image ignored");
+        }
+        let tarball = match &self.graph_data {
+            Some(source) => Some((
+                source.clone(),
+                source
+                    .fetch()
+                    .await
+                    .map_err(|e| RefreshError::GraphData(Box::new(e)))?,
+            )),
+            None => None,
+        };
+        let edge_add_remove = self.edge_add_remove;
+        // Assembly and graph-data are CPU work on a graph of thousands of nodes: keep it
+        // off the async workers.
+        tokio::task::spawn_blocking(move || process(outcome, tarball, edge_add_remove))
+            .await
+            .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
+    }
+}
+
+fn process(
+    outcome: ScrapeOutcome,
+    tarball: Option<(GraphDataSource, Bytes)>,
+    edge_add_remove: Option<EdgeAddRemoveSettings>,
+) -> Result<Built, RefreshError> {
+    let mut graph = assemble(&outcome.releases).map_err(|e| RefreshError::Assemble(Box::new(e)))?;
+    let data = match &tarball {
+        Some((source, bytes)) => {
+            let data = source
+                .load(bytes)
+                .map_err(|e| RefreshError::GraphData(Box::new(e)))?;
+            for warning in &data.warnings {
+                tracing::warn!(source = %source.path().display(), %warning, "graph-data");
+            }
+            graph_data::apply::apply(&mut graph, &data);
+            Some(data)
+        }
+        None => None,
+    };
+    if let Some(settings) = edge_add_remove {
+        let risks = match &data {
+            Some(data) if settings.include_conditional_edges => data.risks.as_slice(),
+            _ => &[],
+        };
+        graph_data::apply::edge_add_remove(&mut graph, risks)
+            .map_err(|e| RefreshError::Apply(Box::new(e)))?;
+    }
+    Ok(Built {
+        graph_json: Bytes::from(graph_data::wire::to_json(&graph)),
+        graph_data: tarball.map(|(_, bytes)| bytes),
+        raw_releases: outcome.releases.len(),
+        nodes: graph.len(),
+        edges: graph.edge_count(),
+    })
+}
+
+/// Runs refreshes until `stop` is cancelled: the first at once, the next `pause` after
+/// the end of the previous one. A refresh in progress is abandoned when `stop` fires.
+pub async fn run(
+    pipeline: Arc<Pipeline>,
+    state: Arc<AppState>,
+    settings: RefreshSettings,
+    stop: CancellationToken,
+) {
+    state.set_live(true);
+    state
+        .metrics
+        .build_info
+        .with_label_values(&[option_env!("GIT_COMMIT").unwrap_or("unknown")])
+        .inc();
+    let mut first = true;
+    loop {
+        state.metrics.upstream_scrapes_total.inc();
+        let started = Instant::now();
+        let attempt = async {
+            match settings.timeout {
+                Some(limit) => tokio::time::timeout(limit, pipeline.build())
+                    .await
+                    .unwrap_or(Err(RefreshError::Timeout(limit))),
+                None => pipeline.build().await,
+            }
+        };
+        let result = tokio::select! {
+            result = attempt => result,
+            () = stop.cancelled() => return,
+        };
+        let elapsed = started.elapsed();
+        match result {
+            Ok(built) => {
+                record_success(&state, built, elapsed, first);
+                first = false;
+            }
+            Err(error) => record_failure(&state, &error),
+        }
+        tokio::select! {
+            () = tokio::time::sleep(settings.pause) => {}
+            () = stop.cancelled() => return,
+        }
+    }
+}
+
+fn epoch_secs(t: SystemTime) -> f64 {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+fn record_success(state: &AppState, built: Built, elapsed: Duration, first: bool) {
+    let m = &state.metrics;
+    m.upstream_raw_releases.set(built.raw_releases as i64);
+    m.final_releases.set(built.nodes as i64);
+    m.final_edges.set(built.edges as i64);
+    if first {
+        m.initial_upstream_scrape_duration
+            .set(elapsed.as_secs_f64());
+    } else {
+        m.upstream_scrapes_duration.observe(elapsed.as_secs_f64());
+    }
+    let now = SystemTime::now();
+    m.last_successful_refresh_timestamp.set(epoch_secs(now));
+    m.refresh_failing_since_timestamp.set(0.0);
+    if let Some(failure) = state.failure() {
+        tracing::info!(failed_refreshes = failure.count, "refresh recovered");
+    }
+    tracing::info!(
+        releases = built.raw_releases,
+        nodes = built.nodes,
+        edges = built.edges,
+        seconds = elapsed.as_secs_f64(),
+        "graph refreshed"
+    );
+    state.publish(Published {
+        graph_json: built.graph_json,
+        graph_data: built.graph_data,
+        at: now,
+    });
+}
+
+fn record_failure(state: &AppState, error: &RefreshError) {
+    let m = &state.metrics;
+    m.upstream_errors_total.inc();
+    m.refresh_errors_total
+        .with_label_values(&[error.stage()])
+        .inc();
+    let failure = state.record_failure(error.stage(), chain(error));
+    m.refresh_failing_since_timestamp
+        .set(epoch_secs(failure.since));
+    let serving = match state.current() {
+        Some(p) => format!("the graph built at {:.0} (epoch seconds)", epoch_secs(p.at)),
+        None => "no graph yet".to_owned(),
+    };
+    tracing::error!(
+        stage = failure.stage,
+        failed_refreshes = failure.count,
+        failing_since = epoch_secs(failure.since),
+        serving = %serving,
+        "refresh failed: {}",
+        failure.message
+    );
+}

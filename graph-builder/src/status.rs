@@ -1,0 +1,175 @@
+//! What the service knows about itself, shared by the refresh loop and the listeners:
+//! the last good graph (swapped atomically through a `watch` channel), liveness, the
+//! current run of failed refreshes; and the status listener's routes.
+//!
+//! Readiness follows the reference: false until the first good graph, then true for
+//! good, because a stale graph is still worth serving. Staleness and the failure are
+//! visible in `/metrics` and in the logs instead.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::SystemTime;
+
+use actix_web::{web, HttpResponse};
+use bytes::Bytes;
+use tokio::sync::watch;
+
+use crate::metrics::Metrics;
+
+/// A successfully built graph, as served.
+#[derive(Debug)]
+pub struct Published {
+    /// The raw graph JSON.
+    pub graph_json: Bytes,
+    /// The graph-data tarball the graph was built with, if graph-data is configured.
+    pub graph_data: Option<Bytes>,
+    /// When the refresh that built it finished.
+    pub at: SystemTime,
+}
+
+/// The current run of failed refreshes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    /// The stage that failed last (`scrape`, `graph_data`, …).
+    pub stage: &'static str,
+    /// The last error, with its causes.
+    pub message: String,
+    /// When the first failure of the run happened.
+    pub since: SystemTime,
+    /// How many refreshes failed in a row.
+    pub count: u64,
+}
+
+/// State shared by the refresh loop and every listener.
+#[derive(Debug)]
+pub struct AppState {
+    /// The metrics registry and its metrics.
+    pub metrics: Metrics,
+    published: watch::Sender<Option<Arc<Published>>>,
+    live: AtomicBool,
+    failure: Mutex<Option<Failure>>,
+}
+
+impl AppState {
+    /// Fresh state: not live, no graph, no failure.
+    pub fn new(metrics: Metrics) -> AppState {
+        AppState {
+            metrics,
+            published: watch::Sender::new(None),
+            live: AtomicBool::new(false),
+            failure: Mutex::new(None),
+        }
+    }
+
+    /// The graph being served, if one was built yet.
+    pub fn current(&self) -> Option<Arc<Published>> {
+        self.published.borrow().clone()
+    }
+
+    /// Notified at each newly published graph.
+    pub fn subscribe(&self) -> watch::Receiver<Option<Arc<Published>>> {
+        self.published.subscribe()
+    }
+
+    /// Swaps in a new graph and ends the current run of failures.
+    pub fn publish(&self, published: Published) {
+        self.published.send_replace(Some(Arc::new(published)));
+        *self.failure.lock().unwrap_or_else(PoisonError::into_inner) = None;
+    }
+
+    /// Records a failed refresh; returns the run of failures it belongs to.
+    pub fn record_failure(&self, stage: &'static str, message: String) -> Failure {
+        let mut failure = self.failure.lock().unwrap_or_else(PoisonError::into_inner);
+        let next = match failure.take() {
+            Some(previous) => Failure {
+                stage,
+                message,
+                since: previous.since,
+                count: previous.count + 1,
+            },
+            None => Failure {
+                stage,
+                message,
+                since: SystemTime::now(),
+                count: 1,
+            },
+        };
+        *failure = Some(next.clone());
+        next
+    }
+
+    /// The current run of failures, if the last refresh failed.
+    pub fn failure(&self) -> Option<Failure> {
+        self.failure
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Marks the refresh loop as running (or dead).
+    pub fn set_live(&self, live: bool) {
+        self.live.store(live, Ordering::SeqCst);
+    }
+
+    /// Whether the refresh loop runs.
+    pub fn is_live(&self) -> bool {
+        self.live.load(Ordering::SeqCst)
+    }
+}
+
+/// Registers `/liveness`, `/readiness` and `/metrics`.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/liveness", web::get().to(liveness))
+        .route("/readiness", web::get().to(readiness))
+        .route("/metrics", web::get().to(metrics));
+}
+
+async fn liveness(state: web::Data<AppState>) -> HttpResponse {
+    if state.is_live() {
+        HttpResponse::Ok().finish()
+    } else {
+        HttpResponse::ServiceUnavailable().finish()
+    }
+}
+
+async fn readiness(state: web::Data<AppState>) -> HttpResponse {
+    if state.current().is_some() {
+        HttpResponse::Ok().finish()
+    } else {
+        HttpResponse::ServiceUnavailable().finish()
+    }
+}
+
+async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    match state.metrics.render() {
+        Ok(text) => HttpResponse::Ok()
+            .content_type(prometheus::TEXT_FORMAT)
+            .body(text),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot render metrics");
+            HttpResponse::InternalServerError().body(e.to_string())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_run_of_failures_keeps_its_start_and_ends_with_a_graph() {
+        let state = AppState::new(Metrics::new().unwrap());
+        let first = state.record_failure("scrape", "a".to_owned());
+        let second = state.record_failure("graph_data", "b".to_owned());
+        assert_eq!(second.since, first.since);
+        assert_eq!(second.count, 2);
+        assert_eq!(second.stage, "graph_data");
+        state.publish(Published {
+            graph_json: Bytes::from_static(b"{}"),
+            graph_data: None,
+            at: SystemTime::now(),
+        });
+        assert_eq!(state.failure(), None);
+        assert_eq!(state.current().unwrap().graph_json, "{}");
+    }
+}
