@@ -99,7 +99,13 @@ impl OciLayout {
     }
 
     /// Reads a small blob fully and checks its digest; `None` when the file is absent.
-    async fn read_verified(&self, digest: &str, item: &str) -> Result<Option<Bytes>, ScrapeError> {
+    /// Manifests are not counted as blob reads, as for a registry.
+    async fn read_verified(
+        &self,
+        digest: &str,
+        item: &str,
+        is_blob: bool,
+    ) -> Result<Option<Bytes>, ScrapeError> {
         let path = self.blob_path(digest)?;
         let meta = match tokio::fs::metadata(&path).await {
             Ok(meta) => meta,
@@ -115,10 +121,12 @@ impl OciLayout {
         let bytes = tokio::fs::read(&path)
             .await
             .map_err(|e| Self::error(&path, e))?;
-        self.counters.blob_requests.fetch_add(1, Ordering::Relaxed);
-        self.counters
-            .blob_bytes
-            .fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        if is_blob {
+            self.counters.blob_requests.fetch_add(1, Ordering::Relaxed);
+            self.counters
+                .blob_bytes
+                .fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        }
         let actual = sha256_digest(&bytes);
         if actual != digest {
             return Err(ScrapeError::DigestMismatch {
@@ -138,7 +146,7 @@ impl OciLayout {
         item: &str,
     ) -> Result<Option<FetchedManifest>, ScrapeError> {
         Ok(self
-            .read_verified(digest, item)
+            .read_verified(digest, item, false)
             .await?
             .map(|body| FetchedManifest {
                 digest: digest.to_string(),
@@ -153,7 +161,7 @@ impl OciLayout {
         digest: &str,
         item: &str,
     ) -> Result<Option<Bytes>, ScrapeError> {
-        self.read_verified(digest, item).await
+        self.read_verified(digest, item, true).await
     }
 
     pub(crate) async fn blob_stream(

@@ -18,8 +18,8 @@ pub const ARCH_KEY: &str = "io.openshift.upgrades.graph.release.arch";
 pub(crate) enum TagResult {
     /// A cosign `.sig`/`.att`/`.sbom` tag: never fetched.
     Signature,
-    /// The tag disappeared between listing and fetching.
-    Vanished,
+    /// The tag disappeared between listing and fetching, or is malformed.
+    Skipped,
     /// The tag's image.
     Image {
         tag: String,
@@ -32,6 +32,28 @@ pub(crate) enum TagResult {
 /// Whether `tag` is a cosign signature, attestation or SBOM tag.
 pub(crate) fn is_signature_tag(tag: &str) -> bool {
     [".sig", ".att", ".sbom"].iter().any(|s| tag.ends_with(s))
+}
+
+/// Whether `tag` is a well-formed tag (distribution spec: `[\w][\w.-]{0,127}`), and so safe
+/// to put in a URL path.
+pub(crate) fn is_valid_tag(tag: &str) -> bool {
+    let word = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
+    let bytes = tag.as_bytes();
+    !bytes.is_empty()
+        && bytes.len() <= 128
+        && word(bytes[0])
+        && bytes.iter().all(|&b| word(b) || b == b'.' || b == b'-')
+}
+
+/// The manifest digests the tags point at.
+pub(crate) fn digests(results: &[TagResult]) -> std::collections::HashSet<String> {
+    results
+        .iter()
+        .filter_map(|r| match r {
+            TagResult::Image { digest, .. } => Some(digest.clone()),
+            _ => None,
+        })
+        .collect()
 }
 
 /// Folds the tag results into releases; `payload` turns a digest into a pull spec.
@@ -163,7 +185,7 @@ mod tests {
                 ),
                 tagged("d", "sha256:4", ImageOutcome::Invalid("bad kind".into())),
                 TagResult::Signature,
-                TagResult::Vanished,
+                TagResult::Skipped,
             ],
             |d| format!("r.example/ocp@{d}"),
             "manifestref",
@@ -209,5 +231,16 @@ mod tests {
         assert!(is_signature_tag("sha256-abc.att"));
         assert!(is_signature_tag("sha256-abc.sbom"));
         assert!(!is_signature_tag("4.14.3-signed"));
+    }
+
+    #[test]
+    fn tag_syntax() {
+        for ok in ["4.14.3-x86_64", "latest", "_x", "a.b-c_d"] {
+            assert!(is_valid_tag(ok), "{ok}");
+        }
+        let long = "a".repeat(129);
+        for bad in ["", "../x", ".hidden", "-x", "a/b", "a?b", long.as_str()] {
+            assert!(!is_valid_tag(bad), "{bad}");
+        }
     }
 }

@@ -56,6 +56,14 @@ impl Cache {
         }
     }
 
+    /// Forgets the images not in `digests` (no tag points at them any more).
+    pub(crate) fn retain_images(&self, digests: &HashSet<String>) {
+        self.images
+            .lock()
+            .expect("cache lock")
+            .retain(|digest, _| digests.contains(digest));
+    }
+
     pub(crate) fn layer_is_plain(&self, digest: &str) -> bool {
         self.plain_layers
             .lock()
@@ -85,6 +93,8 @@ mod tests {
             cache.image("sha256:b"),
             Some(ImageOutcome::NotRelease(_))
         ));
+        cache.retain_images(&HashSet::from(["sha256:x".to_string()]));
+        assert!(cache.is_empty());
         assert!(!cache.layer_is_plain("sha256:c"));
         cache.mark_layer_plain("sha256:c");
         assert!(cache.layer_is_plain("sha256:c"));

@@ -7,6 +7,8 @@
 //! - `ScrapeStats::signatures` counts cosign `.sig`, `.att` and `.sbom` tags.
 //! - Images whose release-metadata (or a layer, or a child manifest) is unusable land in
 //!   `invalid`; they are not cached, so every scrape reports them again.
+//! - [`LayoutScraper`] is to an OCI layout what [`Scraper`] is to a registry (same cache);
+//!   [`scrape_oci_layout`] is a one-off `LayoutScraper`.
 //! - There is no `/v2/` ping: the first 401 carries the challenge, and the token (or Basic
 //!   header) is kept across scrapes until a 401 replaces it. A warm scrape of an unchanged
 //!   repository therefore costs exactly the tag pages plus one `HEAD` per non-signature tag
@@ -15,28 +17,30 @@
 //! What fails a scrape: transport errors, timeouts, 5xx/429 that survive the retries,
 //! unexpected 4xx, digest mismatches, and two digests claiming one version. What does not:
 //! signature tags, tags that vanish (404), images without release-metadata.
+//!
+//! The cache forgets, after each complete scrape, the images no tag points at any more.
 
 mod assemble;
 mod cache;
 mod image;
+mod layout;
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, RwLock};
 
 use futures::{StreamExt as _, TryStreamExt as _};
 
-use crate::oci_layout::OciLayout;
 use crate::registry::auth::credentials_for;
 use crate::registry::ca::load_ca_directory;
 use crate::registry::client::{build_http_client, Counters, Head, RegistryClient, RetryPolicy};
+use crate::registry::Target;
 pub use crate::registry::{ScrapeError, ScrapeSettings};
-use crate::registry::{Target, DEFAULT_MANIFESTREF_KEY};
 pub use assemble::ARCH_KEY;
-use assemble::{assemble, is_signature_tag, TagResult};
+use assemble::{assemble, is_signature_tag, is_valid_tag, TagResult};
 use cache::Cache;
 use image::{inspect, Source};
+pub use layout::{scrape_oci_layout, LayoutScraper};
 
 /// One release found in the repository.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -166,6 +170,13 @@ impl Scraper {
             outcome
         })?;
         let s = &outcome.stats;
+        if outcome.releases.is_empty() {
+            tracing::warn!(
+                registry = %self.target.host,
+                repository = %self.target.repository,
+                "the scrape found no release"
+            );
+        }
         tracing::info!(
             registry = %self.target.host,
             repository = %self.target.repository,
@@ -190,12 +201,16 @@ impl Scraper {
             .buffer_unordered(self.settings.fetch_concurrency)
             .try_collect()
             .await?;
+        let seen = assemble::digests(&results);
         let target = &self.target;
-        assemble(
+        let outcome = assemble(
             results,
             |digest| target.payload(digest),
             &self.settings.manifestref_key,
-        )
+        )?;
+        // Only after a complete scrape: images no tag points at any more are forgotten.
+        self.cache.retain_images(&seen);
+        Ok(outcome)
     }
 
     async fn scrape_tag(
@@ -206,6 +221,10 @@ impl Scraper {
     ) -> Result<TagResult, ScrapeError> {
         if is_signature_tag(&tag) {
             return Ok(TagResult::Signature);
+        }
+        if !is_valid_tag(&tag) {
+            tracing::warn!(?tag, "the registry listed a malformed tag; skipping it");
+            return Ok(TagResult::Skipped);
         }
         let item = format!("tag {tag}");
         // Cold: GET straight away. Warm: HEAD gives the digest, which is usually cached.
@@ -232,7 +251,7 @@ impl Scraper {
         };
         let Some(manifest) = fetched else {
             tracing::warn!(%tag, "tag vanished during the scrape; skipping it");
-            return Ok(TagResult::Vanished);
+            return Ok(TagResult::Skipped);
         };
         let digest = manifest.digest.clone();
         if let Some(outcome) = self.cache.image(&digest) {
@@ -255,7 +274,7 @@ impl Scraper {
     }
 }
 
-fn log_outcome(tag: &str, digest: &str, outcome: &cache::ImageOutcome) {
+pub(crate) fn log_outcome(tag: &str, digest: &str, outcome: &cache::ImageOutcome) {
     match outcome {
         cache::ImageOutcome::NotRelease(reason) => {
             tracing::debug!(%tag, %digest, %reason, "not a release image")
@@ -270,64 +289,8 @@ fn log_outcome(tag: &str, digest: &str, outcome: &cache::ImageOutcome) {
     }
 }
 
-fn add_counters(stats: &mut ScrapeStats, counters: &Counters) {
+pub(crate) fn add_counters(stats: &mut ScrapeStats, counters: &Counters) {
     stats.http_requests = counters.http_requests.load(Ordering::Relaxed);
     stats.blob_requests = counters.blob_requests.load(Ordering::Relaxed);
     stats.blob_bytes = counters.blob_bytes.load(Ordering::Relaxed);
-}
-
-/// Scrapes an OCI image layout directory; payloads are `payload_repository@digest`
-/// (e.g. `mirror.example:5000/ocp/release`). Metadata uses the default manifestref key.
-pub async fn scrape_oci_layout(
-    dir: &Path,
-    payload_repository: &str,
-) -> Result<ScrapeOutcome, ScrapeError> {
-    let layout = OciLayout::open(dir).await?;
-    let cache = Cache::default();
-    let entries = layout.tags().await?;
-    let results: Vec<TagResult> = futures::stream::iter(entries)
-        .map(|(tag, digest)| {
-            let (layout, cache) = (&layout, &cache);
-            async move {
-                if is_signature_tag(&tag) {
-                    return Ok(TagResult::Signature);
-                }
-                let item = format!("tag {tag} manifest {digest}");
-                let Some(manifest) = layout.manifest(&digest, &item).await? else {
-                    let path = dir.join("blobs/sha256");
-                    return Err(ScrapeError::Layout {
-                        path,
-                        reason: format!("{item}: the manifest blob is missing"),
-                    });
-                };
-                if let Some(outcome) = cache.image(&digest) {
-                    return Ok(TagResult::Image {
-                        tag,
-                        digest,
-                        outcome,
-                        cache_hit: true,
-                    });
-                }
-                let outcome = inspect(Source::Layout(layout), cache, &tag, &manifest).await?;
-                log_outcome(&tag, &digest, &outcome);
-                cache.store_image(&digest, &outcome);
-                Ok(TagResult::Image {
-                    tag,
-                    digest,
-                    outcome,
-                    cache_hit: false,
-                })
-            }
-        })
-        .buffer_unordered(8)
-        .try_collect()
-        .await?;
-    let payload = payload_repository.trim_end_matches('/');
-    let mut outcome = assemble(
-        results,
-        |digest| format!("{payload}@{digest}"),
-        DEFAULT_MANIFESTREF_KEY,
-    )?;
-    add_counters(&mut outcome.stats, &layout.counters);
-    Ok(outcome)
 }

@@ -5,7 +5,7 @@ use std::path::Path;
 use crate::fake::*;
 use crate::REPO;
 use graph_builder::registry::ScrapeError;
-use graph_builder::scrape::{scrape_oci_layout, Scraper};
+use graph_builder::scrape::{scrape_oci_layout, LayoutScraper, Scraper};
 
 /// Writes `repo` as an OCI layout, one `index.json` entry per tag (skopeo's shape).
 fn write_layout(repo: &Repo, dir: &Path) {
@@ -101,5 +101,25 @@ async fn a_corrupt_layout_blob_is_a_digest_error_naming_the_layout() {
         err.to_string().contains(&dir.path().display().to_string()),
         "{err}"
     );
+    fake.stop().await;
+}
+
+#[tokio::test]
+async fn a_warm_layout_rescrape_reads_no_config_or_layer() {
+    let fake = FakeRegistry::start();
+    crate::populate(&fake);
+    let dir = tempfile::tempdir().unwrap();
+    fake.with(|s| write_layout(&s.repos[REPO], dir.path()));
+    let scraper = LayoutScraper::new(dir.path(), "mirror.example/ocp/release");
+    let cold = scraper.scrape().await.unwrap();
+    assert_eq!(cold.releases.len(), 3);
+    assert!(cold.stats.blob_requests > 0);
+    let warm = scraper.scrape().await.unwrap();
+    assert_eq!(warm.releases, cold.releases);
+    assert_eq!((warm.stats.blob_requests, warm.stats.blob_bytes), (0, 0));
+    assert_eq!(warm.stats.cache_hits, 4);
+    assert!(warm.releases[0]
+        .payload
+        .starts_with("mirror.example/ocp/release@sha256:"));
     fake.stop().await;
 }

@@ -223,3 +223,43 @@ async fn invalid_metadata_is_listed_with_tag_digest_and_field() {
     );
     fake.stop().await;
 }
+
+#[tokio::test]
+async fn the_cache_forgets_images_no_tag_points_at() {
+    let fake = FakeRegistry::start();
+    populate(&fake);
+    let scraper = scraper(&fake);
+    scraper.scrape().await.unwrap();
+    let etcd = fake.with(|s| {
+        let repo = s.repos.get_mut(REPO).unwrap();
+        let i = repo.tags.iter().position(|(t, _)| t == "etcd").unwrap();
+        repo.tags.remove(i).1
+    });
+    let without = scraper.scrape().await.unwrap();
+    assert_eq!(
+        (without.stats.not_releases, without.stats.blob_requests),
+        (0, 0)
+    );
+    // Tagged again: inspected again, since the cache let it go.
+    fake.build(REPO, |b| b.tag("etcd", &etcd));
+    let again = scraper.scrape().await.unwrap();
+    assert_eq!(again.stats.not_releases, 1);
+    assert_eq!(again.stats.cache_hits, 3);
+    assert!(again.stats.blob_requests > 0);
+    fake.stop().await;
+}
+
+#[tokio::test]
+async fn malformed_tags_are_never_requested() {
+    let fake = FakeRegistry::start();
+    populate(&fake);
+    fake.build(REPO, |b| {
+        b.repo
+            .tags
+            .push(("../../v2/_catalog".into(), digest_of(b"x")))
+    });
+    let outcome = scraper(&fake).scrape().await.unwrap();
+    assert_eq!(outcome.releases.len(), 3);
+    assert!(!fake.requests().iter().any(|r| r.contains("_catalog")));
+    fake.stop().await;
+}

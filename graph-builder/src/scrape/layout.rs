@@ -1,0 +1,103 @@
+//! Scraping an OCI image layout directory (A4, air-gapped sites), with the same per-image
+//! logic and digest cache as a registry: a re-scrape of an unchanged layout reads
+//! `index.json` and the manifests, and no config or layer.
+
+use std::path::{Path, PathBuf};
+
+use futures::{StreamExt as _, TryStreamExt as _};
+
+use super::assemble::{assemble, digests, is_signature_tag, TagResult};
+use super::cache::Cache;
+use super::image::{inspect, Source};
+use super::{add_counters, log_outcome, ScrapeOutcome};
+use crate::oci_layout::OciLayout;
+use crate::registry::{ScrapeError, DEFAULT_MANIFESTREF_KEY};
+
+/// Images inspected at once: disk reads, so fewer than for a registry.
+const LAYOUT_CONCURRENCY: usize = 8;
+
+/// Scrapes one OCI layout directory again and again, keeping a digest cache.
+#[derive(Debug)]
+pub struct LayoutScraper {
+    dir: PathBuf,
+    payload_repository: String,
+    cache: Cache,
+}
+
+impl LayoutScraper {
+    /// Payloads will be `payload_repository@digest` (e.g. `mirror.example:5000/ocp/release`,
+    /// where the images are, or will be, pullable).
+    pub fn new(dir: impl Into<PathBuf>, payload_repository: impl Into<String>) -> Self {
+        LayoutScraper {
+            dir: dir.into(),
+            payload_repository: payload_repository.into().trim_end_matches('/').to_string(),
+            cache: Cache::default(),
+        }
+    }
+
+    /// Reads `index.json` and finds every release among the tagged images. Metadata uses
+    /// the default manifestref key.
+    pub async fn scrape(&self) -> Result<ScrapeOutcome, ScrapeError> {
+        let layout = OciLayout::open(&self.dir).await?;
+        let entries = layout.tags().await?;
+        let results: Vec<TagResult> = futures::stream::iter(entries)
+            .map(|(tag, digest)| self.scrape_tag(&layout, tag, digest))
+            .buffer_unordered(LAYOUT_CONCURRENCY)
+            .try_collect()
+            .await?;
+        let seen = digests(&results);
+        let payload = &self.payload_repository;
+        let mut outcome = assemble(
+            results,
+            |digest| format!("{payload}@{digest}"),
+            DEFAULT_MANIFESTREF_KEY,
+        )?;
+        self.cache.retain_images(&seen);
+        add_counters(&mut outcome.stats, &layout.counters);
+        Ok(outcome)
+    }
+
+    async fn scrape_tag(
+        &self,
+        layout: &OciLayout,
+        tag: String,
+        digest: String,
+    ) -> Result<TagResult, ScrapeError> {
+        if is_signature_tag(&tag) {
+            return Ok(TagResult::Signature);
+        }
+        let item = format!("tag {tag} manifest {digest}");
+        // Read and verified even when cached: a layout can be rewritten in place.
+        let Some(manifest) = layout.manifest(&digest, &item).await? else {
+            return Err(ScrapeError::Layout {
+                path: self.dir.join("blobs/sha256"),
+                reason: format!("{item}: the manifest blob is missing"),
+            });
+        };
+        if let Some(outcome) = self.cache.image(&digest) {
+            return Ok(TagResult::Image {
+                tag,
+                digest,
+                outcome,
+                cache_hit: true,
+            });
+        }
+        let outcome = inspect(Source::Layout(layout), &self.cache, &tag, &manifest).await?;
+        log_outcome(&tag, &digest, &outcome);
+        self.cache.store_image(&digest, &outcome);
+        Ok(TagResult::Image {
+            tag,
+            digest,
+            outcome,
+            cache_hit: false,
+        })
+    }
+}
+
+/// Scrapes an OCI image layout directory once; see [`LayoutScraper`].
+pub async fn scrape_oci_layout(
+    dir: &Path,
+    payload_repository: &str,
+) -> Result<ScrapeOutcome, ScrapeError> {
+    LayoutScraper::new(dir, payload_repository).scrape().await
+}
