@@ -4,6 +4,7 @@
 //! Exit codes: 2 for a configuration error (nothing was started), 1 for a failure at or
 //! after start-up, 0 after a requested shutdown.
 
+use std::io::IsTerminal as _;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
@@ -70,6 +71,8 @@ fn init_logging(verbosity: u8) {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // Colour codes only for a person at a terminal, not in container logs.
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
 }
 
