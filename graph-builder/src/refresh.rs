@@ -8,7 +8,6 @@
 //! so a build runs the same way against a registry or an OCI layout on disk.
 
 use std::fmt::Write as _;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -20,7 +19,7 @@ use crate::assemble::{assemble, AssembleError};
 use crate::config::{EdgeAddRemoveSettings, RefreshSettings, ReleaseSourceSettings};
 use crate::graph_data_source::{GraphDataError, GraphDataSource};
 use crate::registry::ScrapeError;
-use crate::scrape::{scrape_oci_layout, ScrapeOutcome, Scraper};
+use crate::scrape::{LayoutScraper, ScrapeOutcome, Scraper};
 use crate::status::{AppState, Published};
 
 /// Where release images come from.
@@ -28,13 +27,8 @@ use crate::status::{AppState, Published};
 pub enum ReleaseSource {
     /// A registry repository; the scraper keeps its digest cache across refreshes.
     Registry(Box<Scraper>),
-    /// An OCI image layout directory, read afresh at each refresh.
-    OciLayout {
-        /// The layout directory.
-        dir: PathBuf,
-        /// `host[:port]/repository` for payload pull specs.
-        payload_repository: String,
-    },
+    /// An OCI image layout directory, re-read at each refresh with the same digest cache.
+    OciLayout(LayoutScraper),
 }
 
 impl ReleaseSource {
@@ -47,20 +41,17 @@ impl ReleaseSource {
             ReleaseSourceSettings::OciLayout {
                 dir,
                 payload_repository,
-            } => ReleaseSource::OciLayout {
-                dir: dir.clone(),
-                payload_repository: payload_repository.clone(),
-            },
+            } => ReleaseSource::OciLayout(LayoutScraper::new(
+                dir.clone(),
+                payload_repository.clone(),
+            )),
         })
     }
 
     async fn scrape(&self) -> Result<ScrapeOutcome, ScrapeError> {
         match self {
             ReleaseSource::Registry(scraper) => scraper.scrape().await,
-            ReleaseSource::OciLayout {
-                dir,
-                payload_repository,
-            } => scrape_oci_layout(dir, payload_repository).await,
+            ReleaseSource::OciLayout(scraper) => scraper.scrape().await,
         }
     }
 }
