@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::assemble::{assemble, AssembleError};
 use crate::config::{EdgeAddRemoveSettings, RefreshSettings, ReleaseSourceSettings};
-use crate::graph_data_source::{GraphDataError, GraphDataSource};
+use crate::graph_data_source::{self, GraphDataError, GraphDataSource};
 use crate::registry::ScrapeError;
 use crate::scrape::{LayoutScraper, ScrapeOutcome, Scraper};
 use crate::status::{AppState, Published};
@@ -139,7 +139,7 @@ impl Pipeline {
         }
         let tarball = match &self.graph_data {
             Some(source) => Some((
-                source.clone(),
+                source.name(),
                 source
                     .fetch()
                     .await
@@ -158,17 +158,16 @@ impl Pipeline {
 
 fn process(
     outcome: ScrapeOutcome,
-    tarball: Option<(GraphDataSource, Bytes)>,
+    tarball: Option<(String, Bytes)>,
     edge_add_remove: Option<EdgeAddRemoveSettings>,
 ) -> Result<Built, RefreshError> {
     let mut graph = assemble(&outcome.releases).map_err(|e| RefreshError::Assemble(Box::new(e)))?;
     let data = match &tarball {
         Some((source, bytes)) => {
-            let data = source
-                .load(bytes)
+            let data = graph_data_source::load(source, bytes)
                 .map_err(|e| RefreshError::GraphData(Box::new(e)))?;
             for warning in &data.warnings {
-                tracing::warn!(source = %source.path().display(), %warning, "graph-data");
+                tracing::warn!(%source, %warning, "graph-data");
             }
             graph_data::apply::apply(&mut graph, &data);
             Some(data)

@@ -17,9 +17,9 @@ use actix_web::middleware::Compress;
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer, ResponseError as _};
 use tokio_util::sync::CancellationToken;
 
-use crate::config::Settings;
+use crate::config::{GraphDataSettings, Settings};
 use crate::error::ServiceError;
-use crate::graph_data_source::GraphDataSource;
+use crate::graph_data_source::{GraphDataImage, GraphDataSource};
 use crate::metrics::Metrics;
 use crate::refresh::{self, Pipeline, ReleaseSource};
 use crate::registry::ScrapeError;
@@ -76,6 +76,9 @@ pub enum RunError {
     /// The release source settings are unusable (registry URL, CA directory, …).
     #[error("cannot set up the release source")]
     ReleaseSource(#[source] Box<ScrapeError>),
+    /// The graph-data image settings are unusable (registry URL, CA directory, …).
+    #[error("cannot set up the graph-data image source")]
+    GraphDataSource(#[source] Box<ScrapeError>),
     /// The metrics registry refused a metric (a bug).
     #[error("cannot register the metrics")]
     Metrics(#[source] prometheus::Error),
@@ -106,7 +109,14 @@ pub async fn run(
     let pipeline = Arc::new(Pipeline {
         releases: ReleaseSource::new(&settings.releases)
             .map_err(|e| RunError::ReleaseSource(Box::new(e)))?,
-        graph_data: settings.graph_data.clone().map(GraphDataSource::Path),
+        graph_data: match &settings.graph_data {
+            None => None,
+            Some(GraphDataSettings::Path(path)) => Some(GraphDataSource::Path(path.clone())),
+            Some(GraphDataSettings::Image(image)) => Some(GraphDataSource::Image(Box::new(
+                GraphDataImage::new(image.clone())
+                    .map_err(|e| RunError::GraphDataSource(Box::new(e)))?,
+            ))),
+        },
         edge_add_remove: settings.edge_add_remove,
     });
     let stop = CancellationToken::new();

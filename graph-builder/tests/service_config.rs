@@ -5,7 +5,9 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use graph_builder::config::{Args, ConfigError, ConfigFile, ReleaseSourceSettings, Settings};
+use graph_builder::config::{
+    Args, ConfigError, ConfigFile, GraphDataSettings, ReleaseSourceSettings, Settings,
+};
 
 const OPERATOR_GB_TOML: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -49,8 +51,10 @@ fn operator_gb_toml_parses_verbatim() {
         ))
     );
     assert_eq!(
-        s.graph_data.as_deref(),
-        Some(Path::new("/var/lib/cincinnati/graph-data"))
+        s.graph_data,
+        Some(GraphDataSettings::Path(
+            "/var/lib/cincinnati/graph-data".into()
+        ))
     );
     assert_eq!(
         s.edge_add_remove.map(|e| e.include_conditional_edges),
@@ -95,7 +99,10 @@ fn command_line_wins_over_file_and_file_over_defaults() {
         r.repository, "ocp/release",
         "the plugin entry wins over the default"
     );
-    assert_eq!(s.graph_data.as_deref(), Some(Path::new("/tmp/gd")));
+    assert_eq!(
+        s.graph_data,
+        Some(GraphDataSettings::Path("/tmp/gd".into()))
+    );
 
     // Neither flag nor file: the defaults.
     let d = settings(&[], "").unwrap();
@@ -237,4 +244,64 @@ fn write_temp(content: &str) -> PathBuf {
         .write_all(content.as_bytes())
         .unwrap();
     path
+}
+
+#[test]
+fn graph_data_image_plugin() {
+    let toml = r#"
+[[plugin_settings]]
+name = "release-scrape-dockerv2"
+registry = "127.0.0.1:5000"
+repository = "ocp/release"
+
+[[plugin_settings]]
+name = "dkrv2-secondary-metadata-scrape"
+registry = "http://127.0.0.1:5000"
+repository = "openshift/graph-data"
+output_directory = "/var/lib/cincinnati/graph-data"
+graph_data_path = "/var/lib/cincinnati-graph-data"
+
+[[plugin_settings]]
+name = "openshift-secondary-metadata-parse"
+data_directory = "/var/lib/cincinnati/graph-data"
+
+[[plugin_settings]]
+name = "edge-add-remove"
+"#;
+    let s = settings(&[], toml).unwrap();
+    let Some(GraphDataSettings::Image(image)) = &s.graph_data else {
+        panic!("{:?}", s.graph_data);
+    };
+    assert_eq!(image.registry, "http://127.0.0.1:5000");
+    assert_eq!(image.repository, "openshift/graph-data");
+    assert_eq!(image.tag, "latest");
+    assert_eq!(image.graph_data_path, "/var/lib/cincinnati-graph-data");
+    assert_eq!(
+        image.output_directory.as_deref(),
+        Some(Path::new("/var/lib/cincinnati/graph-data"))
+    );
+    // A flag still wins over the file.
+    let s = settings(&["--upstream.graph_data", "/gd"], toml).unwrap();
+    assert_eq!(s.graph_data, Some(GraphDataSettings::Path("/gd".into())));
+
+    let err = settings(
+        &[],
+        &toml.replace(
+            "graph_data_path",
+            "verify_signature = true\ngraph_data_path",
+        ),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("verify_signature"), "{err}");
+    let err = settings(
+        &[],
+        &toml.replace("repository = \"openshift/graph-data\"\n", ""),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("dkrv2-secondary-metadata-scrape repository"),
+        "{err}"
+    );
 }

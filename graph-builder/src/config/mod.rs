@@ -19,8 +19,9 @@ use std::time::Duration;
 pub use cli::{Args, Cli};
 pub use file::{ConfigFile, PluginSettings};
 
+use crate::graph_data_source::GraphDataImageSettings;
 use crate::registry::{ScrapeSettings, Target};
-use plugins::{edge_add_remove_settings, graph_data_path, scrape_settings, Plugins};
+use plugins::{edge_add_remove_settings, graph_data_settings, scrape_settings, Plugins};
 
 /// What the graph-builder runs with, validated.
 #[derive(Debug, Clone)]
@@ -36,7 +37,7 @@ pub struct Settings {
     /// Where release images come from.
     pub releases: ReleaseSourceSettings,
     /// Where graph-data comes from; `None`: the scraped graph is served without it.
-    pub graph_data: Option<PathBuf>,
+    pub graph_data: Option<GraphDataSettings>,
     /// Whether edge-add-remove runs, and how.
     pub edge_add_remove: Option<EdgeAddRemoveSettings>,
     /// Things worth logging once logging is up (deprecated or ignored settings).
@@ -77,6 +78,15 @@ pub enum ReleaseSourceSettings {
         /// `host[:port]/repository` the payload pull specs name.
         payload_repository: String,
     },
+}
+
+/// Where graph-data comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GraphDataSettings {
+    /// A directory (re-read at each refresh) or a `graph-data.tar.gz`.
+    Path(PathBuf),
+    /// A container image in a registry.
+    Image(GraphDataImageSettings),
 }
 
 /// How edge-add-remove runs.
@@ -255,7 +265,7 @@ impl Settings {
             warnings
                 .push("[upstream.registry] is ignored: [[plugin_settings]] replaces it".to_owned());
         }
-        let graph_data = graph_data_path(args, &file, &plugins, &mut warnings)?;
+        let graph_data = graph_data_settings(args, &file, &plugins, &mut warnings)?;
         let edge_add_remove = if file.plugin_settings.is_empty() {
             Some(EdgeAddRemoveSettings {
                 include_conditional_edges: true,

@@ -3,10 +3,11 @@
 //! flags), the graph-data path and the edge-add-remove options. Plugin keys whose values
 //! we cannot honour are refused by name rather than ignored.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use super::file::{self, ConfigFile, PluginSettings};
-use super::{invalid, Args, ConfigError, EdgeAddRemoveSettings};
+use super::{invalid, Args, ConfigError, EdgeAddRemoveSettings, GraphDataSettings};
+use crate::graph_data_source::GraphDataImageSettings;
 use crate::registry::{ScrapeSettings, Target};
 
 const DEFAULT_KEY_PREFIX: &str = "io.openshift.upgrades.graph";
@@ -145,22 +146,13 @@ fn apply_registry_file(args: &Args, s: &mut ScrapeSettings, r: &file::RegistryFi
 
 /// The graph-data path: `--upstream.graph_data`, else `[upstream] graph_data`, else the
 /// parse plugin's `data_directory`.
-pub(super) fn graph_data_path(
+pub(super) fn graph_data_settings(
     args: &Args,
     file: &ConfigFile,
     plugins: &Plugins<'_>,
     warnings: &mut Vec<String>,
-) -> Result<Option<PathBuf>, ConfigError> {
+) -> Result<Option<GraphDataSettings>, ConfigError> {
     const PARSE: &str = "openshift-secondary-metadata-parse";
-    if plugins.graph_data_image.is_some() {
-        return Err(ConfigError::Unsupported {
-            plugin: "dkrv2-secondary-metadata-scrape",
-            key: "name",
-            reason: "graph-data images are not supported yet: unpack the image into a directory and name it in \
-                     openshift-secondary-metadata-parse data_directory"
-                .to_owned(),
-        });
-    }
     if let Some(p) = plugins.graph_data_parse {
         if p.key_prefix
             .as_deref()
@@ -182,32 +174,98 @@ pub(super) fn graph_data_path(
             }
         }
     }
+    let image = plugins.graph_data_image.map(image_settings).transpose()?;
     let given = if args.is_given("upstream_graph_data") {
         args.cli.upstream_graph_data.clone()
     } else {
         file.upstream.graph_data.clone()
     };
-    let path = given.or_else(|| {
-        plugins
-            .graph_data_parse
-            .and_then(|p| p.data_directory.clone())
-    });
-    match (&path, plugins.graph_data_parse) {
-        (None, Some(_)) => {
-            return Err(invalid(
-                &format!("[[plugin_settings]] {PARSE} data_directory"),
-                "",
-                "required (or give --upstream.graph_data)",
-            ))
-        }
-        (None, None) => warnings.push(
-            "no graph-data configured (--upstream.graph_data or openshift-secondary-metadata-parse): \
-             releases carry no channels"
-                .to_owned(),
-        ),
-        _ => {}
+    if let Some(path) = given {
+        return Ok(Some(GraphDataSettings::Path(path)));
     }
-    Ok(path)
+    if let Some(image) = image {
+        return Ok(Some(GraphDataSettings::Image(image)));
+    }
+    match plugins.graph_data_parse.map(|p| p.data_directory.clone()) {
+        Some(Some(path)) => Ok(Some(GraphDataSettings::Path(path))),
+        Some(None) => Err(invalid(
+            &format!("[[plugin_settings]] {PARSE} data_directory"),
+            "",
+            "required (or give --upstream.graph_data)",
+        )),
+        None => {
+            warnings.push(
+                "no graph-data configured (--upstream.graph_data, openshift-secondary-metadata-parse \
+                 or dkrv2-secondary-metadata-scrape): releases carry no channels"
+                    .to_owned(),
+            );
+            Ok(None)
+        }
+    }
+}
+
+/// `dkrv2-secondary-metadata-scrape` keys as image settings.
+fn image_settings(p: &file::GraphDataImagePlugin) -> Result<GraphDataImageSettings, ConfigError> {
+    const PLUGIN: &str = "dkrv2-secondary-metadata-scrape";
+    let unsupported = |key, reason: &str| ConfigError::Unsupported {
+        plugin: PLUGIN,
+        key,
+        reason: reason.to_owned(),
+    };
+    if p.username.is_some() || p.password.is_some() {
+        let key = if p.username.is_some() {
+            "username"
+        } else {
+            "password"
+        };
+        return Err(unsupported(
+            key,
+            "put the credentials in a docker config.json and name it in credentials_path",
+        ));
+    }
+    if p.output_allowlist.is_some() {
+        return Err(unsupported(
+            "output_allowlist",
+            "the graph-data allowlist is fixed",
+        ));
+    }
+    if p.verify_signature == Some(true) {
+        return Err(unsupported(
+            "verify_signature",
+            "signature verification is not implemented",
+        ));
+    }
+    let required = |key: &str, value: &Option<String>| {
+        value.clone().filter(|v| !v.is_empty()).ok_or_else(|| {
+            invalid(
+                &format!("[[plugin_settings]] {PLUGIN} {key}"),
+                "",
+                "required",
+            )
+        })
+    };
+    let registry = required("registry", &p.registry)?;
+    let repository = required("repository", &p.repository)?;
+    Target::parse(&registry, &repository).map_err(|e| {
+        invalid(
+            &format!("[[plugin_settings]] {PLUGIN} registry"),
+            &registry,
+            e.to_string(),
+        )
+    })?;
+    let defaults = ScrapeSettings::default();
+    Ok(GraphDataImageSettings {
+        registry,
+        repository,
+        tag: p.tag.clone().unwrap_or_else(|| "latest".to_owned()),
+        credentials_path: p.credentials_path.clone().filter(|c| c.as_os_str() != ""),
+        root_certificate_dir: p
+            .root_certificate_dir
+            .clone()
+            .or(defaults.root_certificate_dir),
+        graph_data_path: p.graph_data_path.clone().unwrap_or_else(|| "/".to_owned()),
+        output_directory: p.output_directory.clone(),
+    })
 }
 
 pub(super) fn edge_add_remove_settings(
