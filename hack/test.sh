@@ -19,4 +19,25 @@ if [ "${#need[@]}" -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}"
 fi
 
+# deploy/ tests (Containerfile and manifests): kubectl renders the kustomizations
+# offline, kubernetes-validate holds the Kubernetes schemas, the runtime test runs the
+# built binaries chrooted in a fresh network namespace (unshare, ip).
+need=()
+command -v kubectl >/dev/null 2>&1 || need+=(kubernetes-client)
+command -v ip >/dev/null 2>&1 || need+=(iproute2)
+python3 -c 'import pytest, yaml, kubernetes_validate' >/dev/null 2>&1 ||
+  python3 -m pip --version >/dev/null 2>&1 || need+=(python3-pip)
+if [ "${#need[@]}" -gt 0 ]; then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  echo "hack/test.sh: installing ${need[*]}"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}"
+fi
+python3 -c 'import pytest, yaml, kubernetes_validate' >/dev/null 2>&1 ||
+  PIP_BREAK_SYSTEM_PACKAGES=1 PIP_ROOT_USER_ACTION=ignore \
+    python3 -m pip install --quiet pytest pyyaml kubernetes-validate
+cargo build --locked --bins -p graph-builder -p policy-engine -p graph-data
+UPDATE_SERVICE_BIN_DIR="${CARGO_TARGET_DIR:-target}/debug" python3 -m pytest -q -p no:cacheprovider deploy/tests
+
 cargo test --workspace --locked "$@"

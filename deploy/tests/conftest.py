@@ -4,6 +4,7 @@ each overlay rendered once per session with `kubectl kustomize` (offline)."""
 import functools
 import os
 import pathlib
+import re
 import shutil
 import subprocess
 
@@ -20,11 +21,23 @@ NAMESPACE = "openshift-update-service"
 
 
 @functools.lru_cache(maxsize=None)
-def render(path: str) -> tuple:
-    """The objects `kubectl kustomize <path>` prints, as dicts (a tuple, for the cache)."""
+def kubectl_with_modern_kustomize() -> str:
+    """kubectl, if its embedded kustomize knows components and inline patches (v4+,
+    kubectl 1.21+; Debian bookworm's kubernetes-client 1.20 does not)."""
     kubectl = shutil.which("kubectl")
     if kubectl is None:
         pytest.fail("kubectl is not installed (hack/test.sh installs kubernetes-client)")
+    out = subprocess.run([kubectl, "version", "--client"], capture_output=True, text=True, timeout=30).stdout
+    match = re.search(r"Kustomize Version: v(\d+)", out)
+    if not match or int(match.group(1)) < 4:
+        pytest.fail(f"{kubectl} embeds no kustomize v4 or later ({out.strip()!r}); install kubectl 1.21+ (oc 4.8+ works too, as `oc kustomize`)")
+    return kubectl
+
+
+@functools.lru_cache(maxsize=None)
+def render(path: str) -> tuple:
+    """The objects `kubectl kustomize <path>` prints, as dicts (a tuple, for the cache)."""
+    kubectl = kubectl_with_modern_kustomize()
     out = subprocess.run(
         [kubectl, "kustomize", path],
         check=False,

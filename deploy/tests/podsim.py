@@ -1,0 +1,79 @@
+"""Runs the containers of one rendered pod the way the kubelet would, as far as this
+machine allows, and prints what it observed as JSON. Run inside a fresh network
+namespace (`unshare --net`), so the operator's `::` listeners are reachable only from
+here and clash with nothing on the host:
+
+    unshare --net --fork python3 podsim.py <rootfs> <spec.json>
+
+spec.json: {"containers": [{"name", "argv", "env"}], "probes": [[container, url]],
+"sigterm_wait": seconds}. Each container runs chrooted into <rootfs> as UID 1001, group
+0, with only its own environment; every URL in "probes" is fetched once the container's
+listeners answer. Processes are stopped with SIGTERM by PID, then SIGKILL."""
+
+import json
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+
+def fetch(url: str) -> dict:
+    try:
+        with urllib.request.urlopen(url, timeout=3) as r:
+            return {"status": r.status, "body": r.read(65536).decode("utf-8", "replace")}
+    except urllib.error.HTTPError as e:
+        return {"status": e.code, "body": e.read(65536).decode("utf-8", "replace")}
+    except OSError as e:
+        return {"status": None, "error": str(e)}
+
+
+def main() -> None:
+    rootfs, spec_path = sys.argv[1], sys.argv[2]
+    spec = json.load(open(spec_path))
+    subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+    # Found here, because the containers' environments have no PATH.
+    chroot = shutil.which("chroot")
+    procs = {}
+    result = {"containers": {}, "probes": []}
+    try:
+        for c in spec["containers"]:
+            log = open(f"{spec_path}.{c['name']}.log", "w")
+            procs[c["name"]] = (
+                subprocess.Popen(
+                    [chroot, "--userspec=1001:0", rootfs, *c["argv"]],
+                    env=c["env"],
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                ),
+                log,
+            )
+        # Bounded wait for each container's first probe URL to answer at all.
+        for name, url in spec["probes"]:
+            for _ in range(100):
+                answer = fetch(url)
+                if answer["status"] is not None or procs[name][0].poll() is not None:
+                    break
+                time.sleep(0.1)
+        for name, url in spec["probes"]:
+            result["probes"].append({"container": name, "url": url, **fetch(url)})
+    finally:
+        for name, (proc, log) in procs.items():
+            running = proc.poll() is None
+            if running:
+                proc.send_signal(signal.SIGTERM)
+            try:
+                code = proc.wait(timeout=spec.get("sigterm_wait", 10))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                code = proc.wait()
+                running = "killed"
+            log.close()
+            result["containers"][name] = {"running_until_sigterm": running, "exit": code, "log": open(log.name).read()[-4000:]}
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,182 @@
+"""The runtime stage, as far as this machine allows without a container engine: the
+binaries start with the operator's exact command, args and environment (taken from the
+rendered Deployment, ConfigMap references resolved and `$(VAR)` expanded as the kubelet
+does), as UID 1001 in group 0, chrooted into a root file system holding only what the
+image provides (the binaries, the shared libraries they link, the Containerfile's
+directories, a CA bundle as ubi-minimal ships it, the /etc/hosts the kubelet writes) plus
+what the pod mounts (gb.toml, the pull secret, the graph-data the init container copies).
+Both run in one fresh network namespace, as containers of a pod share one.
+
+Not checked here: the real base images, the build stage, image pulls and the init
+container's copy (see the README's Deploy section)."""
+
+import json
+import os
+import pathlib
+import re
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from conftest import REPO, container, find, render_overlay
+from test_containerfile import BINARIES, OPERATOR_PATHS, binaries_dir
+
+HERE = pathlib.Path(__file__).resolve().parent
+NO_REGISTRY = "no registry is reachable from the pod's network namespace"
+
+
+def kubelet_env(c: dict, configmaps: dict) -> dict:
+    env = {}
+    for e in c.get("env", []):
+        ref = e["valueFrom"]["configMapKeyRef"]
+        env[e["name"]] = configmaps[ref["name"]][ref["key"]]
+    return env
+
+
+def kubelet_expand(arg: str, env: dict) -> str:
+    """`$(VAR)` becomes the variable's value when it is defined, as in the kubelet."""
+    return re.sub(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)", lambda m: env.get(m.group(1), m.group(0)), arg)
+
+
+def copy_file(src: pathlib.Path, root: pathlib.Path, path: str) -> None:
+    dest = root / path.lstrip("/")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(src, dest)
+    shutil.copymode(src, dest)
+
+
+def shared_libraries(binary: pathlib.Path) -> list:
+    out = subprocess.run(["ldd", str(binary)], check=True, capture_output=True, text=True).stdout
+    return re.findall(r"(/\S+\.so[.\d]*)", out)
+
+
+def build_rootfs(root: pathlib.Path, objects) -> None:
+    for b in BINARIES:
+        src = binaries_dir() / b
+        if not src.is_file():
+            pytest.fail(f"{src} not built; run `cargo build --bins` (or set UPDATE_SERVICE_BIN_DIR)")
+        copy_file(src, root, f"/usr/bin/{b}")
+        for lib in shared_libraries(src):
+            copy_file(pathlib.Path(lib), root, lib)
+    for path in OPERATOR_PATHS + ["/tmp"]:
+        (root / path.lstrip("/")).mkdir(parents=True, exist_ok=True)
+    os.chmod(root / "tmp", 0o1777)
+    # What ubi-minimal ships (ca-certificates, nsswitch) and the kubelet writes (hosts).
+    for bundle in ["/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt"]:
+        if os.path.exists(bundle):
+            copy_file(pathlib.Path(bundle), root, "/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem")
+            break
+    (root / "etc/nsswitch.conf").write_text("hosts: files dns\n")
+    (root / "etc/hosts").write_text("127.0.0.1 localhost\n::1 localhost\n")
+    # The pod's volumes, with the content the rendered objects give them.
+    gb_toml = find(objects, "ConfigMap", "update-service-config")["data"]["gb.toml"]
+    (root / "etc/configs/gb.toml").write_text(gb_toml)
+    secret = find(objects, "Secret", "update-service-pull-secret")["stringData"]
+    (root / "var/lib/cincinnati/registry-credentials/.dockerconfigjson").write_text(secret[".dockerconfigjson"])
+    shutil.copytree(REPO / "data" / "graph-data", root / "var/lib/cincinnati/graph-data", dirs_exist_ok=True)
+    # The Containerfile's ownership: UID 1001, group 0.
+    for path in ["etc/configs", "var/lib/cincinnati"]:
+        for dirpath, dirnames, filenames in os.walk(root / path):
+            for n in [dirpath, *(os.path.join(dirpath, f) for f in dirnames + filenames)]:
+                os.chown(n, 1001, 0)
+
+
+@pytest.fixture(scope="module")
+def pod(tmp_path_factory):
+    if os.geteuid() != 0 or not shutil.which("unshare") or not shutil.which("ip"):
+        pytest.skip("needs root, unshare and ip (CI and hack/test.sh run as root)")
+    objects = render_overlay("base")
+    configmaps = {o["metadata"]["name"]: o.get("data", {}) for o in objects if o["kind"] == "ConfigMap"}
+    d = find(objects, "Deployment", "update-service")
+    tmp = tmp_path_factory.mktemp("pod")
+    root = tmp / "root"
+    build_rootfs(root, objects)
+    containers = []
+    for name in ["graph-builder", "policy-engine"]:
+        c = container(d, name)
+        env = kubelet_env(c, configmaps)
+        containers.append({"name": name, "argv": c["command"] + [kubelet_expand(a, env) for a in c["args"]], "env": env})
+    spec = {
+        "containers": containers,
+        "probes": [
+            ["graph-builder", "http://127.0.0.1:9080/liveness"],
+            ["policy-engine", "http://127.0.0.1:9081/livez"],
+            ["graph-builder", "http://[::1]:9080/readiness"],
+            ["policy-engine", "http://[::1]:9081/readyz"],
+            ["graph-builder", "http://127.0.0.1:9080/metrics"],
+            ["policy-engine", "http://127.0.0.1:8081/api/upgrades_info/graph"],
+            ["policy-engine", "http://[::1]:8081/api/upgrades_info/v1/graph?channel=stable-4.16"],
+            ["policy-engine", "http://127.0.0.1:8081/graph?channel=stable-4.16"],
+            ["policy-engine", "http://127.0.0.1:9081/metrics"],
+        ],
+        "sigterm_wait": 10,
+    }
+    (tmp / "spec.json").write_text(json.dumps(spec))
+    out = subprocess.run(
+        ["unshare", "--net", "--fork", sys.executable, str(HERE / "podsim.py"), str(root), str(tmp / "spec.json")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    result["argv"] = {c["name"]: c["argv"] for c in containers}
+    return result
+
+
+def probe(pod, url_end: str) -> dict:
+    [hit] = [p for p in pod["probes"] if p["url"].endswith(url_end)]
+    return hit
+
+
+def test_the_kubelet_expansion_gives_the_operators_command_lines(pod):
+    assert pod["argv"]["graph-builder"] == ["/usr/bin/graph-builder", "-c", "/etc/configs/gb.toml"]
+    assert pod["argv"]["policy-engine"] == [
+        "/usr/bin/policy-engine", "-vv", "--service.address", "::",
+        "--service.mandatory_client_parameters", "channel",
+        "--service.path_prefix", "/api/upgrades_info", "--service.port", "8081",
+        "--status.address", "::", "--status.port", "9081",
+        "--upstream.cincinnati.url", "http://localhost:8080/v1/graph",
+    ]
+
+
+def test_both_stay_up_until_sigterm_and_exit_cleanly(pod):
+    for name, c in pod["containers"].items():
+        assert c["running_until_sigterm"] is True, f"{name} exited early:\n{c['log']}"
+        assert c["exit"] == 0, f"{name} exit {c['exit']}:\n{c['log']}"
+
+
+def test_liveness_on_both_status_ports_ipv4_and_ipv6(pod):
+    assert probe(pod, ":9080/liveness")["status"] == 200, pod
+    assert probe(pod, ":9081/livez")["status"] == 200, pod
+
+
+def test_not_ready_without_a_graph(pod):
+    """The graph-builder cannot reach mirror.example.com, so neither is ready; readiness
+    must say so rather than pass vacuously."""
+    assert probe(pod, ":9080/readiness")["status"] == 503, NO_REGISTRY
+    assert probe(pod, ":9081/readyz")["status"] == 503, NO_REGISTRY
+
+
+def test_the_public_api_is_under_the_operators_prefix_with_channel_mandatory(pod):
+    missing = probe(pod, ":8081/api/upgrades_info/graph")
+    assert missing["status"] == 400 and json.loads(missing["body"])["kind"] == "missing_params", missing
+    # It reached the graph-builder at $(UPSTREAM), which answers an empty body before its
+    # first scrape: the reference's failed_json_in (SPEC B §1.9), not failed_upstream_fetch.
+    served = probe(pod, ":8081/api/upgrades_info/v1/graph?channel=stable-4.16")
+    assert served["status"] == 500 and json.loads(served["body"])["kind"] == "failed_json_in", served
+    assert probe(pod, "8081/graph?channel=stable-4.16")["status"] == 404
+
+
+def test_metrics_carry_the_reference_names(pod):
+    assert "cincinnati_gb_" in probe(pod, ":9080/metrics")["body"]
+    assert "cincinnati_pe_graph_incoming_requests_total" in probe(pod, ":9081/metrics")["body"]
+
+
+def test_the_graph_builder_read_the_operators_gb_toml(pod):
+    """It got as far as scraping the registry gb.toml names, with the credentials file
+    and graph-data the pod mounts."""
+    log = pod["containers"]["graph-builder"]["log"]
+    assert "mirror.example.com" in log, log
