@@ -8,14 +8,17 @@
 //! - the connection tuning defaults are actix's, not the reference's (backlog 10 and 10
 //!   connections per worker make a 64-connection client queue in the kernel);
 //! - `--service.tracing_endpoint` and `--upstream.method` are accepted and ignored;
-//! - no `-c` TOML file yet: the operator does not use one for the policy-engine.
+//! - the `-c` TOML file ([`crate::config_file`]) is overridden by the command line.
 
 use std::collections::BTreeSet;
+use std::ffi::OsString;
 use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::{ArgAction, Parser};
 
+use crate::config_file::{self, FileError};
 use crate::upstream::UpstreamSettings;
 
 /// The policy-engine's command line.
@@ -23,9 +26,15 @@ use crate::upstream::UpstreamSettings;
 #[command(
     name = "policy-engine",
     version,
-    about = "Serve the Cincinnati update graph per channel and architecture"
+    about = "Serve the Cincinnati update graph per channel and architecture",
+    // A flag given twice keeps its last value: that is how the command line overrides
+    // the config file, whose flags come first.
+    args_override_self = true
 )]
 pub struct Cli {
+    /// TOML configuration file with the reference's keys; the command line wins over it.
+    #[arg(short = 'c', long = "config")]
+    pub config: Option<PathBuf>,
     /// Verbosity: -v info, -vv debug, -vvv trace (default warn); RUST_LOG overrides.
     #[arg(short = 'v', action = ArgAction::Count)]
     pub verbosity: u8,
@@ -143,6 +152,22 @@ pub struct Settings {
 }
 
 impl Cli {
+    /// The arguments with the flags of the `-c` file (if any) inserted before the real
+    /// ones; parse the result again to get the merged command line.
+    pub fn with_file_flags(
+        args: Vec<OsString>,
+        config: Option<&Path>,
+    ) -> Result<Vec<OsString>, FileError> {
+        let Some(path) = config else {
+            return Ok(args);
+        };
+        let mut args = args.into_iter();
+        let mut merged: Vec<OsString> = args.next().into_iter().collect();
+        merged.extend(config_file::flags(path)?);
+        merged.extend(args);
+        Ok(merged)
+    }
+
     /// Checks the command line and turns it into settings.
     pub fn settings(self) -> Result<Settings, ConfigError> {
         let service = SocketAddr::new(self.service_address, self.service_port);
@@ -256,6 +281,26 @@ mod tests {
             err.contains("--upstream.cincinnati.url \"not a url\""),
             "{err}"
         );
+    }
+
+    #[test]
+    fn the_command_line_wins_over_the_file_which_wins_over_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("pe.toml");
+        let toml = "[service]\nport = 8090\nmandatory_client_parameters = [\"id\"]\n[status]\nport = 9090\n";
+        std::fs::write(&path, toml).unwrap();
+        let args: Vec<OsString> = ["pe", "-c", path.to_str().unwrap(), "--service.port", "8081"]
+            .map(OsString::from)
+            .into();
+        let first = Cli::try_parse_from(&args).unwrap();
+        let merged = Cli::with_file_flags(args, first.config.as_deref()).unwrap();
+        let s = Cli::try_parse_from(merged).unwrap().settings().unwrap();
+        assert_eq!(s.service.port(), 8081);
+        assert_eq!(s.status.port(), 9090);
+        assert_eq!(s.mandatory_client_parameters, parse_params("id"));
+        assert_eq!(s.upstream.url, "http://localhost:8080/graph");
+        let missing = Cli::with_file_flags(vec![], Some(&dir.path().join("nope.toml")));
+        assert!(missing.unwrap_err().to_string().contains("nope.toml"));
     }
 
     #[test]

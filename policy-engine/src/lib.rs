@@ -1,7 +1,7 @@
 //! Policy-engine: holds the update graph and serves it per channel and architecture
 //! over the Cincinnati HTTP API.
 //!
-//! - [`config`]: command line and validated settings;
+//! - [`config`], [`config_file`]: command line, TOML file and validated settings;
 //! - [`source`]: the seam producers publish graphs into; [`upstream`] is today's
 //!   producer, fetching from a graph-builder;
 //! - [`cache`]: response bodies per graph revision, channel and arch;
@@ -14,6 +14,7 @@
 
 pub mod cache;
 pub mod config;
+pub mod config_file;
 pub mod error;
 pub mod filter;
 pub mod metrics;

@@ -11,7 +11,12 @@ use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let cli = Cli::parse_from(&args);
+    let cli = match cli.config.clone() {
+        Some(path) => Cli::parse_from(Cli::with_file_flags(args, Some(&path))?),
+        None => cli,
+    };
     let level = match cli.verbosity {
         0 => "warn",
         1 => "info",
