@@ -10,14 +10,14 @@
 use std::io::{BufRead as _, BufReader, Read};
 use std::path::{Component, Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use sha2::{Digest as _, Sha256};
 
 use super::pack::{pack_entries, Entries, ROOT_FILES, YAML_DIRS};
 use super::GraphDataError;
-use crate::registry::auth::credentials_for;
+use crate::registry::auth::{credentials_for, SharedAuth};
 use crate::registry::ca::load_ca_directory;
 use crate::registry::client::{build_http_client, RegistryClient, RetryPolicy};
 use crate::registry::manifest::{parse_manifest, Manifest};
@@ -60,7 +60,7 @@ pub struct GraphDataImage {
     target: Target,
     root: Vec<String>,
     http: reqwest::Client,
-    authorization: Arc<RwLock<Option<String>>>,
+    authorization: SharedAuth,
     cache: tokio::sync::Mutex<Option<Cached>>,
     downloads: AtomicU64,
 }

@@ -146,6 +146,19 @@ fn decode_entry(entry: &AuthEntry) -> Result<Credentials, String> {
     }
 }
 
+/// An `Authorization` header value (a token or Basic credentials); never shown by `Debug`.
+#[derive(Clone, Default)]
+pub struct AuthHeader(pub(crate) String);
+
+impl fmt::Debug for AuthHeader {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("AuthHeader(<redacted>)")
+    }
+}
+
+/// The `Authorization` value shared by the scrapes of one `Scraper`.
+pub(crate) type SharedAuth = std::sync::Arc<std::sync::RwLock<Option<AuthHeader>>>;
+
 /// A parsed `WWW-Authenticate` challenge.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Challenge {
@@ -300,6 +313,8 @@ mod tests {
         };
         let shown = format!("{creds:?}");
         assert!(!shown.contains("s3cret") && shown.contains("me"), "{shown}");
+        let header = AuthHeader(creds.basic_header());
+        assert_eq!(format!("{header:?}"), "AuthHeader(<redacted>)");
     }
 
     #[test]

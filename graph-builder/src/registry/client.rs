@@ -7,7 +7,7 @@
 //! Basic), then the request is sent once more.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -15,7 +15,7 @@ use reqwest::header::{ACCEPT, AUTHORIZATION, WWW_AUTHENTICATE};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use url::Url;
 
-use super::auth::{parse_challenge, Challenge, Credentials, TokenResponse};
+use super::auth::{parse_challenge, AuthHeader, Challenge, Credentials, SharedAuth, TokenResponse};
 use super::error::{parse_error_body, RegistryErrorBody, ScrapeError};
 use super::Target;
 
@@ -107,7 +107,7 @@ pub(crate) struct RegistryClient {
     pub(super) target: Target,
     credentials: Option<Credentials>,
     /// Shared with the `Scraper`, so a token outlives one scrape; a 401 replaces it.
-    authorization: Arc<RwLock<Option<String>>>,
+    authorization: SharedAuth,
     pub(crate) counters: Arc<Counters>,
     pub(super) retry: RetryPolicy,
 }
@@ -117,7 +117,7 @@ impl RegistryClient {
         http: reqwest::Client,
         target: Target,
         credentials: Option<Credentials>,
-        authorization: Arc<RwLock<Option<String>>>,
+        authorization: SharedAuth,
         retry: RetryPolicy,
     ) -> Self {
         RegistryClient {
@@ -196,7 +196,7 @@ impl RegistryClient {
                     if let Some(accept) = accept {
                         request = request.header(ACCEPT, accept);
                     }
-                    if let Some(value) = &authorization {
+                    if let Some(AuthHeader(value)) = &authorization {
                         request = request.header(AUTHORIZATION, value);
                     }
                     request
@@ -286,7 +286,7 @@ impl RegistryClient {
                 )
             }
         };
-        *self.authorization.write().expect("lock") = Some(value);
+        *self.authorization.write().expect("lock") = Some(AuthHeader(value));
         Ok(())
     }
 

@@ -27,11 +27,11 @@ mod layout;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use futures::{StreamExt as _, TryStreamExt as _};
 
-use crate::registry::auth::credentials_for;
+use crate::registry::auth::{credentials_for, SharedAuth};
 use crate::registry::ca::load_ca_directory;
 use crate::registry::client::{build_http_client, Counters, Head, RegistryClient, RetryPolicy};
 use crate::registry::Target;
@@ -116,7 +116,7 @@ pub struct Scraper {
     http: reqwest::Client,
     cache: Cache,
     /// The registry's token (or Basic header), kept across scrapes.
-    authorization: Arc<RwLock<Option<String>>>,
+    authorization: SharedAuth,
     retry: RetryPolicy,
 }
 

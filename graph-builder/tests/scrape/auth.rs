@@ -38,6 +38,11 @@ async fn bearer_challenge_with_namespaced_credentials() {
     assert_eq!(outcome.releases.len(), 3);
     let scopes = fake.with(|s| s.token_scopes.clone());
     assert_eq!(scopes, ["repository:ocp/release:pull"]);
+    let shown = format!("{scraper:?}");
+    assert!(
+        !shown.contains("first-token") && shown.contains("redacted"),
+        "{shown}"
+    );
     // The token outlives the scrape: a warm scrape is the tag page and one HEAD per tag.
     let warm = scraper.scrape().await.unwrap();
     assert_eq!(warm.stats.http_requests, 1 + 4);

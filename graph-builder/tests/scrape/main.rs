@@ -46,3 +46,20 @@ pub(crate) fn one_release(fake: &FakeRegistry) -> String {
         d
     })
 }
+
+#[test]
+fn scrapers_and_their_futures_can_cross_threads() {
+    fn send_sync<T: Send + Sync>(_: &T) {}
+    fn send<T: Send>(_: &T) {}
+    let scraper = Scraper::new(graph_builder::registry::ScrapeSettings {
+        registry: "http://127.0.0.1:9".into(),
+        root_certificate_dir: None,
+        ..Default::default()
+    })
+    .unwrap();
+    send_sync(&scraper);
+    send(&scraper.scrape());
+    let layout = graph_builder::scrape::LayoutScraper::new("/nonexistent", "r.example/x");
+    send_sync(&layout);
+    send(&layout.scrape());
+}
