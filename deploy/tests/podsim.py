@@ -6,9 +6,13 @@ here and clash with nothing on the host:
     unshare --net --fork python3 podsim.py <rootfs> <spec.json>
 
 spec.json: {"containers": [{"name", "argv", "env"}], "probes": [[container, url]],
-"sigterm_wait": seconds}. Each container runs chrooted into <rootfs> as UID 1001, group
-0, with only its own environment; every URL in "probes" is fetched once the container's
-listeners answer. Processes are stopped with SIGTERM by PID, then SIGKILL."""
+"sigterm_wait": seconds, optionally "registry": {"command": argv, "url": base,
+"releases": [{"repository", "tag", "version", "previous"}]} and "ready": [url]}.
+The registry, when given, starts first (outside the chroot) and gets the releases. Each
+container runs chrooted into <rootfs> as UID 1001, group 0, with only its own
+environment; every URL in "ready" is polled until it answers 200 (bounded), then every
+URL in "probes" is fetched once it answers at all. Processes are stopped with SIGTERM by
+PID, then SIGKILL."""
 
 import json
 import shutil
@@ -18,6 +22,8 @@ import sys
 import time
 import urllib.error
 import urllib.request
+
+import releases
 
 
 def fetch(url: str) -> dict:
@@ -37,8 +43,18 @@ def main() -> None:
     # Found here, because the containers' environments have no PATH.
     chroot = shutil.which("chroot")
     procs = {}
-    result = {"containers": {}, "probes": []}
+    result = {"containers": {}, "probes": [], "ready": {}}
+    registry = None
     try:
+        if "registry" in spec:
+            r = spec["registry"]
+            registry = subprocess.Popen(r["command"], stdout=subprocess.DEVNULL, stderr=open(f"{spec_path}.registry.log", "w"))
+            for _ in range(100):
+                if fetch(f"{r['url']}/v2/")["status"] == 200:
+                    break
+                time.sleep(0.1)
+            for rel in r["releases"]:
+                releases.push_release(r["url"], rel["repository"], rel["tag"], rel["version"], rel["previous"])
         for c in spec["containers"]:
             log = open(f"{spec_path}.{c['name']}.log", "w")
             procs[c["name"]] = (
@@ -51,6 +67,13 @@ def main() -> None:
                 log,
             )
         # Bounded wait for each container's first probe URL to answer at all.
+        for url in spec.get("ready", []):
+            started = time.monotonic()
+            for _ in range(600):
+                if fetch(url)["status"] == 200:
+                    break
+                time.sleep(0.1)
+            result["ready"][url] = round(time.monotonic() - started, 1)
         for name, url in spec["probes"]:
             for _ in range(100):
                 answer = fetch(url)
@@ -72,6 +95,13 @@ def main() -> None:
                 running = "killed"
             log.close()
             result["containers"][name] = {"running_until_sigterm": running, "exit": code, "log": open(log.name).read()[-4000:]}
+        if registry is not None:
+            registry.terminate()
+            try:
+                registry.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                registry.kill()
+                registry.wait()
     print(json.dumps(result))
 
 

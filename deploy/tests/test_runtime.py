@@ -5,11 +5,15 @@ does), as UID 1001 in group 0, chrooted into a root file system holding only wha
 image provides (the binaries, the shared libraries they link, the Containerfile's
 directories, a CA bundle as ubi-minimal ships it, the /etc/hosts the kubelet writes) plus
 what the pod mounts (gb.toml, the pull secret, the graph-data the init container copies).
-Both run in one fresh network namespace, as containers of a pod share one.
+Both run in one fresh network namespace, as containers of a pod share one. Twice: as
+rendered (its registry is unreachable: alive, not ready), and with gb.toml naming a
+local registry holding three release images (ready, and the channel's graph is served
+with the bundled graph-data applied).
 
 Not checked here: the real base images, the build stage, image pulls and the init
 container's copy (see the README's Deploy section)."""
 
+import copy
 import json
 import os
 import pathlib
@@ -83,14 +87,13 @@ def build_rootfs(root: pathlib.Path, objects) -> None:
                 os.chown(n, 1001, 0)
 
 
-@pytest.fixture(scope="module")
-def pod(tmp_path_factory):
+def run_pod(tmp, objects, probes, registry=None, ready=()) -> dict:
+    """Builds the root file system from `objects` and runs the single-pod Deployment's
+    two containers in a fresh network namespace (podsim.py)."""
     if os.geteuid() != 0 or not shutil.which("unshare") or not shutil.which("ip"):
         pytest.skip("needs root, unshare and ip (CI and hack/test.sh run as root)")
-    objects = render_overlay("base")
     configmaps = {o["metadata"]["name"]: o.get("data", {}) for o in objects if o["kind"] == "ConfigMap"}
     d = find(objects, "Deployment", "update-service")
-    tmp = tmp_path_factory.mktemp("pod")
     root = tmp / "root"
     build_rootfs(root, objects)
     containers = []
@@ -98,32 +101,72 @@ def pod(tmp_path_factory):
         c = container(d, name)
         env = kubelet_env(c, configmaps)
         containers.append({"name": name, "argv": c["command"] + [kubelet_expand(a, env) for a in c["args"]], "env": env})
-    spec = {
-        "containers": containers,
-        "probes": [
-            ["graph-builder", "http://127.0.0.1:9080/liveness"],
-            ["policy-engine", "http://127.0.0.1:9081/livez"],
-            ["graph-builder", "http://[::1]:9080/readiness"],
-            ["policy-engine", "http://[::1]:9081/readyz"],
-            ["graph-builder", "http://127.0.0.1:9080/metrics"],
-            ["policy-engine", "http://127.0.0.1:8081/api/upgrades_info/graph"],
-            ["policy-engine", "http://[::1]:8081/api/upgrades_info/v1/graph?channel=stable-4.16"],
-            ["policy-engine", "http://127.0.0.1:8081/graph?channel=stable-4.16"],
-            ["policy-engine", "http://127.0.0.1:9081/metrics"],
-        ],
-        "sigterm_wait": 10,
-    }
+    spec = {"containers": containers, "probes": probes, "ready": list(ready), "sigterm_wait": 10}
+    if registry is not None:
+        spec["registry"] = registry
     (tmp / "spec.json").write_text(json.dumps(spec))
     out = subprocess.run(
         ["unshare", "--net", "--fork", sys.executable, str(HERE / "podsim.py"), str(root), str(tmp / "spec.json")],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=180,
     )
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout)
     result["argv"] = {c["name"]: c["argv"] for c in containers}
     return result
+
+
+@pytest.fixture(scope="module")
+def pod(tmp_path_factory):
+    """The base overlay as rendered: its registry (mirror.example.com) is unreachable."""
+    probes = [
+        ["graph-builder", "http://127.0.0.1:9080/liveness"],
+        ["policy-engine", "http://127.0.0.1:9081/livez"],
+        ["graph-builder", "http://[::1]:9080/readiness"],
+        ["policy-engine", "http://[::1]:9081/readyz"],
+        ["graph-builder", "http://127.0.0.1:9080/metrics"],
+        ["policy-engine", "http://127.0.0.1:8081/api/upgrades_info/graph"],
+        ["policy-engine", "http://[::1]:8081/api/upgrades_info/v1/graph?channel=stable-4.16"],
+        ["policy-engine", "http://127.0.0.1:8081/graph?channel=stable-4.16"],
+        ["policy-engine", "http://127.0.0.1:9081/metrics"],
+    ]
+    return run_pod(tmp_path_factory.mktemp("pod"), render_overlay("base"), probes)
+
+
+# Releases in the bundled graph-data's stable-4.16 channel. 4.15.20 -> 4.16.2 is blocked
+# by two conditional-update risks (blocked-edges/4.16.2-*.yaml); 4.16.1 -> 4.16.2 is not.
+RELEASES = [("4.15.20", []), ("4.16.1", []), ("4.16.2", ["4.16.1", "4.15.20"])]
+REGISTRY = "127.0.0.1:5000"
+GRAPH_URL = "http://127.0.0.1:8081/api/upgrades_info/graph?channel=stable-4.16&arch=amd64"
+
+
+@pytest.fixture(scope="module")
+def served_pod(tmp_path_factory):
+    """The base overlay with one site value changed, the way a site overlay does: gb.toml
+    names a registry in the pod's network namespace holding three release images."""
+    registry_binary = shutil.which("docker-registry")
+    if registry_binary is None:
+        pytest.fail("docker-registry is not installed (hack/test.sh installs it)")
+    tmp = tmp_path_factory.mktemp("served")
+    objects = copy.deepcopy(list(render_overlay("base")))
+    config = find(objects, "ConfigMap", "update-service-config")["data"]
+    assert 'registry = "mirror.example.com:8443"' in config["gb.toml"]
+    config["gb.toml"] = config["gb.toml"].replace('registry = "mirror.example.com:8443"', f'registry = "http://{REGISTRY}"')
+    (tmp / "registry.yml").write_text(
+        f"version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {tmp / 'storage'}\n"
+        f"http:\n  addr: {REGISTRY}\n"
+    )
+    registry = {
+        "command": [registry_binary, "serve", str(tmp / "registry.yml")],
+        "url": f"http://{REGISTRY}",
+        "releases": [
+            {"repository": "openshift/release-images", "tag": f"{v}-x86_64", "version": v, "previous": prev} for v, prev in RELEASES
+        ],
+    }
+    probes = [["policy-engine", GRAPH_URL], ["graph-builder", "http://127.0.0.1:9080/metrics"]]
+    ready = ["http://127.0.0.1:9080/readiness", "http://127.0.0.1:9081/readyz"]
+    return run_pod(tmp, objects, probes, registry=registry, ready=ready)
 
 
 def probe(pod, url_end: str) -> dict:
@@ -180,3 +223,25 @@ def test_the_graph_builder_read_the_operators_gb_toml(pod):
     and graph-data the pod mounts."""
     log = pod["containers"]["graph-builder"]["log"]
     assert "mirror.example.com" in log, log
+
+
+def test_with_a_registry_both_become_ready_and_serve_the_channel(served_pod):
+    for name, c in served_pod["containers"].items():
+        assert c["running_until_sigterm"] is True and c["exit"] == 0, f"{name}:\n{c['log']}"
+    graph = probe(served_pod, "channel=stable-4.16&arch=amd64")
+    assert graph["status"] == 200, (graph, served_pod["containers"]["graph-builder"]["log"])
+    body = json.loads(graph["body"])
+    versions = [n["version"] for n in body["nodes"]]
+    assert sorted(versions) == ["4.15.20", "4.16.1", "4.16.2"], versions
+    for n in body["nodes"]:
+        assert n["payload"].startswith(f"{REGISTRY}/openshift/release-images@sha256:"), n
+    edges = {(versions[a], versions[b]) for a, b in body["edges"]}
+    assert edges == {("4.16.1", "4.16.2")}, "4.15.20 -> 4.16.2 is conditional (graph-data applied)"
+    [group] = body["conditionalEdges"]
+    assert group["edges"] == [{"from": "4.15.20", "to": "4.16.2"}]
+    assert {r["name"] for r in group["risks"]} == {"ServiceAccountContentionSecretCreation", "OldBootImagesMissingOSReleaseRHELVersion"}
+
+
+def test_with_a_registry_the_scrape_metrics_count_the_releases(served_pod):
+    metrics = probe(served_pod, ":9080/metrics")["body"]
+    assert "cincinnati_gb_graph_upstream_raw_releases 3" in metrics, metrics
