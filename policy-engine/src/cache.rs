@@ -52,13 +52,16 @@ impl Body {
     }
 }
 
+/// The body of one (channel, arch), or why it cannot be produced, once computed.
+type Slot = OnceCell<Result<Arc<Body>, ApiError>>;
+
 /// A graph revision and the bodies computed from it so far.
 #[derive(Debug)]
 pub struct Snapshot {
     revision: u64,
     graph: Arc<Graph>,
     /// channel -> arch -> body, with a slot for every pair some release could match.
-    bodies: HashMap<String, HashMap<String, OnceCell<Arc<Body>>>>,
+    bodies: HashMap<String, HashMap<String, Slot>>,
     empty: Arc<Body>,
 }
 
@@ -113,26 +116,35 @@ impl Snapshot {
 
     /// The body for validated `channel` and `arch`, filtering and serializing on first
     /// use. The work runs on the blocking pool so a large graph does not stall the
-    /// worker; concurrent first requests for one key wait for a single computation.
+    /// worker; concurrent first requests for one key wait for a single computation. A
+    /// failure depends only on the graph, so it is kept like a body: a bad release costs
+    /// one computation and one log line per revision, not one per request.
     pub async fn body(&self, channel: &str, arch: &str) -> Result<Arc<Body>, ApiError> {
         let Some(slot) = self.bodies.get(channel).and_then(|a| a.get(arch)) else {
             return Ok(Arc::clone(&self.empty));
         };
-        let body = slot
-            .get_or_try_init(|| {
-                let graph = Arc::clone(&self.graph);
-                let (channel, arch) = (channel.to_owned(), arch.to_owned());
-                async move {
-                    tokio::task::spawn_blocking(move || {
+        slot.get_or_init(|| {
+            let graph = Arc::clone(&self.graph);
+            let (channel, arch) = (channel.to_owned(), arch.to_owned());
+            let revision = self.revision;
+            async move {
+                let computed = tokio::task::spawn_blocking({
+                    let (channel, arch) = (channel.clone(), arch.clone());
+                    move || {
                         let filtered = filter::filter(&graph, &channel, &arch)?;
                         Body::new(&filtered).map(Arc::new)
-                    })
-                    .await
-                    .map_err(|e| ApiError::PluginExecution(format!("filter task failed: {e}")))?
+                    }
+                })
+                .await
+                .unwrap_or_else(|e| Err(ApiError::PluginExecution(format!("filter task: {e}"))));
+                if let Err(error) = &computed {
+                    tracing::warn!(revision, channel, arch, kind = error.kind(), "{error}");
                 }
-            })
-            .await?;
-        Ok(Arc::clone(body))
+                computed
+            }
+        })
+        .await
+        .clone()
     }
 }
 

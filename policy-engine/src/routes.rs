@@ -72,11 +72,9 @@ async fn graph(req: HttpRequest, state: web::Data<ApiState>) -> Result<HttpRespo
     let result = serve_graph(&req, &state).await;
     if let Err(error) = &result {
         state.metrics.count_error(error);
-        if error.status().is_server_error() {
-            tracing::warn!(path = req.path(), kind = error.kind(), "{error}");
-        } else {
-            tracing::debug!(path = req.path(), kind = error.kind(), "{error}");
-        }
+        // Server-side causes are logged once where they happen (upstream fetch, body
+        // computation), not once per request.
+        tracing::debug!(path = req.path(), kind = error.kind(), "{error}");
     }
     result
 }
