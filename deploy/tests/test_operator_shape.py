@@ -204,6 +204,7 @@ def test_scale_out_splits_the_pod_and_keeps_each_container():
     gb = find(objects, "Deployment", f"{NAME}-graph-builder")
     pe = find(objects, "Deployment", f"{NAME}-policy-engine")
     assert gb["spec"]["replicas"] == 1
+    assert "replicas" not in pe["spec"], "the HorizontalPodAutoscaler owns them"
     check_init_container(gb)
     assert [c["name"] for c in gb["spec"]["template"]["spec"]["containers"]] == ["graph-builder"]
     check_graph_builder(container(gb, "graph-builder"))
