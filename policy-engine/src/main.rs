@@ -1,6 +1,7 @@
 //! `policy-engine`: parse the command line, start logging, bind the two listeners and
 //! hand over to [`policy_engine::run`] until SIGINT or SIGTERM.
 
+use std::io::IsTerminal;
 use std::net::{SocketAddr, TcpListener};
 
 use anyhow::Context;
@@ -24,7 +25,11 @@ async fn main() -> anyhow::Result<()> {
         _ => "trace",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
-    tracing_subscriber::fmt().with_env_filter(filter).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
     if cli.tracing_endpoint.is_some() {
         tracing::warn!(
             "--service.tracing_endpoint is accepted but tracing export is not implemented"

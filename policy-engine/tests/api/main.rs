@@ -5,6 +5,7 @@
 mod harness;
 
 mod accept;
+mod binary;
 mod caching;
 mod cvo;
 mod errors;

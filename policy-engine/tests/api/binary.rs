@@ -1,0 +1,78 @@
+//! The `policy-engine` binary with the operator's command line (SPEC B §4.3), on
+//! loopback instead of `::`: it starts without an upstream, says what it waits for, is
+//! live but not ready, and stops cleanly on SIGTERM.
+
+use std::io::Read;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use crate::harness::get;
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[tokio::test]
+async fn starts_with_the_operators_flags_and_waits_for_its_upstream() {
+    let (port, status_port, upstream_port) = (free_port(), free_port(), free_port());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_policy-engine"))
+        .args(["-vv", "--service.address", "127.0.0.1"])
+        .args(["--service.mandatory_client_parameters", "channel"])
+        .args(["--service.path_prefix", "/api/upgrades_info"])
+        .args(["--service.port", &port.to_string()])
+        .args(["--status.address", "127.0.0.1"])
+        .args(["--status.port", &status_port.to_string()])
+        .args([
+            "--upstream.cincinnati.url",
+            &format!("http://127.0.0.1:{upstream_port}/v1/graph"),
+        ])
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let status = format!("http://127.0.0.1:{status_port}");
+    let mut live = false;
+    for _ in 0..100 {
+        if reqwest::get(format!("{status}/livez"))
+            .await
+            .is_ok_and(|r| r.status() == 200)
+        {
+            live = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let ready = get(&format!("{status}/readyz"), &[]).await;
+    let graph = get(
+        &format!("http://127.0.0.1:{port}/api/upgrades_info/v1/graph?channel=stable-4.16"),
+        &[],
+    )
+    .await;
+    let stopped = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let exit = child.wait().unwrap();
+    let mut log = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut log)
+        .unwrap();
+    assert!(live, "never live:\n{log}");
+    assert_eq!(ready.status, 503, "{log}");
+    assert_eq!(graph.status, 500);
+    assert_eq!(graph.json()["kind"], "failed_upstream_fetch");
+    assert!(stopped.unwrap().success());
+    assert!(exit.success(), "{exit:?}\n{log}");
+    assert!(
+        log.contains("not ready until the upstream graph-builder serves a graph"),
+        "{log}"
+    );
+    assert!(log.contains("no graph to serve yet"), "{log}");
+}
