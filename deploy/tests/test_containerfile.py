@@ -10,6 +10,7 @@ import pathlib
 import re
 import shlex
 import subprocess
+import tomllib
 
 import pytest
 
@@ -119,8 +120,7 @@ def test_the_build_context_keeps_what_the_build_needs():
     patterns = ignored_patterns(".containerignore")
     assert patterns == ignored_patterns(".dockerignore"), "podman reads one, docker the other"
     needed = ["Cargo.toml", "Cargo.lock", "data"]
-    members = re.search(r"members\s*=\s*\[([^\]]*)\]", (REPO / "Cargo.toml").read_text()).group(1)
-    needed += re.findall(r'"([^"]+)"', members)
+    needed += tomllib.loads((REPO / "Cargo.toml").read_text())["workspace"]["members"]
     for path in needed:
         assert path not in patterns and path.split("/")[0] not in patterns, path
     assert "target" in patterns and ".git" in patterns
@@ -135,6 +135,9 @@ def test_binaries_need_no_glibc_newer_than_ubi9():
     """The versioned glibc symbols a binary needs are named in its dynamic string table;
     none may be newer than UBI 9's glibc 2.34. Meaningful when this machine is Debian
     bookworm, the builder image's distribution (hack/test.sh builds the binaries)."""
+    release = pathlib.Path("/etc/os-release").read_text() if pathlib.Path("/etc/os-release").exists() else ""
+    if "VERSION_CODENAME=bookworm" not in release:
+        pytest.skip("binaries built here say nothing about the bookworm builder's")
     directory = binaries_dir()
     missing = [b for b in BINARIES if not (directory / b).is_file()]
     if missing:
