@@ -87,18 +87,23 @@ def build_rootfs(root: pathlib.Path, objects) -> None:
                 os.chown(n, 1001, 0)
 
 
-def run_pod(tmp, objects, probes, registry=None, ready=()) -> dict:
-    """Builds the root file system from `objects` and runs the single-pod Deployment's
-    two containers in a fresh network namespace (podsim.py)."""
+SINGLE_POD = [("update-service", "graph-builder"), ("update-service", "policy-engine")]
+
+
+def run_pod(tmp, objects, probes, registry=None, ready=(), containers_of=SINGLE_POD, hosts=()) -> dict:
+    """Builds the root file system from `objects` and runs the named containers
+    (deployment, container) in a fresh network namespace (podsim.py); `hosts` are extra
+    names for 127.0.0.1 in /etc/hosts (Service names, in the scale-out layout)."""
     if os.geteuid() != 0 or not shutil.which("unshare") or not shutil.which("ip"):
         pytest.skip("needs root, unshare and ip (CI and hack/test.sh run as root)")
     configmaps = {o["metadata"]["name"]: o.get("data", {}) for o in objects if o["kind"] == "ConfigMap"}
-    d = find(objects, "Deployment", "update-service")
     root = tmp / "root"
     build_rootfs(root, objects)
+    with open(root / "etc/hosts", "a") as f:
+        f.writelines(f"127.0.0.1 {h}\n" for h in hosts)
     containers = []
-    for name in ["graph-builder", "policy-engine"]:
-        c = container(d, name)
+    for deployment, name in containers_of:
+        c = container(find(objects, "Deployment", deployment), name)
         env = kubelet_env(c, configmaps)
         containers.append({"name": name, "argv": c["command"] + [kubelet_expand(a, env) for a in c["args"]], "env": env})
     spec = {"containers": containers, "probes": probes, "ready": list(ready), "sigterm_wait": 10}
@@ -145,28 +150,49 @@ GRAPH_URL = "http://127.0.0.1:8081/api/upgrades_info/graph?channel=stable-4.16&a
 def served_pod(tmp_path_factory):
     """The base overlay with one site value changed, the way a site overlay does: gb.toml
     names a registry in the pod's network namespace holding three release images."""
-    registry_binary = shutil.which("docker-registry")
-    if registry_binary is None:
-        pytest.fail("docker-registry is not installed (hack/test.sh installs it)")
     tmp = tmp_path_factory.mktemp("served")
-    objects = copy.deepcopy(list(render_overlay("base")))
+    probes = [["policy-engine", GRAPH_URL], ["graph-builder", "http://127.0.0.1:9080/metrics"]]
+    ready = ["http://127.0.0.1:9080/readiness", "http://127.0.0.1:9081/readyz"]
+    return run_pod(tmp, with_local_registry(render_overlay("base")), probes, registry=registry_spec(tmp), ready=ready)
+
+
+@pytest.fixture(scope="module")
+def scaled_out(tmp_path_factory):
+    """The scale-out layout's two Deployments, the policy-engine reaching the
+    graph-builder through its Service name (pe.upstream), resolved as cluster DNS would."""
+    tmp = tmp_path_factory.mktemp("scaled")
+    probes = [["policy-engine", GRAPH_URL]]
+    ready = ["http://127.0.0.1:9081/readyz"]
+    containers_of = [("update-service-graph-builder", "graph-builder"), ("update-service-policy-engine", "policy-engine")]
+    objects = with_local_registry(render_overlay("scale-out"))
+    return run_pod(tmp, objects, probes, registry=registry_spec(tmp), ready=ready, containers_of=containers_of, hosts=["update-service-graph-builder"])
+
+
+def with_local_registry(objects) -> list:
+    """The objects with gb.toml naming the local registry, as a site overlay would."""
+    objects = copy.deepcopy(list(objects))
     config = find(objects, "ConfigMap", "update-service-config")["data"]
     assert 'registry = "mirror.example.com:8443"' in config["gb.toml"]
     config["gb.toml"] = config["gb.toml"].replace('registry = "mirror.example.com:8443"', f'registry = "http://{REGISTRY}"')
+    return objects
+
+
+def registry_spec(tmp) -> dict:
+    """A Debian docker-registry on 127.0.0.1:5000, storage in `tmp`, and the releases to push."""
+    registry_binary = shutil.which("docker-registry")
+    if registry_binary is None:
+        pytest.fail("docker-registry is not installed (hack/test.sh installs it)")
     (tmp / "registry.yml").write_text(
         f"version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {tmp / 'storage'}\n"
         f"http:\n  addr: {REGISTRY}\n"
     )
-    registry = {
+    return {
         "command": [registry_binary, "serve", str(tmp / "registry.yml")],
         "url": f"http://{REGISTRY}",
         "releases": [
             {"repository": "openshift/release-images", "tag": f"{v}-x86_64", "version": v, "previous": prev} for v, prev in RELEASES
         ],
     }
-    probes = [["policy-engine", GRAPH_URL], ["graph-builder", "http://127.0.0.1:9080/metrics"]]
-    ready = ["http://127.0.0.1:9080/readiness", "http://127.0.0.1:9081/readyz"]
-    return run_pod(tmp, objects, probes, registry=registry, ready=ready)
 
 
 def probe(pod, url_end: str) -> dict:
@@ -226,10 +252,20 @@ def test_the_graph_builder_read_the_operators_gb_toml(pod):
 
 
 def test_with_a_registry_both_become_ready_and_serve_the_channel(served_pod):
-    for name, c in served_pod["containers"].items():
+    check_served_graph(served_pod)
+
+
+def test_scaled_out_the_policy_engine_serves_from_the_graph_builder_service(scaled_out):
+    argv = scaled_out["argv"]["policy-engine"]
+    assert argv[argv.index("--upstream.cincinnati.url") + 1] == "http://update-service-graph-builder:8080/v1/graph"
+    check_served_graph(scaled_out)
+
+
+def check_served_graph(pod) -> None:
+    for name, c in pod["containers"].items():
         assert c["running_until_sigterm"] is True and c["exit"] == 0, f"{name}:\n{c['log']}"
-    graph = probe(served_pod, "channel=stable-4.16&arch=amd64")
-    assert graph["status"] == 200, (graph, served_pod["containers"]["graph-builder"]["log"])
+    graph = probe(pod, "channel=stable-4.16&arch=amd64")
+    assert graph["status"] == 200, (graph, pod["containers"]["graph-builder"]["log"])
     body = json.loads(graph["body"])
     versions = [n["version"] for n in body["nodes"]]
     assert sorted(versions) == ["4.15.20", "4.16.1", "4.16.2"], versions
