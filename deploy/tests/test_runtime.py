@@ -96,6 +96,9 @@ def run_pod(tmp, objects, probes, registry=None, ready=(), containers_of=SINGLE_
     names for 127.0.0.1 in /etc/hosts (Service names, in the scale-out layout)."""
     if os.geteuid() != 0 or not shutil.which("unshare") or not shutil.which("ip"):
         pytest.skip("needs root, unshare and ip (CI and hack/test.sh run as root)")
+    probe_ns = subprocess.run(["unshare", "--net", "true"], capture_output=True, text=True, timeout=30)
+    if probe_ns.returncode != 0:
+        pytest.skip(f"this machine refuses new network namespaces: {probe_ns.stderr.strip()}")
     configmaps = {o["metadata"]["name"]: o.get("data", {}) for o in objects if o["kind"] == "ConfigMap"}
     root = tmp / "root"
     build_rootfs(root, objects)
