@@ -7,10 +7,16 @@
 //! - `releases`: N/10 releases alone, the baseline for the next case;
 //! - `mixed`: the same N/10 releases plus 20 component images each, every component with
 //!   a 5 MiB random layer (drawn from a small pool of layers shared across releases, as
-//!   real component images share layers; every manifest is distinct).
+//!   real component images share layers; every manifest is distinct);
+//! - `mixed-4k`: the same tags as `mixed` with 4 KiB component layers, which separates
+//!   what the number of tags costs from what the size of the layers costs.
+//!
+//! Besides wall time it reports the CPU time of the scraper and of the registry during
+//! each scrape (both share the machine, so wall time alone hides who is the bottleneck).
 //!
 //! `SCRAPE_BENCH_RELEASES` sets N (default 2000). The child is this binary re-executed with
-//! `SCRAPE_BENCH_CHILD=<registry>,<repository>,<expected releases>`; it prints one JSON line.
+//! `SCRAPE_BENCH_CHILD=<registry>,<repository>,<expected releases>,<registry pid>`; it
+//! prints one JSON line.
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -30,6 +36,9 @@ const CHILD_ENV: &str = "SCRAPE_BENCH_CHILD";
 const RELEASES_ENV: &str = "SCRAPE_BENCH_RELEASES";
 const COMPONENTS_PER_RELEASE: usize = 20;
 const COMPONENT_LAYER_BYTES: usize = 5 * 1024 * 1024;
+const SMALL_COMPONENT_LAYER_BYTES: usize = 4 * 1024;
+/// `/proc/<pid>/stat` counts CPU time in USER_HZ ticks, 100 per second on Linux.
+const TICKS_PER_SECOND: f64 = 100.0;
 /// Distinct component layers; component `c` of release `r` uses `(r * 7 + c) % POOL`.
 const LAYER_POOL: usize = 20;
 const PUSH_CONCURRENCY: usize = 16;
@@ -76,10 +85,15 @@ async fn push_releases(
     Ok(())
 }
 
-async fn push_components(pusher: &Pusher, repository: &str, releases: usize) -> anyhow::Result<()> {
+async fn push_components(
+    pusher: &Pusher,
+    repository: &str,
+    releases: usize,
+    layer_bytes: usize,
+) -> anyhow::Result<()> {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(2024);
     let pool: Vec<Layer> = (0..LAYER_POOL)
-        .map(|_| Layer::random(Format::Docker, &mut rng, COMPONENT_LAYER_BYTES))
+        .map(|_| Layer::random(Format::Docker, &mut rng, layer_bytes))
         .collect();
     // Upload the shared layers once, so concurrent pushes find them present.
     stream::iter(&pool)
@@ -131,46 +145,55 @@ async fn parent() -> anyhow::Result<()> {
     push_releases(&pusher, "bench/chain", releases, "").await?;
     push_releases(&pusher, "bench/releases", small, "-x86_64").await?;
     push_releases(&pusher, "bench/mixed", small, "-x86_64").await?;
-    push_components(&pusher, "bench/mixed", small).await?;
+    push_components(&pusher, "bench/mixed", small, COMPONENT_LAYER_BYTES).await?;
+    push_releases(&pusher, "bench/mixed-4k", small, "-x86_64").await?;
+    push_components(
+        &pusher,
+        "bench/mixed-4k",
+        small,
+        SMALL_COMPONENT_LAYER_BYTES,
+    )
+    .await?;
     eprintln!(
         "pushed fixtures in {:.1} s",
         started.elapsed().as_secs_f64()
     );
 
+    let mixed_tags = small * (1 + COMPONENTS_PER_RELEASE);
     let cases = [
         ("chain", "bench/chain", releases, releases),
         ("releases", "bench/releases", small, small),
-        (
-            "mixed",
-            "bench/mixed",
-            small,
-            small * (1 + COMPONENTS_PER_RELEASE),
-        ),
+        ("mixed", "bench/mixed", small, mixed_tags),
+        ("mixed-4k", "bench/mixed-4k", small, mixed_tags),
     ];
-    let mut results = Vec::new();
     println!(
-        "{:<9} {:>6} {:>6} {:>9} {:>9} {:>9} {:>10} {:>10} {:>10}",
+        "{:<9} {:>5} {:>5} | {:>7} {:>8} {:>8} {:>8} | {:>6} {:>5} {:>5} | {:>8}",
         "case",
         "rels",
         "tags",
         "cold s",
+        "cpu scr",
+        "cpu reg",
+        "MiB read",
         "warm s",
-        "warm req",
-        "warm blobs",
-        "cold MiB",
+        "reqs",
+        "blobs",
         "peak RSS"
     );
+    let mut results = Vec::new();
     for (name, repository, expected, tags) in cases {
         let result = run_child(&registry, repository, expected)?;
         let get = |key: &str| result[key].as_f64().unwrap_or(f64::NAN);
         println!(
-            "{name:<9} {:>6} {tags:>6} {:>9.2} {:>9.3} {:>9} {:>10} {:>10.1} {:>7.1} MB",
+            "{name:<9} {:>5} {tags:>5} | {:>7.2} {:>8.2} {:>8.2} {:>8.1} | {:>6.2} {:>5} {:>5} | {:>5.1} MB",
             get("releases"),
             get("cold_secs"),
+            get("cold_cpu_secs"),
+            get("cold_registry_cpu_secs"),
+            get("cold_blob_bytes") / (1024.0 * 1024.0),
             get("warm_secs"),
             get("warm_http_requests"),
             get("warm_blob_requests"),
-            get("cold_blob_bytes") / (1024.0 * 1024.0),
             get("vm_hwm_kib") * 1024.0 / 1e6,
         );
         results.push(json!({ "case": name, "result": result }));
@@ -186,7 +209,8 @@ fn run_child(
     expected: usize,
 ) -> anyhow::Result<serde_json::Value> {
     let exe = std::env::current_exe().context("locating the benchmark binary")?;
-    let spec = format!("{},{repository},{expected}", registry.base_url());
+    let pid = registry.pid().context("the registry is not running")?;
+    let spec = format!("{},{repository},{expected},{pid}", registry.base_url());
     let output = Command::new(&exe)
         .env(CHILD_ENV, &spec)
         .stdin(Stdio::null())
@@ -207,9 +231,31 @@ fn run_child(
     serde_json::from_str(line).with_context(|| format!("parsing the child's answer {stdout:?}"))
 }
 
+/// One measured scrape: the outcome, wall time, and the CPU seconds of the scraper (this
+/// process) and of the registry it talked to.
+struct Measured {
+    outcome: graph_builder::scrape::ScrapeOutcome,
+    wall: Duration,
+    cpu: f64,
+    registry_cpu: f64,
+}
+
+async fn measure(scraper: &Scraper, registry_pid: &str, what: &str) -> anyhow::Result<Measured> {
+    let (cpu, registry_cpu) = (cpu_secs("self")?, cpu_secs(registry_pid)?);
+    let started = Instant::now();
+    let outcome = scraper.scrape().await.with_context(|| what.to_owned())?;
+    Ok(Measured {
+        outcome,
+        wall: started.elapsed(),
+        cpu: cpu_secs("self")? - cpu,
+        registry_cpu: cpu_secs(registry_pid)? - registry_cpu,
+    })
+}
+
 async fn child(spec: &str) -> anyhow::Result<()> {
-    let [registry, repository, expected] = spec.split(',').collect::<Vec<_>>()[..] else {
-        bail!("{CHILD_ENV}={spec:?}: expected <registry>,<repository>,<expected releases>");
+    let [registry, repository, expected, registry_pid] = spec.split(',').collect::<Vec<_>>()[..]
+    else {
+        bail!("{CHILD_ENV}={spec:?}: expected <registry>,<repository>,<releases>,<registry pid>");
     };
     let expected: usize = expected.parse().context("expected release count")?;
     let scraper = Scraper::new(ScrapeSettings {
@@ -218,39 +264,65 @@ async fn child(spec: &str) -> anyhow::Result<()> {
         root_certificate_dir: None,
         ..ScrapeSettings::default()
     })?;
-    let (cold, cold_time) = timed(scraper.scrape()).await;
-    let cold = cold.with_context(|| format!("cold scrape of {repository}"))?;
-    let (warm, warm_time) = timed(scraper.scrape()).await;
-    let warm = warm.with_context(|| format!("warm scrape of {repository}"))?;
-    for (name, outcome) in [("cold", &cold), ("warm", &warm)] {
-        if outcome.releases.len() != expected {
-            bail!(
-                "{name} scrape of {repository}: {} releases, expected {expected}",
-                outcome.releases.len()
-            );
+    let cold = measure(
+        &scraper,
+        registry_pid,
+        &format!("cold scrape of {repository}"),
+    )
+    .await?;
+    let warm = measure(
+        &scraper,
+        registry_pid,
+        &format!("warm scrape of {repository}"),
+    )
+    .await?;
+    for (name, m) in [("cold", &cold), ("warm", &warm)] {
+        let found = m.outcome.releases.len();
+        if found != expected {
+            bail!("{name} scrape of {repository}: {found} releases, expected {expected}");
         }
     }
     let line = json!({
-        "releases": cold.releases.len(),
-        "tags": cold.stats.tags,
-        "cold_secs": cold_time.as_secs_f64(),
-        "cold_http_requests": cold.stats.http_requests,
-        "cold_blob_requests": cold.stats.blob_requests,
-        "cold_blob_bytes": cold.stats.blob_bytes,
-        "warm_secs": warm_time.as_secs_f64(),
-        "warm_http_requests": warm.stats.http_requests,
-        "warm_blob_requests": warm.stats.blob_requests,
-        "warm_blob_bytes": warm.stats.blob_bytes,
+        "releases": cold.outcome.releases.len(),
+        "tags": cold.outcome.stats.tags,
+        "cold_secs": cold.wall.as_secs_f64(),
+        "cold_cpu_secs": cold.cpu,
+        "cold_registry_cpu_secs": cold.registry_cpu,
+        "cold_http_requests": cold.outcome.stats.http_requests,
+        "cold_blob_requests": cold.outcome.stats.blob_requests,
+        "cold_blob_bytes": cold.outcome.stats.blob_bytes,
+        "warm_secs": warm.wall.as_secs_f64(),
+        "warm_cpu_secs": warm.cpu,
+        "warm_registry_cpu_secs": warm.registry_cpu,
+        "warm_http_requests": warm.outcome.stats.http_requests,
+        "warm_blob_requests": warm.outcome.stats.blob_requests,
+        "warm_blob_bytes": warm.outcome.stats.blob_bytes,
         "vm_hwm_kib": vm_hwm_kib()?,
     });
     println!("{line}");
     Ok(())
 }
 
-async fn timed<T>(future: impl std::future::Future<Output = T>) -> (T, Duration) {
-    let started = Instant::now();
-    let value = future.await;
-    (value, started.elapsed())
+/// User plus system CPU seconds of a process (`self` or a pid), from `/proc/<pid>/stat`.
+fn cpu_secs(pid: &str) -> anyhow::Result<f64> {
+    let path = format!("/proc/{pid}/stat");
+    let stat = std::fs::read_to_string(&path).with_context(|| path.clone())?;
+    // The command name (field 2) may hold spaces; fields after its `)` are plain numbers:
+    // state is field 3, utime and stime are fields 14 and 15.
+    let after_name = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest)
+        .unwrap_or_default();
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let ticks = |i: usize| -> anyhow::Result<f64> {
+        let field = fields
+            .get(i)
+            .with_context(|| format!("{path}: too few fields"))?;
+        Ok(field
+            .parse::<u64>()
+            .with_context(|| format!("{path}: field {field:?}"))? as f64)
+    };
+    Ok((ticks(11)? + ticks(12)?) / TICKS_PER_SECOND)
 }
 
 /// Peak resident set size of this process, from `/proc/self/status`.

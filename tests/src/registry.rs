@@ -159,6 +159,11 @@ impl TestRegistry {
         tail(&self.log_path)
     }
 
+    /// The registry server's process id while it runs (benchmarks read its CPU time).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// The credentials the registry requires, if it is private.
     pub fn credentials(&self) -> Option<&Credentials> {
         self.credentials.as_ref()
