@@ -3,8 +3,9 @@
 //! Serves the reference's conformance graph (1085 releases, 19478 edges) from an
 //! upstream inside this process, starts the `policy-engine` binary against it, and drives
 //! 64 keep-alive connections at it: first one key (`channel=candidate-4.6&arch=amd64`),
-//! then a rotating mix of every channel and arch of the graph. Prints requests per
-//! second, p50/p99/max latency, and the policy-engine's peak RSS (VmHWM).
+//! the same with `Accept-Encoding: gzip`, then a rotating mix of every channel and arch
+//! of the graph. Prints requests per second, p50/p99/max latency, and the
+//! policy-engine's peak RSS (VmHWM).
 //!
 //! `PE_BENCH_SECS` sets the duration of each phase (default 10 s).
 
@@ -58,7 +59,7 @@ struct Phase {
     latencies: Vec<Duration>,
 }
 
-async fn load(base: &str, queries: Arc<Vec<String>>, duration: Duration) -> Phase {
+async fn load(base: &str, queries: Arc<Vec<String>>, duration: Duration, gzip: bool) -> Phase {
     let next = Arc::new(AtomicUsize::new(0));
     let start = Instant::now();
     let deadline = start + duration;
@@ -76,11 +77,14 @@ async fn load(base: &str, queries: Arc<Vec<String>>, duration: Duration) -> Phas
             while Instant::now() < deadline {
                 let query = &queries[next.fetch_add(1, Ordering::Relaxed) % queries.len()];
                 let t0 = Instant::now();
-                let response = client
+                let mut request = client
                     .get(format!("{base}/api/upgrades_info/graph?{query}"))
-                    .header("accept", "application/json")
-                    .send()
-                    .await;
+                    .header("accept", "application/json");
+                if gzip {
+                    // What Go's HTTP client (the CVO's) asks for by itself.
+                    request = request.header("accept-encoding", "gzip");
+                }
+                let response = request.send().await;
                 match response {
                     Ok(r) if r.status() == 200 => match r.bytes().await {
                         Ok(b) => bytes += b.len(),
@@ -214,12 +218,19 @@ async fn main() {
     let single = Arc::new(vec!["channel=candidate-4.6&arch=amd64".to_owned()]);
     let mix = Arc::new(keys());
     // Warm-up: fill the body cache for every key once.
-    load(&base, Arc::clone(&mix), Duration::from_secs(1)).await;
+    load(&base, Arc::clone(&mix), Duration::from_secs(1), false).await;
     let duration = Duration::from_secs(secs);
-    report("candidate-4.6 amd64", &load(&base, single, duration).await);
+    report(
+        "candidate-4.6 amd64",
+        &load(&base, Arc::clone(&single), duration, false).await,
+    );
+    report(
+        "candidate-4.6 amd64, gzip",
+        &load(&base, single, duration, true).await,
+    );
     report(
         &format!("rotating mix of {} channel/arch keys", mix.len()),
-        &load(&base, mix, duration).await,
+        &load(&base, mix, duration, false).await,
     );
     println!("policy-engine peak RSS (VmHWM): {}", peak_rss_kib(&pe));
     let _ = pe.kill();

@@ -202,7 +202,8 @@ impl Cli {
 impl Settings {
     /// The defaults of the command line, for tests and embedders.
     pub fn defaults() -> Self {
-        Cli::parse_from(["policy-engine"])
+        Cli::try_parse_from(["policy-engine"])
+            .expect("the default command line parses")
             .settings()
             .expect("the default command line is valid")
     }
