@@ -218,3 +218,117 @@ fn params_are_validated_channel_first_with_the_reference_messages() {
     let aarch = GraphParams::from_query(&query(&[("channel", "a"), ("arch", "aarch64")]));
     assert_eq!(aarch.unwrap().arch, "aarch64");
 }
+
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    const CHANNELS: [&str; 3] = ["stable-4.1", "fast-4.1", "candidate-4.2"];
+    const ARCHES: [&str; 3] = ["amd64", "s390x", "multi"];
+
+    /// Graphs of up to 12 releases over 3 channels and 3 arches, some abstract, with
+    /// forward edges and conditional pairs drawn among them.
+    fn graphs() -> impl Strategy<Value = Graph> {
+        let release = (
+            0u64..6,
+            0usize..3,
+            proptest::bits::u8::between(0, 3),
+            any::<bool>(),
+        );
+        (
+            proptest::collection::vec(release, 1..12),
+            proptest::collection::vec((0usize..12, 0usize..12), 0..30),
+            proptest::collection::vec((0usize..12, 0usize..12), 0..8),
+        )
+            .prop_map(|(releases, edges, pairs)| {
+                let mut g = Graph::new();
+                let mut ids = Vec::new();
+                for (patch, arch, channel_bits, is_abstract) in releases {
+                    let arch = ARCHES[arch];
+                    let version = v(&format!("4.1.{patch}+{arch}"));
+                    let channels: Vec<&str> = (0..3)
+                        .filter(|i| channel_bits & (1 << i) != 0)
+                        .map(|i| CHANNELS[i])
+                        .collect();
+                    let release = if is_abstract {
+                        Release::abstract_release(version)
+                    } else {
+                        let mut r = concrete(&version.to_string(), &channels.join(","), arch);
+                        r.version = version;
+                        r
+                    };
+                    if let Ok(id) = g.add_release(release) {
+                        ids.push(id);
+                    }
+                }
+                for (a, b) in edges {
+                    let (Some(&f), Some(&t)) = (ids.get(a), ids.get(b)) else {
+                        continue;
+                    };
+                    if g.release(f).version < g.release(t).version {
+                        g.add_edge(f, t).unwrap();
+                    }
+                }
+                let pairs: Vec<ConditionalUpdateEdge> = pairs
+                    .into_iter()
+                    .filter_map(|(a, b)| {
+                        Some(ConditionalUpdateEdge {
+                            from: g.release(*ids.get(a)?).version.clone(),
+                            to: g.release(*ids.get(b)?).version.clone(),
+                        })
+                    })
+                    .collect();
+                if !pairs.is_empty() {
+                    g.set_conditional_edges(vec![ConditionalEdge {
+                        edges: pairs,
+                        risks: vec![risk("R")],
+                    }]);
+                }
+                g
+            })
+    }
+
+    proptest! {
+        /// Whatever the graph, a filtered graph only holds concrete releases of the
+        /// channel and arch, without the arch key or the arch build identifier, and its
+        /// conditional edges name only its own releases (what the CVO requires).
+        #[test]
+        fn filtered_graphs_are_consistent(g in graphs(), c in 0usize..3, a in 0usize..3) {
+            let (channel, arch) = (CHANNELS[c], ARCHES[a]);
+            let out = filter(&g, channel, arch).unwrap();
+            let expected = g
+                .releases()
+                .filter(|(_, r)| {
+                    !r.is_abstract()
+                        && csv_contains(r, CHANNELS_KEY, channel)
+                        && csv_contains(r, ARCH_KEY, arch)
+                })
+                .count();
+            prop_assert_eq!(out.len(), expected);
+            for (_, r) in out.releases() {
+                prop_assert!(r.version.build.is_empty());
+                prop_assert!(!r.metadata.contains_key(ARCH_KEY));
+                prop_assert!(csv_contains(r, CHANNELS_KEY, channel));
+            }
+            for group in out.conditional_edges() {
+                prop_assert!(!group.edges.is_empty());
+                for e in &group.edges {
+                    prop_assert!(out.find(&e.from).is_some() && out.find(&e.to).is_some());
+                }
+            }
+            let kept_edges = g
+                .edges()
+                .filter(|&(f, t)| {
+                    [f, t].iter().all(|&id| {
+                        let r = g.release(id);
+                        !r.is_abstract()
+                            && csv_contains(r, CHANNELS_KEY, channel)
+                            && csv_contains(r, ARCH_KEY, arch)
+                    })
+                })
+                .count();
+            prop_assert_eq!(out.edge_count(), kept_edges);
+        }
+    }
+}
