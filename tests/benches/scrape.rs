@@ -14,7 +14,9 @@
 //! Besides wall time it reports the CPU time of the scraper and of the registry during
 //! each scrape (both share the machine, so wall time alone hides who is the bottleneck).
 //!
-//! `SCRAPE_BENCH_RELEASES` sets N (default 2000). The child is this binary re-executed with
+//! `SCRAPE_BENCH_RELEASES` sets N (default 2000), `SCRAPE_BENCH_LAYER_MIB` the component
+//! layer size (default 5) and `SCRAPE_BENCH_CONCURRENCY` the scraper's `fetch_concurrency`
+//! (default 16). The child is this binary re-executed with
 //! `SCRAPE_BENCH_CHILD=<registry>,<repository>,<expected releases>,<registry pid>`; it
 //! prints one JSON line.
 
@@ -35,7 +37,9 @@ use serde_json::json;
 const CHILD_ENV: &str = "SCRAPE_BENCH_CHILD";
 const RELEASES_ENV: &str = "SCRAPE_BENCH_RELEASES";
 const COMPONENTS_PER_RELEASE: usize = 20;
-const COMPONENT_LAYER_BYTES: usize = 5 * 1024 * 1024;
+const LAYER_MIB_ENV: &str = "SCRAPE_BENCH_LAYER_MIB";
+const CONCURRENCY_ENV: &str = "SCRAPE_BENCH_CONCURRENCY";
+const COMPONENT_LAYER_MIB: usize = 5;
 const SMALL_COMPONENT_LAYER_BYTES: usize = 4 * 1024;
 /// `/proc/<pid>/stat` counts CPU time in USER_HZ ticks, 100 per second on Linux.
 const TICKS_PER_SECOND: f64 = 100.0;
@@ -123,12 +127,8 @@ async fn push_components(
 }
 
 async fn parent() -> anyhow::Result<()> {
-    let releases: usize = match std::env::var(RELEASES_ENV) {
-        Ok(n) => n
-            .parse()
-            .with_context(|| format!("{RELEASES_ENV}={n:?} is not a count"))?,
-        Err(_) => 2000,
-    };
+    let releases = env_count(RELEASES_ENV, 2000)?;
+    let layer_bytes = env_count(LAYER_MIB_ENV, COMPONENT_LAYER_MIB)? * 1024 * 1024;
     let small = (releases / 10).max(1);
     let registry = TestRegistry::start(RegistryOptions {
         access_log: false,
@@ -145,7 +145,7 @@ async fn parent() -> anyhow::Result<()> {
     push_releases(&pusher, "bench/chain", releases, "").await?;
     push_releases(&pusher, "bench/releases", small, "-x86_64").await?;
     push_releases(&pusher, "bench/mixed", small, "-x86_64").await?;
-    push_components(&pusher, "bench/mixed", small, COMPONENT_LAYER_BYTES).await?;
+    push_components(&pusher, "bench/mixed", small, layer_bytes).await?;
     push_releases(&pusher, "bench/mixed-4k", small, "-x86_64").await?;
     push_components(
         &pusher,
@@ -262,6 +262,7 @@ async fn child(spec: &str) -> anyhow::Result<()> {
         registry: registry.to_owned(),
         repository: repository.to_owned(),
         root_certificate_dir: None,
+        fetch_concurrency: env_count(CONCURRENCY_ENV, ScrapeSettings::default().fetch_concurrency)?,
         ..ScrapeSettings::default()
     })?;
     let cold = measure(
@@ -301,6 +302,16 @@ async fn child(spec: &str) -> anyhow::Result<()> {
     });
     println!("{line}");
     Ok(())
+}
+
+/// A count from the environment, or `default` when the variable is unset.
+fn env_count(name: &str, default: usize) -> anyhow::Result<usize> {
+    match std::env::var(name) {
+        Ok(n) => n
+            .parse()
+            .with_context(|| format!("{name}={n:?} is not a count")),
+        Err(_) => Ok(default),
+    }
 }
 
 /// User plus system CPU seconds of a process (`self` or a pid), from `/proc/<pid>/stat`.

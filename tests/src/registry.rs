@@ -44,6 +44,8 @@ pub struct RegistryOptions {
     pub basic_auth: Option<Credentials>,
     /// Write the access log (one line per request) to the log file; benchmarks turn it off.
     pub access_log: bool,
+    /// The registry server binary; [`REGISTRY_BINARY`] unless a test says otherwise.
+    pub binary: PathBuf,
 }
 
 impl Default for RegistryOptions {
@@ -51,6 +53,7 @@ impl Default for RegistryOptions {
         Self {
             basic_auth: None,
             access_log: true,
+            binary: PathBuf::from(REGISTRY_BINARY),
         }
     }
 }
@@ -87,7 +90,7 @@ impl TestRegistry {
     /// Writes a config into a fresh temporary directory, starts the registry on a free
     /// loopback port and waits until `/v2/` answers.
     pub fn start(options: RegistryOptions) -> Result<Self, HarnessError> {
-        let binary = Path::new(REGISTRY_BINARY);
+        let binary = options.binary.as_path();
         if !binary.is_file() {
             return Err(HarnessError::RegistryBinaryMissing {
                 path: binary.to_owned(),
@@ -217,7 +220,7 @@ fn spawn(binary: &Path, config: &Path, log_path: &Path) -> Result<Child, Harness
         .stderr(log_err)
         .spawn()
         .map_err(|source| HarnessError::Spawn {
-            program: REGISTRY_BINARY.into(),
+            program: binary.display().to_string(),
             source,
         })
 }

@@ -126,3 +126,26 @@ fn dropping_the_registry_stops_the_server() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+#[test]
+fn a_missing_registry_binary_says_how_to_install_it() {
+    let options = RegistryOptions {
+        binary: "/nonexistent/docker-registry".into(),
+        ..RegistryOptions::anonymous()
+    };
+    let error = TestRegistry::start(options).unwrap_err().to_string();
+    assert!(error.contains("/nonexistent/docker-registry"), "{error}");
+    assert!(error.contains("hack/test.sh"), "{error}");
+}
+
+#[test]
+fn a_registry_that_exits_at_start_fails_with_its_log() {
+    // `false` exits at once: the harness must report that, not wait for /v2/ forever.
+    let options = RegistryOptions {
+        binary: "/bin/false".into(),
+        ..RegistryOptions::anonymous()
+    };
+    let error = TestRegistry::start(options).unwrap_err().to_string();
+    assert!(error.contains("exited"), "{error}");
+    assert!(error.contains("registry.log"), "{error}");
+}
