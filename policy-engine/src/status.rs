@@ -36,9 +36,12 @@ async fn readyz(state: web::Data<StatusState>) -> HttpResponse {
     let current = state.source.current();
     match (current.snapshot, current.last_error) {
         (Some(_), _) => HttpResponse::Ok().finish(),
-        (None, Some((error, _))) => HttpResponse::ServiceUnavailable()
-            .content_type("text/plain; charset=utf-8")
-            .body(format!("no graph yet: {error}")),
+        (None, Some((error, at))) => {
+            let ago = at.elapsed().unwrap_or_default().as_secs();
+            HttpResponse::ServiceUnavailable()
+                .content_type("text/plain; charset=utf-8")
+                .body(format!("no graph yet: {error} (last attempt {ago} s ago)"))
+        }
         (None, None) => HttpResponse::ServiceUnavailable()
             .content_type("text/plain; charset=utf-8")
             .body("no graph yet: waiting for the first one"),
