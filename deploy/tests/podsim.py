@@ -66,11 +66,12 @@ def main() -> None:
                 ),
                 log,
             )
-        # Bounded wait for each container's first probe URL to answer at all.
+        # Bounded waits: for each "ready" URL to answer 200 (while every container runs),
+        # then for each probe URL to answer at all.
         for url in spec.get("ready", []):
             started = time.monotonic()
             for _ in range(600):
-                if fetch(url)["status"] == 200:
+                if fetch(url)["status"] == 200 or any(p.poll() is not None for p, _ in procs.values()):
                     break
                 time.sleep(0.1)
             result["ready"][url] = round(time.monotonic() - started, 1)
