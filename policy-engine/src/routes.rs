@@ -6,6 +6,7 @@
 //! channel, arch. The body then comes from the current snapshot's cache; only the
 //! headers differ between media types and codings.
 
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
@@ -116,15 +117,23 @@ async fn serve_graph(req: &HttpRequest, state: &ApiState) -> Result<HttpResponse
     })
 }
 
-/// All values of a header joined as one list (RFC 9110 §5.3); an error if one is not
-/// visible ASCII.
-fn header_list(req: &HttpRequest, name: HeaderName) -> Result<Option<String>, header::ToStrError> {
-    let mut values = req.headers().get_all(&name).peekable();
-    if values.peek().is_none() {
+/// All values of a header joined as one list (RFC 9110 §5.3), borrowed in the common
+/// single-value case; an error if one is not visible ASCII.
+fn header_list(
+    req: &HttpRequest,
+    name: HeaderName,
+) -> Result<Option<Cow<'_, str>>, header::ToStrError> {
+    let mut values = req.headers().get_all(name);
+    let Some(first) = values.next() else {
         return Ok(None);
+    };
+    let mut joined = Cow::Borrowed(first.to_str()?);
+    for value in values {
+        let owned = joined.to_mut();
+        owned.push(',');
+        owned.push_str(value.to_str()?);
     }
-    let parts = values.map(|v| v.to_str()).collect::<Result<Vec<_>, _>>()?;
-    Ok(Some(parts.join(",")))
+    Ok(Some(joined))
 }
 
 async fn openapi(state: web::Data<ApiState>) -> HttpResponse {

@@ -64,6 +64,10 @@ async fn lists_parameters_and_q_values_which_the_reference_refuses() {
             "{accept}"
         );
     }
+    // Several Accept fields make one list.
+    let two = get(&url, &[("accept", "text/plain"), ("accept", V1)]).await;
+    assert_eq!(two.status, 200);
+    assert_eq!(two.header("content-type"), Some(V1));
     let refused = get(&url, &[("accept", "application/json;q=0, text/*")]).await;
     assert_eq!(refused.status, 406);
     pe.stop().await;
