@@ -252,6 +252,10 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(cli.verbosity, 2);
+        assert_eq!(
+            Cli::try_parse_from(["pe", "-v", "-v"]).unwrap().verbosity,
+            2
+        );
         let s = cli.settings().unwrap();
         assert_eq!(s.service, "[::]:8081".parse().unwrap());
         assert_eq!(s.status, "[::]:9081".parse().unwrap());

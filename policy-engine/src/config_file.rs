@@ -4,7 +4,8 @@
 //! The file becomes flags placed before the real command line, and every flag may be
 //! given more than once with the last one winning, so the command line overrides the
 //! file (the reference does the opposite, against its own docs), and the file overrides
-//! environment variables and defaults. Unknown keys and `[[policy]]` tables (custom
+//! environment variables and defaults. The one exception is `verbosity`: `-v` counts,
+//! so the file's and the command line's add up. Unknown keys and `[[policy]]` tables (custom
 //! plugin chains, which this service does not have) are errors naming the file.
 
 use std::ffi::OsString;
