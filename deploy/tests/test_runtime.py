@@ -56,7 +56,10 @@ def shared_libraries(binary: pathlib.Path) -> list:
     return re.findall(r"(/\S+\.so[.\d]*)", out)
 
 
-def build_rootfs(root: pathlib.Path, objects) -> None:
+def build_image(root: pathlib.Path) -> None:
+    """What the runtime image holds: the binaries and the libraries they link, the
+    Containerfile's directories and ownership, and what ubi-minimal ships (a CA bundle,
+    nsswitch.conf)."""
     for b in BINARIES:
         src = binaries_dir() / b
         if not src.is_file():
@@ -67,43 +70,52 @@ def build_rootfs(root: pathlib.Path, objects) -> None:
     for path in OPERATOR_PATHS + ["/tmp"]:
         (root / path.lstrip("/")).mkdir(parents=True, exist_ok=True)
     os.chmod(root / "tmp", 0o1777)
-    # What ubi-minimal ships (ca-certificates, nsswitch) and the kubelet writes (hosts).
     for bundle in ["/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt"]:
         if os.path.exists(bundle):
             copy_file(pathlib.Path(bundle), root, "/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem")
             break
     (root / "etc/nsswitch.conf").write_text("hosts: files dns\n")
-    (root / "etc/hosts").write_text("127.0.0.1 localhost\n::1 localhost\n")
-    # The pod's volumes, with the content the rendered objects give them.
+    # The Containerfile's `chown -R 1001:0` (the tree holds only directories here).
+    for path in ["etc/configs", "var/lib/cincinnati"]:
+        for dirpath, _, _ in os.walk(root / path):
+            os.chown(dirpath, 1001, 0)
+
+
+def mount_volumes(root: pathlib.Path, objects, hosts) -> None:
+    """What the pod adds: the volumes with the content the rendered objects give them
+    (the graph-data as the init container copies it, owned by whoever ran it), and the
+    /etc/hosts the kubelet writes. Replaces the previous pod's."""
+    (root / "etc/hosts").write_text("127.0.0.1 localhost\n::1 localhost\n" + "".join(f"127.0.0.1 {h}\n" for h in hosts))
     gb_toml = find(objects, "ConfigMap", "update-service-config")["data"]["gb.toml"]
     (root / "etc/configs/gb.toml").write_text(gb_toml)
     secret = find(objects, "Secret", "update-service-pull-secret")["stringData"]
     (root / "var/lib/cincinnati/registry-credentials/.dockerconfigjson").write_text(secret[".dockerconfigjson"])
-    shutil.copytree(REPO / "data" / "graph-data", root / "var/lib/cincinnati/graph-data", dirs_exist_ok=True)
-    # The Containerfile's ownership: UID 1001, group 0.
-    for path in ["etc/configs", "var/lib/cincinnati"]:
-        for dirpath, dirnames, filenames in os.walk(root / path):
-            for n in [dirpath, *(os.path.join(dirpath, f) for f in dirnames + filenames)]:
-                os.chown(n, 1001, 0)
+    shutil.rmtree(root / "var/lib/cincinnati/graph-data")
+    shutil.copytree(REPO / "data" / "graph-data", root / "var/lib/cincinnati/graph-data")
+
+
+@pytest.fixture(scope="module")
+def image_root(tmp_path_factory):
+    """One image file system for every pod of this module (the binaries are large)."""
+    root = tmp_path_factory.mktemp("image") / "root"
+    build_image(root)
+    return root
 
 
 SINGLE_POD = [("update-service", "graph-builder"), ("update-service", "policy-engine")]
 
 
-def run_pod(tmp, objects, probes, registry=None, ready=(), containers_of=SINGLE_POD, hosts=()) -> dict:
-    """Builds the root file system from `objects` and runs the named containers
-    (deployment, container) in a fresh network namespace (podsim.py); `hosts` are extra
-    names for 127.0.0.1 in /etc/hosts (Service names, in the scale-out layout)."""
+def run_pod(root, tmp, objects, probes, registry=None, ready=(), containers_of=SINGLE_POD, hosts=()) -> dict:
+    """Mounts the pod's volumes from `objects` into the image at `root` and runs the named
+    containers (deployment, container) in a fresh network namespace (podsim.py); `hosts`
+    are extra names for 127.0.0.1 (Service names, in the scale-out layout)."""
     if os.geteuid() != 0 or not shutil.which("unshare") or not shutil.which("ip"):
         pytest.skip("needs root, unshare and ip (CI and hack/test.sh run as root)")
     probe_ns = subprocess.run(["unshare", "--net", "true"], capture_output=True, text=True, timeout=30)
     if probe_ns.returncode != 0:
         pytest.skip(f"this machine refuses new network namespaces: {probe_ns.stderr.strip()}")
     configmaps = {o["metadata"]["name"]: o.get("data", {}) for o in objects if o["kind"] == "ConfigMap"}
-    root = tmp / "root"
-    build_rootfs(root, objects)
-    with open(root / "etc/hosts", "a") as f:
-        f.writelines(f"127.0.0.1 {h}\n" for h in hosts)
+    mount_volumes(root, objects, hosts)
     containers = []
     for deployment, name in containers_of:
         c = container(find(objects, "Deployment", deployment), name)
@@ -126,7 +138,7 @@ def run_pod(tmp, objects, probes, registry=None, ready=(), containers_of=SINGLE_
 
 
 @pytest.fixture(scope="module")
-def pod(tmp_path_factory):
+def pod(image_root, tmp_path_factory):
     """The base overlay as rendered: its registry (mirror.example.com) is unreachable."""
     probes = [
         ["graph-builder", "http://127.0.0.1:9080/liveness"],
@@ -139,7 +151,7 @@ def pod(tmp_path_factory):
         ["policy-engine", "http://127.0.0.1:8081/graph?channel=stable-4.16"],
         ["policy-engine", "http://127.0.0.1:9081/metrics"],
     ]
-    return run_pod(tmp_path_factory.mktemp("pod"), render_overlay("base"), probes)
+    return run_pod(image_root, tmp_path_factory.mktemp("pod"), render_overlay("base"), probes)
 
 
 # Releases in the bundled graph-data's stable-4.16 channel. 4.15.20 -> 4.16.2 is blocked
@@ -150,17 +162,17 @@ GRAPH_URL = "http://127.0.0.1:8081/api/upgrades_info/graph?channel=stable-4.16&a
 
 
 @pytest.fixture(scope="module")
-def served_pod(tmp_path_factory):
+def served_pod(image_root, tmp_path_factory):
     """The base overlay with one site value changed, the way a site overlay does: gb.toml
     names a registry in the pod's network namespace holding three release images."""
     tmp = tmp_path_factory.mktemp("served")
     probes = [["policy-engine", GRAPH_URL], ["graph-builder", "http://127.0.0.1:9080/metrics"]]
     ready = ["http://127.0.0.1:9080/readiness", "http://127.0.0.1:9081/readyz"]
-    return run_pod(tmp, with_local_registry(render_overlay("base")), probes, registry=registry_spec(tmp), ready=ready)
+    return run_pod(image_root, tmp, with_local_registry(render_overlay("base")), probes, registry=registry_spec(tmp), ready=ready)
 
 
 @pytest.fixture(scope="module")
-def scaled_out(tmp_path_factory):
+def scaled_out(image_root, tmp_path_factory):
     """The scale-out layout's two Deployments, the policy-engine reaching the
     graph-builder through its Service name (pe.upstream), resolved as cluster DNS would."""
     tmp = tmp_path_factory.mktemp("scaled")
@@ -168,7 +180,7 @@ def scaled_out(tmp_path_factory):
     ready = ["http://127.0.0.1:9081/readyz"]
     containers_of = [("update-service-graph-builder", "graph-builder"), ("update-service-policy-engine", "policy-engine")]
     objects = with_local_registry(render_overlay("scale-out"))
-    return run_pod(tmp, objects, probes, registry=registry_spec(tmp), ready=ready, containers_of=containers_of, hosts=["update-service-graph-builder"])
+    return run_pod(image_root, tmp, objects, probes, registry=registry_spec(tmp), ready=ready, containers_of=containers_of, hosts=["update-service-graph-builder"])
 
 
 def with_local_registry(objects) -> list:
