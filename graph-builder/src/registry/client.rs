@@ -24,6 +24,8 @@ pub(crate) type BlobStream = futures::stream::BoxStream<'static, std::io::Result
 
 /// Largest manifest or config blob we read into memory.
 pub(crate) const SMALL_DOCUMENT_CAP: usize = 4 * 1024 * 1024;
+/// The longest `Retry-After` we honour.
+const MAX_RETRY_AFTER_SECS: u64 = 10;
 /// Largest error body we read.
 const ERROR_BODY_CAP: usize = 64 * 1024;
 /// `Docker-Content-Digest`.
@@ -151,6 +153,7 @@ impl RegistryClient {
         loop {
             attempt += 1;
             let last = attempt >= self.retry.attempts;
+            let mut delay = self.retry.base_delay * 2u32.pow(attempt - 1);
             self.counters.http_requests.fetch_add(1, Ordering::Relaxed);
             match build().send().await {
                 Err(source) if last || source.is_builder() || source.is_redirect() => {
@@ -173,9 +176,10 @@ impl RegistryClient {
                         return Ok(response);
                     }
                     tracing::debug!(%item, attempt, %status, "retrying after transient status");
+                    delay = delay.max(retry_after(&response));
                 }
             }
-            tokio::time::sleep(self.retry.base_delay * 2u32.pow(attempt - 1)).await;
+            tokio::time::sleep(delay).await;
         }
     }
 
@@ -329,6 +333,14 @@ impl RegistryClient {
             .and_then(TokenResponse::into_token)
             .ok_or_else(|| self.unauthorized(item, "the token endpoint returned no token", vec![]))
     }
+}
+
+/// A `Retry-After` in seconds, capped so a registry cannot stall the scrape for long.
+fn retry_after(response: &Response) -> Duration {
+    let seconds = header_str(response, "retry-after")
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(0);
+    Duration::from_secs(seconds.min(MAX_RETRY_AFTER_SECS))
 }
 
 pub(crate) fn header_str(response: &Response, name: &str) -> Option<String> {

@@ -146,3 +146,18 @@ async fn a_blob_stream_that_keeps_breaking_fails_the_scrape() {
     assert!(err.to_string().contains("4.18.0"), "{err}");
     fake.stop().await;
 }
+
+#[tokio::test]
+async fn retry_after_is_honoured() {
+    let fake = FakeRegistry::start();
+    populate(&fake);
+    fake.with(|s| {
+        s.behaviour.fail_times.insert("/tags/list".into(), 1);
+        s.behaviour.retry_after = Some(1);
+    });
+    let started = std::time::Instant::now();
+    scraper(&fake).scrape().await.unwrap();
+    // The backoff alone would have waited 200 ms.
+    assert!(started.elapsed() >= std::time::Duration::from_millis(950));
+    fake.stop().await;
+}

@@ -48,8 +48,11 @@ pub struct Behaviour {
     pub bearer: Option<(String, String)>,
     /// The token the token endpoint hands out (and the only one accepted).
     pub token: String,
-    /// Answer 503 this many times to requests whose path contains the key.
+    /// Answer 503 (429 with `retry_after`) this many times to requests whose path contains
+    /// the key.
     pub fail_times: HashMap<String, usize>,
+    /// `Retry-After` seconds, sent with a 429.
+    pub retry_after: Option<u64>,
     /// Answer this status (with an error body) to every request whose path contains the key.
     pub fail_always: Option<(String, u16)>,
     /// Send a wrong `Docker-Content-Digest` on manifests.
@@ -207,7 +210,15 @@ async fn handle(req: HttpRequest, state: web::Data<Shared>) -> HttpResponse {
         .find(|(needle, left)| path.contains(needle.as_str()) && **left > 0);
     if let Some((_, left)) = burst {
         *left -= 1;
-        return registry_error(503, "UNAVAILABLE", "try again");
+        let mut response = registry_error(503, "UNAVAILABLE", "try again");
+        if let Some(seconds) = s.behaviour.retry_after {
+            response = registry_error(429, "TOOMANYREQUESTS", "slow down");
+            response.headers_mut().insert(
+                actix_web::http::header::RETRY_AFTER,
+                seconds.to_string().parse().unwrap(),
+            );
+        }
+        return response;
     }
     if path == "/v2/" {
         return HttpResponse::Ok().json(serde_json::json!({}));
