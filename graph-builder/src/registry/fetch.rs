@@ -64,6 +64,7 @@ impl RegistryClient {
     }
 
     /// `HEAD /v2/<repo>/manifests/<tag>`: the cheap per-tag check of a warm scrape.
+    /// `NoDigest` sends the caller to a GET.
     pub(crate) async fn head_manifest(&self, tag: &str) -> Result<Head, ScrapeError> {
         let item = format!("tag {tag}");
         let url = self.repo_url(&format!("manifests/{tag}"));
@@ -75,6 +76,12 @@ impl RegistryClient {
             s if s.is_success() => Ok(header_str(&response, CONTENT_DIGEST)
                 .filter(|d| d.starts_with("sha256:"))
                 .map_or(Head::NoDigest, Head::Digest)),
+            // Some registries refuse HEAD (405) or answer it oddly; the GET that follows
+            // either works or fails with an error body worth showing (HEAD has none).
+            s if s.is_client_error() => {
+                tracing::debug!(%item, status = %s, "HEAD refused; falling back to GET");
+                Ok(Head::NoDigest)
+            }
             _ => Err(self.status_error(response, &item).await),
         }
     }

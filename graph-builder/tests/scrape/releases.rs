@@ -69,6 +69,16 @@ async fn warm_rescrape_costs_one_head_per_tag_and_no_blob() {
     let again = scraper.scrape().await.unwrap();
     assert_eq!(again.releases, cold.releases);
     assert_eq!(again.stats.blob_requests, 0);
+
+    // A registry that refuses HEAD: GET instead, still without blobs.
+    fake.with(|s| {
+        s.behaviour.omit_digest = false;
+        s.behaviour.refuse_head = true;
+    });
+    let refused = scraper.scrape().await.unwrap();
+    assert_eq!(refused.releases, cold.releases);
+    assert_eq!(refused.stats.blob_requests, 0);
+    assert_eq!(refused.stats.http_requests, 1 + 4 + 4);
     fake.stop().await;
 }
 

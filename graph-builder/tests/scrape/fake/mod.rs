@@ -59,6 +59,8 @@ pub struct Behaviour {
     pub lie_about_digest: bool,
     /// Send no `Docker-Content-Digest` at all.
     pub omit_digest: bool,
+    /// Answer HEAD on manifests with 405.
+    pub refuse_head: bool,
     /// Break downloads of this blob (`*`: any blob) half-way, this many times.
     pub break_blobs: HashMap<String, usize>,
 }
@@ -279,6 +281,9 @@ fn tags_page(b: &Behaviour, repo: &Repo, name: &str, query: &str, host: &str) ->
 }
 
 fn manifest(b: &Behaviour, repo: &Repo, reference: &str, method: &str) -> HttpResponse {
+    if method == "HEAD" && b.refuse_head {
+        return HttpResponse::MethodNotAllowed().finish();
+    }
     let digest = if reference.starts_with("sha256:") {
         reference.to_string()
     } else {
