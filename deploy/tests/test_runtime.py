@@ -45,10 +45,17 @@ def kubelet_expand(arg: str, env: dict) -> str:
 
 
 def copy_file(src: pathlib.Path, root: pathlib.Path, path: str) -> None:
+    """A hard link where the file system allows one (cheap for large binaries), a copy
+    otherwise."""
     dest = root / path.lstrip("/")
+    if dest.exists():
+        return
     dest.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(src, dest)
-    shutil.copymode(src, dest)
+    try:
+        os.link(os.path.realpath(src), dest)
+    except OSError:
+        shutil.copyfile(src, dest)
+        shutil.copymode(src, dest)
 
 
 def shared_libraries(binary: pathlib.Path) -> list:
@@ -96,10 +103,14 @@ def mount_volumes(root: pathlib.Path, objects, hosts) -> None:
 
 @pytest.fixture(scope="module")
 def image_root(tmp_path_factory):
-    """One image file system for every pod of this module (the binaries are large)."""
+    """One image file system for every pod of this module, removed afterwards (the debug
+    binaries weigh hundreds of megabytes; pytest keeps its last temporary trees)."""
     root = tmp_path_factory.mktemp("image") / "root"
-    build_image(root)
-    return root
+    try:
+        build_image(root)
+        yield root
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
 
 
 SINGLE_POD = [("update-service", "graph-builder"), ("update-service", "policy-engine")]
