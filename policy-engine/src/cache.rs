@@ -114,6 +114,20 @@ impl Snapshot {
         self.bodies.values().map(HashMap::len).sum()
     }
 
+    /// The (channel, arch) pairs whose body has been computed, i.e. the keys clients
+    /// actually ask for.
+    pub fn computed_keys(&self) -> Vec<(String, String)> {
+        self.bodies
+            .iter()
+            .flat_map(|(channel, arches)| {
+                arches
+                    .iter()
+                    .filter(|(_, slot)| slot.initialized())
+                    .map(move |(arch, _)| (channel.clone(), arch.clone()))
+            })
+            .collect()
+    }
+
     /// The body for validated `channel` and `arch`, filtering and serializing on first
     /// use. The work runs on the blocking pool so a large graph does not stall the
     /// worker; concurrent first requests for one key wait for a single computation. A

@@ -46,13 +46,27 @@ impl GraphSource {
     }
 
     /// Makes `graph` the one served, as a new revision; returns that revision.
+    ///
+    /// Inside a tokio runtime, the bodies clients asked for from the previous graph are
+    /// then computed in the background, so a refresh does not make the next request for
+    /// each popular key pay the cold path.
     pub fn publish(&self, graph: Graph) -> Result<u64, ApiError> {
-        let revision = self.current().snapshot.map_or(1, |s| s.revision() + 1);
+        let previous = self.current().snapshot;
+        let revision = previous.as_ref().map_or(1, |s| s.revision() + 1);
         let snapshot = Arc::new(Snapshot::new(graph, revision)?);
         self.tx.send_replace(SourceState {
-            snapshot: Some(snapshot),
+            snapshot: Some(Arc::clone(&snapshot)),
             last_error: None,
         });
+        let keys = previous.map(|p| p.computed_keys()).unwrap_or_default();
+        if let (false, Ok(runtime)) = (keys.is_empty(), tokio::runtime::Handle::try_current()) {
+            runtime.spawn(async move {
+                for (channel, arch) in keys {
+                    // A failure is kept in the slot and logged there.
+                    let _ = snapshot.body(&channel, &arch).await;
+                }
+            });
+        }
         Ok(revision)
     }
 
@@ -139,6 +153,37 @@ mod tests {
         assert!(source.current().last_error.is_some());
         assert_eq!(source.publish(Graph::new()).unwrap(), 2);
         assert!(source.current().last_error.is_none());
+    }
+
+    #[tokio::test]
+    async fn a_new_graph_is_warmed_with_the_keys_clients_asked_for() {
+        use graph_data::{Metadata, Release};
+        let graph = || {
+            let mut g = Graph::new();
+            let mut m = Metadata::new();
+            m.insert(crate::filter::CHANNELS_KEY.into(), "a,b".into());
+            m.insert(crate::filter::ARCH_KEY.into(), "amd64".into());
+            let version = semver::Version::parse("4.1.0+amd64").unwrap();
+            g.add_release(Release::concrete(version, "p", m)).unwrap();
+            g
+        };
+        let source = GraphSource::new();
+        source.publish(graph()).unwrap();
+        let first = source.snapshot(Duration::from_secs(1)).await.unwrap();
+        first.body("b", "amd64").await.unwrap();
+        source.publish(graph()).unwrap();
+        let second = source.snapshot(Duration::from_secs(1)).await.unwrap();
+        assert_eq!(second.revision(), 2);
+        for _ in 0..100 {
+            if !second.computed_keys().is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(
+            second.computed_keys(),
+            [("b".to_owned(), "amd64".to_owned())]
+        );
     }
 
     #[tokio::test]
