@@ -9,6 +9,8 @@ use crate::images::{Artifact, Blob, Image};
 use crate::registry::{Credentials, TestRegistry};
 use crate::HarnessError;
 
+const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
+
 /// A registry client that writes images; uses the registry's credentials if it has any.
 #[derive(Debug, Clone)]
 pub struct Pusher {
@@ -21,7 +23,11 @@ impl Pusher {
     /// A pusher for `registry`, authenticating with its credentials if it is private.
     pub fn new(registry: &TestRegistry) -> Self {
         Self {
-            client: Client::new(),
+            // Bounded: a wedged registry fails the test instead of hanging it.
+            client: Client::builder()
+                .timeout(REQUEST_TIMEOUT)
+                .build()
+                .unwrap_or_else(|_| Client::new()),
             base_url: registry.base_url(),
             credentials: registry.credentials().cloned(),
         }

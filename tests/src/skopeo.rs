@@ -76,7 +76,9 @@ fn creds_args(registry: &TestRegistry) -> Option<String> {
 }
 
 fn run(args: &[String]) -> Result<Vec<u8>, HarnessError> {
+    // Bounded: skopeo gives up by itself rather than hanging a test.
     let output = Command::new("skopeo")
+        .arg("--command-timeout=120s")
         .args(args)
         .output()
         .map_err(|source| HarnessError::Spawn {
