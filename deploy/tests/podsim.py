@@ -3,7 +3,7 @@ machine allows, and prints what it observed as JSON. Run inside a fresh network
 namespace (`unshare --net`), so the operator's `::` listeners are reachable only from
 here and clash with nothing on the host:
 
-    unshare --net --fork python3 podsim.py <rootfs> <spec.json>
+    unshare --net --pid --fork --kill-child python3 podsim.py <rootfs> <spec.json>
 
 spec.json: {"containers": [{"name", "argv", "env"}], "probes": [[container, url]],
 "sigterm_wait": seconds, optionally "registry": {"command": argv, "url": base,

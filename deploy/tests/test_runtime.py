@@ -122,7 +122,7 @@ def run_pod(root, tmp, objects, probes, registry=None, ready=(), containers_of=S
     are extra names for 127.0.0.1 (Service names, in the scale-out layout)."""
     if os.geteuid() != 0 or not shutil.which("unshare") or not shutil.which("ip"):
         pytest.skip("needs root, unshare and ip (CI and hack/test.sh run as root)")
-    probe_ns = subprocess.run(["unshare", "--net", "true"], capture_output=True, text=True, timeout=30)
+    probe_ns = subprocess.run(["unshare", "--net", "--pid", "--fork", "true"], capture_output=True, text=True, timeout=30)
     if probe_ns.returncode != 0:
         pytest.skip(f"this machine refuses new network namespaces: {probe_ns.stderr.strip()}")
     configmaps = {o["metadata"]["name"]: o.get("data", {}) for o in objects if o["kind"] == "ConfigMap"}
@@ -137,7 +137,9 @@ def run_pod(root, tmp, objects, probes, registry=None, ready=(), containers_of=S
         spec["registry"] = registry
     (tmp / "spec.json").write_text(json.dumps(spec))
     out = subprocess.run(
-        ["unshare", "--net", "--fork", sys.executable, str(HERE / "podsim.py"), str(root), str(tmp / "spec.json")],
+        # A PID namespace too: if this times out, unshare is killed, podsim (the
+        # namespace's init) with it, and the kernel then kills every process it started.
+        ["unshare", "--net", "--pid", "--fork", "--kill-child", sys.executable, str(HERE / "podsim.py"), str(root), str(tmp / "spec.json")],
         capture_output=True,
         text=True,
         timeout=180,
