@@ -113,6 +113,23 @@ pub struct Built {
     pub nodes: usize,
     /// Unconditional edges of the graph.
     pub edges: usize,
+    /// Where the time went.
+    pub timings: Timings,
+}
+
+/// Time spent in each step of a build.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Timings {
+    /// Listing and reading the release images.
+    pub scrape: Duration,
+    /// Fetching, unpacking and validating graph-data.
+    pub graph_data: Duration,
+    /// Building the graph from the releases.
+    pub assemble: Duration,
+    /// Applying graph-data and edge-add-remove.
+    pub apply: Duration,
+    /// Writing the JSON.
+    pub serialize: Duration,
 }
 
 /// The steps of one refresh.
@@ -129,6 +146,8 @@ pub struct Pipeline {
 impl Pipeline {
     /// Runs every step once.
     pub async fn build(&self) -> Result<Built, RefreshError> {
+        let mut timings = Timings::default();
+        let started = Instant::now();
         let outcome = self
             .releases
             .scrape()
@@ -137,6 +156,8 @@ impl Pipeline {
         for invalid in &outcome.invalid {
             tracing::warn!(tag = %invalid.tag, digest = %invalid.digest, error = %invalid.error, "release image ignored");
         }
+        timings.scrape = started.elapsed();
+        let started = Instant::now();
         let tarball = match &self.graph_data {
             Some(source) => Some((
                 source.name(),
@@ -147,10 +168,11 @@ impl Pipeline {
             )),
             None => None,
         };
+        timings.graph_data = started.elapsed();
         let edge_add_remove = self.edge_add_remove;
         // Assembly and graph-data are CPU work on a graph of thousands of nodes: keep it
         // off the async workers.
-        tokio::task::spawn_blocking(move || process(outcome, tarball, edge_add_remove))
+        tokio::task::spawn_blocking(move || process(outcome, tarball, edge_add_remove, timings))
             .await
             .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
     }
@@ -160,8 +182,12 @@ fn process(
     outcome: ScrapeOutcome,
     tarball: Option<(String, Bytes)>,
     edge_add_remove: Option<EdgeAddRemoveSettings>,
+    mut timings: Timings,
 ) -> Result<Built, RefreshError> {
+    let started = Instant::now();
     let mut graph = assemble(&outcome.releases).map_err(|e| RefreshError::Assemble(Box::new(e)))?;
+    timings.assemble = started.elapsed();
+    let started = Instant::now();
     let data = match &tarball {
         Some((source, bytes)) => {
             let data = graph_data_source::load(source, bytes)
@@ -169,11 +195,15 @@ fn process(
             for warning in &data.warnings {
                 tracing::warn!(%source, %warning, "graph-data");
             }
-            graph_data::apply::apply(&mut graph, &data);
             Some(data)
         }
         None => None,
     };
+    timings.graph_data += started.elapsed();
+    let started = Instant::now();
+    if let Some(data) = &data {
+        graph_data::apply::apply(&mut graph, data);
+    }
     if let Some(settings) = edge_add_remove {
         let risks = match &data {
             Some(data) if settings.include_conditional_edges => data.risks.as_slice(),
@@ -182,12 +212,17 @@ fn process(
         graph_data::apply::edge_add_remove(&mut graph, risks)
             .map_err(|e| RefreshError::Apply(Box::new(e)))?;
     }
+    timings.apply = started.elapsed();
+    let started = Instant::now();
+    let graph_json = Bytes::from(graph_data::wire::to_json(&graph));
+    timings.serialize = started.elapsed();
     Ok(Built {
-        graph_json: Bytes::from(graph_data::wire::to_json(&graph)),
+        graph_json,
         graph_data: tarball.map(|(_, bytes)| bytes),
         raw_releases: outcome.releases.len(),
         nodes: graph.len(),
         edges: graph.edge_count(),
+        timings,
     })
 }
 
@@ -263,6 +298,11 @@ fn record_success(state: &AppState, built: Built, elapsed: Duration, first: bool
         nodes = built.nodes,
         edges = built.edges,
         seconds = elapsed.as_secs_f64(),
+        scrape_secs = built.timings.scrape.as_secs_f64(),
+        graph_data_secs = built.timings.graph_data.as_secs_f64(),
+        assemble_secs = built.timings.assemble.as_secs_f64(),
+        apply_secs = built.timings.apply.as_secs_f64(),
+        serialize_secs = built.timings.serialize.as_secs_f64(),
         "graph refreshed"
     );
     state.publish(Published {

@@ -9,6 +9,7 @@
 //! graph was built with, even when the source changes in between.
 
 pub mod image;
+mod layer;
 mod pack;
 
 use std::path::PathBuf;
