@@ -55,13 +55,17 @@ def render_overlay(name: str) -> tuple:
 
 
 def render_with_registry_ca(tmp_path: pathlib.Path, layout: str) -> tuple:
-    """Renders `layout` with components/registry-ca, through an overlay written the way
-    the component's comment tells users to write theirs."""
-    overlay = tmp_path / f"with-ca-{layout}"
+    return render_with_component(tmp_path, layout, "registry-ca")
+
+
+def render_with_component(tmp_path: pathlib.Path, layout: str, name: str) -> tuple:
+    """Renders `layout` with components/<name>, through an overlay written the way the
+    component's comment tells users to write theirs."""
+    overlay = tmp_path / f"with-{name}-{layout}"
     overlay.mkdir()
     # kustomize refuses absolute paths in resources and components.
     resource = os.path.relpath(DEPLOY / layout, overlay)
-    component = os.path.relpath(DEPLOY / "components" / "registry-ca", overlay)
+    component = os.path.relpath(DEPLOY / "components" / name, overlay)
     (overlay / "kustomization.yaml").write_text(
         "apiVersion: kustomize.config.k8s.io/v1beta1\n"
         "kind: Kustomization\n"

@@ -3,7 +3,7 @@ The expected values below are written from the SPEC, not read from the manifests
 
 import pytest
 
-from conftest import container, find, render_overlay, render_with_registry_ca
+from conftest import container, find, render_overlay, render_with_component, render_with_registry_ca
 
 NAME = "update-service"
 
@@ -278,3 +278,35 @@ def test_the_shape_checks_catch_a_changed_item():
     gb = container(d, "graph-builder")
     with pytest.raises(AssertionError):
         check_graph_builder({**gb, "volumeMounts": [{**m, "readOnly": False} for m in gb["volumeMounts"]]})
+
+
+PROXY_ENV = {"HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY"}
+
+
+@pytest.mark.parametrize("layout", ["openshift", "scale-out"])
+def test_cluster_proxy_component_is_the_operators_proxy_shape(tmp_path, layout):
+    """SPEC B §4.2/§4.3: proxy variables in both containers, cluster-trusted-ca (labelled
+    for CA injection) mounted read-only in the graph-builder at .../cluster-ca/; every
+    other item of the containers unchanged."""
+    objects = render_with_component(tmp_path, layout, "cluster-proxy")
+    cm = find(objects, "ConfigMap", "cluster-trusted-ca")
+    assert cm["metadata"]["labels"]["config.openshift.io/inject-trusted-cabundle"] == "true"
+    proxy = find(objects, "ConfigMap", "update-service-proxy")["data"]
+    assert set(proxy) == PROXY_ENV
+    assert "localhost" in proxy["NO_PROXY"].split(","), "the policy-engine's upstream is localhost"
+    if layout == "scale-out":
+        assert f"{NAME}-graph-builder" in proxy["NO_PROXY"].split(",")
+    deployments = [o for o in objects if o["kind"] == "Deployment"]
+    assert deployments
+    for d in deployments:
+        for c in d["spec"]["template"]["spec"]["containers"]:
+            proxy_refs = {e["name"]: e["valueFrom"]["configMapKeyRef"] for e in c["env"] if e["name"] in PROXY_ENV}
+            assert proxy_refs == {k: {"name": "update-service-proxy", "key": k} for k in PROXY_ENV}, (d["metadata"]["name"], c["name"])
+            rest = {**c, "env": [e for e in c["env"] if e["name"] not in PROXY_ENV]}
+            if c["name"] == "graph-builder":
+                assert mounts(c)["cluster-trusted-ca"] == ("/etc/pki/ca-trust/extracted/cluster-ca/", True)
+                assert volumes(d)["cluster-trusted-ca"]["configMap"] == {"name": "cluster-trusted-ca"}
+                rest["volumeMounts"] = [m for m in c["volumeMounts"] if m["name"] != "cluster-trusted-ca"]
+                check_graph_builder(rest)
+            else:
+                check_policy_engine(rest)

@@ -8,7 +8,7 @@ import re
 import kubernetes_validate
 import pytest
 
-from conftest import DEPLOY, NAMESPACE, OVERLAYS, load_yaml, render_overlay, render_with_registry_ca
+from conftest import DEPLOY, NAMESPACE, OVERLAYS, load_yaml, render_overlay, render_with_component
 
 # The oldest and newest Kubernetes the manifests target: OpenShift 4.16 runs 1.29.
 KUBERNETES_VERSIONS = ["1.29.0", "1.33.0"]
@@ -73,15 +73,22 @@ def test_every_object_of_every_overlay_is_valid(overlay):
         validate_any(obj)
 
 
+@pytest.mark.parametrize("component", ["registry-ca", "cluster-proxy"])
 @pytest.mark.parametrize("layout", ["openshift", "scale-out"])
-def test_the_registry_ca_component_renders_valid_objects(tmp_path, layout):
-    for obj in render_with_registry_ca(tmp_path, layout):
+def test_each_component_renders_valid_objects_in_the_namespace(tmp_path, layout, component):
+    objects = render_with_component(tmp_path, layout, component)
+    for obj in objects:
         validate_any(obj)
+    check_one_namespace(objects)
 
 
-@pytest.mark.parametrize("overlay", OVERLAYS)
+@pytest.mark.parametrize("overlay", OVERLAYS + ["site-example"])
 def test_everything_lands_in_one_namespace(overlay):
-    for obj in render_overlay(overlay):
+    check_one_namespace(render_overlay(overlay))
+
+
+def check_one_namespace(objects) -> None:
+    for obj in objects:
         if obj["kind"] == "Namespace":
             assert obj["metadata"]["name"] == NAMESPACE
         else:
