@@ -98,6 +98,7 @@ pub(crate) fn assemble(
     let mut by_version: BTreeMap<Version, ScrapedRelease> = BTreeMap::new();
     for (digest, (image, mut tags)) in by_digest {
         tags.sort();
+        tags.dedup();
         let release = scraped_release(&digest, &image, tags, &payload, manifestref_key);
         if let Some(first) = by_version.get(&release.version) {
             return Err(ScrapeError::DuplicateVersion {
