@@ -1,7 +1,8 @@
 //! The HTTP side of the Docker Registry v2 / OCI distribution API.
 //!
-//! One `RegistryClient` lives for one scrape: it holds the credentials read for that scrape,
-//! the current `Authorization` value and the request counters. Requests that fail in
+//! One `RegistryClient` lives for one scrape: it holds the credentials read for that scrape
+//! and the request counters; the `Authorization` value is shared with the scraper so that a
+//! token outlives the scrape. Requests that fail in
 //! transport, time out, or get 5xx/429 are retried with exponential backoff; 4xx never are.
 //! A 401 triggers one re-authentication from the response's challenge (Bearer token or
 //! Basic), then the request is sent once more.
