@@ -40,7 +40,8 @@ pub enum LayerError {
     /// The bytes are not a gzip or plain tar archive.
     #[error("the layer is not a readable tar archive (gzip or plain)")]
     Format(#[source] io::Error),
-    /// The layer uses a compression we do not read.
+    /// The layer uses a compression we do not read (zstd). The image is reported invalid
+    /// rather than skipped: it might be a release we cannot see into.
     #[error("the layer is {0}-compressed, which is not supported")]
     Unsupported(&'static str),
     /// The metadata file is bigger than [`METADATA_SIZE_CAP`].

@@ -210,10 +210,6 @@ pub(crate) async fn inspect(
                 })
             }
             Ok(None) => cache.mark_layer_plain(&layer.digest),
-            Err(LayerError::Unsupported(compression)) => {
-                tracing::debug!(%layer_item, compression, "skipping layer we cannot decompress");
-                cache.mark_layer_plain(&layer.digest);
-            }
             Err(LayerError::Source(source_error)) => {
                 let (registry, repository) = source.location();
                 return Err(ScrapeError::BlobStream {

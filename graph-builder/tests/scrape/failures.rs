@@ -161,3 +161,17 @@ async fn retry_after_is_honoured() {
     assert!(started.elapsed() >= std::time::Duration::from_millis(950));
     fake.stop().await;
 }
+
+#[tokio::test]
+async fn a_zstd_layer_is_reported_not_silently_skipped() {
+    let fake = FakeRegistry::start();
+    fake.build(REPO, |b| {
+        let zstd = b.blob(vec![0x28, 0xb5, 0x2f, 0xfd, 0, 0, 0, 0]);
+        let d = b.image_with_layers(DOCKER_MANIFEST, "amd64", &[zstd]);
+        b.tag("4.20.0", &d);
+    });
+    let outcome = scraper(&fake).scrape().await.unwrap();
+    assert_eq!(outcome.invalid.len(), 1);
+    assert!(outcome.invalid[0].error.contains("zstd"), "{:?}", outcome.invalid);
+    fake.stop().await;
+}
