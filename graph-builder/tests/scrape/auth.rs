@@ -119,3 +119,29 @@ async fn an_https_registry_is_trusted_through_the_second_certificate_of_a_bundle
     assert!(err.to_string().contains(&front.addr.to_string()), "{err}");
     fake.stop().await;
 }
+
+#[tokio::test]
+async fn basic_challenge_with_credentials_and_without() {
+    let fake = FakeRegistry::start();
+    populate(&fake);
+    fake.with(|s| s.behaviour.basic = Some(("robot".into(), "pw:with:colons".into())));
+    let config = tempfile::NamedTempFile::new().unwrap();
+    write!(
+        config.as_file(),
+        r#"{{"auths": {{"{}": {{"username": "robot", "password": "pw:with:colons"}}}}}}"#,
+        fake.host()
+    )
+    .unwrap();
+    let mut settings = settings(&fake, REPO);
+    settings.credentials_path = Some(config.path().to_path_buf());
+    let scraper = Scraper::new(settings.clone()).unwrap();
+    assert_eq!(scraper.scrape().await.unwrap().releases.len(), 3);
+    let warm = scraper.scrape().await.unwrap();
+    assert_eq!(warm.stats.http_requests, 1 + 4, "the Basic header is kept");
+
+    settings.credentials_path = None;
+    let err = Scraper::new(settings).unwrap().scrape().await.unwrap_err();
+    assert!(matches!(err, ScrapeError::Unauthorized { .. }), "{err:?}");
+    assert!(err.to_string().contains("Basic"), "{err}");
+    fake.stop().await;
+}

@@ -46,6 +46,8 @@ pub struct Behaviour {
     pub absolute_links: bool,
     /// Bearer auth: (user, password).
     pub bearer: Option<(String, String)>,
+    /// Basic auth: (user, password).
+    pub basic: Option<(String, String)>,
     /// The token the token endpoint hands out (and the only one accepted).
     pub token: String,
     /// Answer 503 (429 with `retry_after`) this many times to requests whose path contains
@@ -196,6 +198,24 @@ async fn handle(req: HttpRequest, state: web::Data<Shared>) -> HttpResponse {
             response.headers_mut().insert(
                 actix_web::http::header::WWW_AUTHENTICATE,
                 challenge.parse().unwrap(),
+            );
+            return response;
+        }
+    }
+    if let Some((user, password)) = &s.behaviour.basic {
+        let expected = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+        );
+        let given = req
+            .headers()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok());
+        if given != Some(expected.as_str()) {
+            let mut response = registry_error(401, "UNAUTHORIZED", "authentication required");
+            response.headers_mut().insert(
+                actix_web::http::header::WWW_AUTHENTICATE,
+                r#"Basic realm="fake-registry""#.parse().unwrap(),
             );
             return response;
         }
