@@ -172,6 +172,10 @@ async fn a_zstd_layer_is_reported_not_silently_skipped() {
     });
     let outcome = scraper(&fake).scrape().await.unwrap();
     assert_eq!(outcome.invalid.len(), 1);
-    assert!(outcome.invalid[0].error.contains("zstd"), "{:?}", outcome.invalid);
+    assert!(
+        outcome.invalid[0].error.contains("zstd"),
+        "{:?}",
+        outcome.invalid
+    );
     fake.stop().await;
 }
