@@ -24,7 +24,7 @@ import sys
 
 import pytest
 
-from conftest import REPO, container, find, render_overlay
+from conftest import REPO, container, find, render_overlay, render_with_component
 from test_containerfile import BINARIES, OPERATOR_PATHS, binaries_dir
 
 HERE = pathlib.Path(__file__).resolve().parent
@@ -147,6 +147,7 @@ def run_pod(root, tmp, objects, probes, registry=None, ready=(), containers_of=S
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout)
     result["argv"] = {c["name"]: c["argv"] for c in containers}
+    result["env"] = {c["name"]: c["env"] for c in containers}
     return result
 
 
@@ -194,6 +195,18 @@ def scaled_out(image_root, tmp_path_factory):
     containers_of = [("update-service-graph-builder", "graph-builder"), ("update-service-policy-engine", "policy-engine")]
     objects = with_local_registry(render_overlay("scale-out"))
     return run_pod(image_root, tmp, objects, probes, registry=registry_spec(tmp), ready=ready, containers_of=containers_of, hosts=["update-service-graph-builder"])
+
+
+@pytest.fixture(scope="module")
+def proxied_pod(image_root, tmp_path_factory):
+    """The openshift layout with components/cluster-proxy: the proxy it names does not
+    exist, so the pod works only if both binaries honour NO_PROXY (the local registry is
+    127.0.0.1, the policy-engine's upstream localhost)."""
+    tmp = tmp_path_factory.mktemp("proxied")
+    objects = with_local_registry(render_with_component(tmp, "openshift", "cluster-proxy"))
+    probes = [["policy-engine", GRAPH_URL]]
+    ready = ["http://127.0.0.1:9081/readyz"]
+    return run_pod(image_root, tmp, objects, probes, registry=registry_spec(tmp), ready=ready)
 
 
 def with_local_registry(objects) -> list:
@@ -287,6 +300,13 @@ def test_scaled_out_the_policy_engine_serves_from_the_graph_builder_service(scal
     argv = scaled_out["argv"]["policy-engine"]
     assert argv[argv.index("--upstream.cincinnati.url") + 1] == "http://update-service-graph-builder:8080/v1/graph"
     check_served_graph(scaled_out)
+
+
+def test_behind_the_cluster_proxy_no_proxy_is_honoured(proxied_pod):
+    for name in ["graph-builder", "policy-engine"]:
+        env = proxied_pod["env"][name]
+        assert env["HTTPS_PROXY"] == "http://proxy.example.com:3128" and "localhost" in env["NO_PROXY"]
+    check_served_graph(proxied_pod)
 
 
 def check_served_graph(pod) -> None:
