@@ -145,6 +145,14 @@ impl Pusher {
         Ok(())
     }
 
+    /// Unlinks the blob `digest` from `repository`: it answers 404 until pushed again.
+    pub async fn delete_blob(&self, repository: &str, digest: &str) -> Result<(), HarnessError> {
+        let url = format!("{}/v2/{repository}/blobs/{digest}", self.base_url);
+        let response = self.send("DELETE", &url, self.client.delete(&url)).await?;
+        expect_status(response, "DELETE", &url, StatusCode::ACCEPTED).await?;
+        Ok(())
+    }
+
     async fn push_image_blobs(&self, repository: &str, image: &Image) -> Result<(), HarnessError> {
         for blob in image.layers.iter().chain(std::iter::once(&image.config)) {
             self.push_blob(repository, blob).await?;

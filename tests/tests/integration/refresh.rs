@@ -1,6 +1,7 @@
 //! Scrapes after the first one: an unchanged repository costs the tag listing and one
 //! manifest request per tag with no blob downloads; a new tag costs only its own blobs;
-//! a registry that went away fails the scrape instead of yielding a truncated result.
+//! a failed image is not cached; a registry that went away fails the scrape instead of
+//! yielding a truncated result.
 
 use graph_builder::scrape::Scraper;
 use integration_tests::images::{signature_image, signature_tag};
@@ -110,5 +111,38 @@ async fn registry_stopped_between_scrapes_fails_the_scrape() -> anyhow::Result<(
         "no registry in: {message}"
     );
     assert!(message.contains("mixed"), "no repository in: {message}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_missing_layer_is_not_cached_and_the_release_appears_once_the_layer_is_back(
+) -> anyhow::Result<()> {
+    // The reference caches a placeholder `0.0.0` release when a fetch fails (B §2.6).
+    let registry = TestRegistry::start(RegistryOptions::anonymous())?;
+    let pusher = Pusher::new(&registry);
+    let good = simple_release(Format::Docker, "amd64", "4.8.0", &[]);
+    pusher.push_image("repair", "4.8.0", &good).await?;
+    let broken = simple_release(Format::Docker, "amd64", "4.8.1", &["4.8.0"]);
+    pusher.push_image("repair", "4.8.1", &broken).await?;
+    let layer = &broken.layers[0];
+    pusher.delete_blob("repair", &layer.digest).await?;
+    let scraper = Scraper::new(settings(&registry, "repair"))?;
+
+    // A layer the registry no longer has makes the image invalid, reported by tag and
+    // digest, rather than failing the scrape or vanishing silently.
+    let first = scraper.scrape().await?;
+    assert_eq!(versions(&first), ["4.8.0+amd64"]);
+    assert_eq!(first.invalid.len(), 1, "{:?}", first.invalid);
+    let invalid = &first.invalid[0];
+    assert_eq!(
+        (invalid.tag.as_str(), invalid.digest.as_str()),
+        ("4.8.1", broken.digest.as_str())
+    );
+    assert!(invalid.error.contains(&layer.digest), "{}", invalid.error);
+
+    pusher.push_blob("repair", layer).await?;
+    let repaired = scraper.scrape().await?;
+    assert_eq!(versions(&repaired), ["4.8.0+amd64", "4.8.1+amd64"]);
+    assert!(repaired.invalid.is_empty(), "{:?}", repaired.invalid);
     Ok(())
 }
