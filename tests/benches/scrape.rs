@@ -167,7 +167,7 @@ async fn parent() -> anyhow::Result<()> {
         ("mixed-4k", "bench/mixed-4k", small, mixed_tags),
     ];
     println!(
-        "{:<9} {:>5} {:>5} | {:>7} {:>8} {:>8} {:>8} | {:>6} {:>5} {:>5} | {:>8}",
+        "{:<9} {:>5} {:>5} | {:>7} {:>8} {:>8} {:>8} | {:>6} {:>5} {:>5} {:>5} | {:>8}",
         "case",
         "rels",
         "tags",
@@ -178,6 +178,7 @@ async fn parent() -> anyhow::Result<()> {
         "warm s",
         "reqs",
         "blobs",
+        "bytes",
         "peak RSS"
     );
     let mut results = Vec::new();
@@ -185,7 +186,7 @@ async fn parent() -> anyhow::Result<()> {
         let result = run_child(&registry, repository, expected)?;
         let get = |key: &str| result[key].as_f64().unwrap_or(f64::NAN);
         println!(
-            "{name:<9} {:>5} {tags:>5} | {:>7.2} {:>8.2} {:>8.2} {:>8.1} | {:>6.2} {:>5} {:>5} | {:>5.1} MB",
+            "{name:<9} {:>5} {tags:>5} | {:>7.2} {:>8.2} {:>8.2} {:>8.1} | {:>6.2} {:>5} {:>5} {:>5} | {:>5.1} MB",
             get("releases"),
             get("cold_secs"),
             get("cold_cpu_secs"),
@@ -194,6 +195,7 @@ async fn parent() -> anyhow::Result<()> {
             get("warm_secs"),
             get("warm_http_requests"),
             get("warm_blob_requests"),
+            get("warm_blob_bytes"),
             get("vm_hwm_kib") * 1024.0 / 1e6,
         );
         results.push(json!({ "case": name, "result": result }));
