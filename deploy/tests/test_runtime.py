@@ -5,10 +5,11 @@ does), as UID 1001 in group 0, chrooted into a root file system holding only wha
 image provides (the binaries, the shared libraries they link, the Containerfile's
 directories, a CA bundle as ubi-minimal ships it, the /etc/hosts the kubelet writes) plus
 what the pod mounts (gb.toml, the pull secret, the graph-data the init container copies).
-Both run in one fresh network namespace, as containers of a pod share one. Twice: as
-rendered (its registry is unreachable: alive, not ready), and with gb.toml naming a
-local registry holding three release images (ready, and the channel's graph is served
-with the bundled graph-data applied).
+Both run in one fresh network namespace, as containers of a pod share one. Four pods,
+at the same time: the base as rendered (its registry is unreachable: alive, not ready);
+the base with gb.toml naming a local registry of three release images (ready, the
+channel's graph served with the bundled graph-data applied); the scale-out layout's two
+Deployments; the openshift layout behind components/cluster-proxy.
 
 Not checked here: the real base images, the build stage, image pulls and the init
 container's copy (see the README's Deploy section)."""
@@ -91,7 +92,7 @@ def build_image(root: pathlib.Path) -> None:
 def mount_volumes(root: pathlib.Path, objects, hosts) -> None:
     """What the pod adds: the volumes with the content the rendered objects give them
     (the graph-data as the init container copies it, owned by whoever ran it), and the
-    /etc/hosts the kubelet writes. Replaces the previous pod's."""
+    /etc/hosts the kubelet writes."""
     (root / "etc/hosts").write_text("127.0.0.1 localhost\n::1 localhost\n" + "".join(f"127.0.0.1 {h}\n" for h in hosts))
     gb_toml = find(objects, "ConfigMap", "update-service-config")["data"]["gb.toml"]
     (root / "etc/configs/gb.toml").write_text(gb_toml)
@@ -101,31 +102,21 @@ def mount_volumes(root: pathlib.Path, objects, hosts) -> None:
     shutil.copytree(REPO / "data" / "graph-data", root / "var/lib/cincinnati/graph-data")
 
 
-@pytest.fixture(scope="module")
-def image_root(tmp_path_factory):
-    """One image file system for every pod of this module, removed afterwards (the debug
-    binaries weigh hundreds of megabytes; pytest keeps its last temporary trees)."""
-    root = tmp_path_factory.mktemp("image") / "root"
-    try:
-        build_image(root)
-        yield root
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
-
-
 SINGLE_POD = [("update-service", "graph-builder"), ("update-service", "policy-engine")]
+# Releases in the bundled graph-data's stable-4.16 channel. 4.15.20 -> 4.16.2 is blocked
+# by two conditional-update risks (blocked-edges/4.16.2-*.yaml); 4.16.1 -> 4.16.2 is not.
+RELEASES = [("4.15.20", []), ("4.16.1", []), ("4.16.2", ["4.16.1", "4.15.20"])]
+REGISTRY = "127.0.0.1:5000"
+GRAPH_URL = "http://127.0.0.1:8081/api/upgrades_info/graph?channel=stable-4.16&arch=amd64"
 
 
-def run_pod(root, tmp, objects, probes, registry=None, ready=(), containers_of=SINGLE_POD, hosts=()) -> dict:
-    """Mounts the pod's volumes from `objects` into the image at `root` and runs the named
-    containers (deployment, container) in a fresh network namespace (podsim.py); `hosts`
-    are extra names for 127.0.0.1 (Service names, in the scale-out layout)."""
-    if os.geteuid() != 0 or not shutil.which("unshare") or not shutil.which("ip"):
-        pytest.skip("needs root, unshare and ip (CI and hack/test.sh run as root)")
-    probe_ns = subprocess.run(["unshare", "--net", "--pid", "--fork", "true"], capture_output=True, text=True, timeout=30)
-    if probe_ns.returncode != 0:
-        pytest.skip(f"this machine refuses new network namespaces: {probe_ns.stderr.strip()}")
+def start_pod(tmp, objects, probes, registry=None, ready=(), containers_of=SINGLE_POD, hosts=()) -> dict:
+    """Lays out the image and the pod's volumes under `tmp`/root and starts the named
+    containers (deployment, container) in fresh network and PID namespaces (podsim.py);
+    `hosts` are extra names for 127.0.0.1 (Service names, in the scale-out layout)."""
     configmaps = {o["metadata"]["name"]: o.get("data", {}) for o in objects if o["kind"] == "ConfigMap"}
+    root = tmp / "root"
+    build_image(root)
     mount_volumes(root, objects, hosts)
     containers = []
     for deployment, name in containers_of:
@@ -136,77 +127,113 @@ def run_pod(root, tmp, objects, probes, registry=None, ready=(), containers_of=S
     if registry is not None:
         spec["registry"] = registry
     (tmp / "spec.json").write_text(json.dumps(spec))
-    out = subprocess.run(
-        # A PID namespace too: if this times out, unshare is killed, podsim (the
-        # namespace's init) with it, and the kernel then kills every process it started.
+    process = subprocess.Popen(
+        # If this process is killed, podsim (the PID namespace's init) dies with it, and
+        # the kernel then kills every process it started.
         ["unshare", "--net", "--pid", "--fork", "--kill-child", sys.executable, str(HERE / "podsim.py"), str(root), str(tmp / "spec.json")],
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=180,
     )
-    assert out.returncode == 0, out.stderr
-    result = json.loads(out.stdout)
-    result["argv"] = {c["name"]: c["argv"] for c in containers}
-    result["env"] = {c["name"]: c["env"] for c in containers}
+    return {"process": process, "root": root, "containers": containers}
+
+
+def finish_pod(started: dict) -> dict:
+    """Waits (bounded) for a started pod's report; removes its file system."""
+    process = started["process"]
+    try:
+        stdout, stderr = process.communicate(timeout=180)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        stdout, stderr = process.communicate()
+    finally:
+        shutil.rmtree(started["root"], ignore_errors=True)
+    assert process.returncode == 0, stderr
+    result = json.loads(stdout)
+    result["argv"] = {c["name"]: c["argv"] for c in started["containers"]}
+    result["env"] = {c["name"]: c["env"] for c in started["containers"]}
     return result
 
 
 @pytest.fixture(scope="module")
-def pod(image_root, tmp_path_factory):
-    """The base overlay as rendered: its registry (mirror.example.com) is unreachable."""
-    probes = [
-        ["graph-builder", "http://127.0.0.1:9080/liveness"],
-        ["policy-engine", "http://127.0.0.1:9081/livez"],
-        ["graph-builder", "http://[::1]:9080/readiness"],
-        ["policy-engine", "http://[::1]:9081/readyz"],
-        ["graph-builder", "http://127.0.0.1:9080/metrics"],
-        ["policy-engine", "http://127.0.0.1:8081/api/upgrades_info/graph"],
-        ["policy-engine", "http://[::1]:8081/api/upgrades_info/v1/graph?channel=stable-4.16"],
-        ["policy-engine", "http://127.0.0.1:8081/graph?channel=stable-4.16"],
-        ["policy-engine", "http://127.0.0.1:9081/metrics"],
-    ]
-    return run_pod(image_root, tmp_path_factory.mktemp("pod"), render_overlay("base"), probes)
+def pods(tmp_path_factory):
+    """Every pod of this module, run at the same time (each in its own namespaces, so the
+    same ports do not clash): most of their time is spent waiting for readiness."""
+    if os.geteuid() != 0 or not shutil.which("unshare") or not shutil.which("ip"):
+        pytest.skip("needs root, unshare and ip (CI and hack/test.sh run as root)")
+    probe_ns = subprocess.run(["unshare", "--net", "--pid", "--fork", "true"], capture_output=True, text=True, timeout=30)
+    if probe_ns.returncode != 0:
+        pytest.skip(f"this machine refuses new network namespaces: {probe_ns.stderr.strip()}")
+    plans = {}
 
-
-# Releases in the bundled graph-data's stable-4.16 channel. 4.15.20 -> 4.16.2 is blocked
-# by two conditional-update risks (blocked-edges/4.16.2-*.yaml); 4.16.1 -> 4.16.2 is not.
-RELEASES = [("4.15.20", []), ("4.16.1", []), ("4.16.2", ["4.16.1", "4.15.20"])]
-REGISTRY = "127.0.0.1:5000"
-GRAPH_URL = "http://127.0.0.1:8081/api/upgrades_info/graph?channel=stable-4.16&arch=amd64"
+    # The base overlay as rendered: its registry (mirror.example.com) is unreachable.
+    plans["unreachable"] = (tmp_path_factory.mktemp("unreachable"), list(render_overlay("base")), {
+        "probes": [
+            ["graph-builder", "http://127.0.0.1:9080/liveness"],
+            ["policy-engine", "http://127.0.0.1:9081/livez"],
+            ["graph-builder", "http://[::1]:9080/readiness"],
+            ["policy-engine", "http://[::1]:9081/readyz"],
+            ["graph-builder", "http://127.0.0.1:9080/metrics"],
+            ["policy-engine", "http://127.0.0.1:8081/api/upgrades_info/graph"],
+            ["policy-engine", "http://[::1]:8081/api/upgrades_info/v1/graph?channel=stable-4.16"],
+            ["policy-engine", "http://127.0.0.1:8081/graph?channel=stable-4.16"],
+            ["policy-engine", "http://127.0.0.1:9081/metrics"],
+        ],
+    })
+    # The base overlay with one site value changed, the way a site overlay does: gb.toml
+    # names a registry in the pod's network namespace holding three release images.
+    plans["served"] = (tmp_path_factory.mktemp("served"), with_local_registry(render_overlay("base")), {
+        "probes": [["policy-engine", GRAPH_URL], ["graph-builder", "http://127.0.0.1:9080/metrics"]],
+        "ready": ["http://127.0.0.1:9080/readiness", "http://127.0.0.1:9081/readyz"],
+    })
+    # The scale-out layout's two Deployments, the policy-engine reaching the graph-builder
+    # through its Service name (pe.upstream), resolved as cluster DNS would.
+    plans["scaled"] = (tmp_path_factory.mktemp("scaled"), with_local_registry(render_overlay("scale-out")), {
+        "probes": [["policy-engine", GRAPH_URL]],
+        "ready": ["http://127.0.0.1:9081/readyz"],
+        "containers_of": [("update-service-graph-builder", "graph-builder"), ("update-service-policy-engine", "policy-engine")],
+        "hosts": ["update-service-graph-builder"],
+    })
+    # The openshift layout with components/cluster-proxy: the proxy it names does not
+    # exist, so the pod works only if both binaries honour NO_PROXY (the registry is
+    # 127.0.0.1, the policy-engine's upstream localhost).
+    proxied_tmp = tmp_path_factory.mktemp("proxied")
+    plans["proxied"] = (proxied_tmp, with_local_registry(render_with_component(proxied_tmp, "openshift", "cluster-proxy")), {
+        "probes": [["policy-engine", GRAPH_URL]],
+        "ready": ["http://127.0.0.1:9081/readyz"],
+    })
+    started = {}
+    try:
+        for name, (tmp, objects, options) in plans.items():
+            registry = registry_spec(tmp) if name != "unreachable" else None
+            started[name] = start_pod(tmp, objects, registry=registry, **options)
+        return {name: finish_pod(s) for name, s in started.items()}
+    finally:
+        for s in started.values():
+            if s["process"].poll() is None:
+                s["process"].kill()
+                s["process"].wait()
+            shutil.rmtree(s["root"], ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
-def served_pod(image_root, tmp_path_factory):
-    """The base overlay with one site value changed, the way a site overlay does: gb.toml
-    names a registry in the pod's network namespace holding three release images."""
-    tmp = tmp_path_factory.mktemp("served")
-    probes = [["policy-engine", GRAPH_URL], ["graph-builder", "http://127.0.0.1:9080/metrics"]]
-    ready = ["http://127.0.0.1:9080/readiness", "http://127.0.0.1:9081/readyz"]
-    return run_pod(image_root, tmp, with_local_registry(render_overlay("base")), probes, registry=registry_spec(tmp), ready=ready)
+def pod(pods):
+    return pods["unreachable"]
 
 
 @pytest.fixture(scope="module")
-def scaled_out(image_root, tmp_path_factory):
-    """The scale-out layout's two Deployments, the policy-engine reaching the
-    graph-builder through its Service name (pe.upstream), resolved as cluster DNS would."""
-    tmp = tmp_path_factory.mktemp("scaled")
-    probes = [["policy-engine", GRAPH_URL]]
-    ready = ["http://127.0.0.1:9081/readyz"]
-    containers_of = [("update-service-graph-builder", "graph-builder"), ("update-service-policy-engine", "policy-engine")]
-    objects = with_local_registry(render_overlay("scale-out"))
-    return run_pod(image_root, tmp, objects, probes, registry=registry_spec(tmp), ready=ready, containers_of=containers_of, hosts=["update-service-graph-builder"])
+def served_pod(pods):
+    return pods["served"]
 
 
 @pytest.fixture(scope="module")
-def proxied_pod(image_root, tmp_path_factory):
-    """The openshift layout with components/cluster-proxy: the proxy it names does not
-    exist, so the pod works only if both binaries honour NO_PROXY (the local registry is
-    127.0.0.1, the policy-engine's upstream localhost)."""
-    tmp = tmp_path_factory.mktemp("proxied")
-    objects = with_local_registry(render_with_component(tmp, "openshift", "cluster-proxy"))
-    probes = [["policy-engine", GRAPH_URL]]
-    ready = ["http://127.0.0.1:9081/readyz"]
-    return run_pod(image_root, tmp, objects, probes, registry=registry_spec(tmp), ready=ready)
+def scaled_out(pods):
+    return pods["scaled"]
+
+
+@pytest.fixture(scope="module")
+def proxied_pod(pods):
+    return pods["proxied"]
 
 
 def with_local_registry(objects) -> list:
