@@ -146,3 +146,19 @@ def test_binaries_need_no_glibc_newer_than_ubi9():
         needed = {tuple(map(int, v.split(b"."))) for v in re.findall(rb"GLIBC_(\d+\.\d+)(?![\d.])", (directory / b).read_bytes())}
         assert needed, f"{b}: no glibc symbol versions found (static binary?)"
         assert max(needed) <= UBI9_GLIBC, f"{b} needs GLIBC_{'.'.join(map(str, max(needed)))}"
+
+
+# Shared libraries UBI 9 minimal has without installing anything (glibc, libgcc).
+UBI9_MINIMAL_LIBRARIES = {"linux-vdso.so.1", "libc.so.6", "libm.so.6", "libgcc_s.so.1", "ld-linux-x86-64.so.2", "libpthread.so.0", "libdl.so.2", "librt.so.1"}
+
+
+def test_binaries_link_only_libraries_ubi9_minimal_has():
+    """The runtime stage installs no package: a dependency that links, say, OpenSSL or
+    zlib dynamically must change the Containerfile too."""
+    directory = binaries_dir()
+    for b in BINARIES:
+        if not (directory / b).is_file():
+            pytest.fail(f"{directory / b} not built; run `cargo build --bins` (or set UPDATE_SERVICE_BIN_DIR)")
+        out = subprocess.run(["ldd", str(directory / b)], check=True, capture_output=True, text=True, timeout=30).stdout
+        linked = {os.path.basename(line.split()[0]) for line in out.splitlines() if line.strip()}
+        assert linked <= UBI9_MINIMAL_LIBRARIES, f"{b} links {sorted(linked - UBI9_MINIMAL_LIBRARIES)}"
