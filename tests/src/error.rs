@@ -83,6 +83,12 @@ pub enum HarnessError {
         /// The blob digest.
         digest: String,
     },
+    /// The test CA or server certificate could not be generated.
+    #[error("generating the registry's TLS certificates: {reason}")]
+    Certificate {
+        /// What rcgen reported.
+        reason: String,
+    },
     /// A skopeo answer could not be parsed.
     #[error("parsing the output of {command}: {source}")]
     Parse {

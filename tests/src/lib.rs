@@ -1,5 +1,5 @@
 //! Test harness shared by the end-to-end tests and the scrape benchmark: starts a real
-//! CNCF distribution registry on loopback ([`registry`]), builds synthetic release,
+//! CNCF distribution registry on loopback ([`registry`], over HTTPS with [`tls`]), builds synthetic release,
 //! component and signature images in memory ([`images`]), pushes them through the
 //! registry API ([`pusher`]) and reads them back with an independent client ([`skopeo`]).
 #![deny(missing_docs)]
@@ -9,6 +9,7 @@ pub mod images;
 pub mod pusher;
 pub mod registry;
 pub mod skopeo;
+pub mod tls;
 
 pub use error::HarnessError;
 pub use images::{Artifact, Format, Image, ImageBuilder, Index, Layer, ReleaseMetadata};

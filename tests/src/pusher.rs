@@ -24,10 +24,7 @@ impl Pusher {
     pub fn new(registry: &TestRegistry) -> Self {
         Self {
             // Bounded: a wedged registry fails the test instead of hanging it.
-            client: Client::builder()
-                .timeout(REQUEST_TIMEOUT)
-                .build()
-                .unwrap_or_else(|_| Client::new()),
+            client: client(registry),
             base_url: registry.base_url(),
             credentials: registry.credentials().cloned(),
         }
@@ -176,6 +173,20 @@ impl Pusher {
             source,
         })
     }
+}
+
+/// A client with bounded requests that trusts the registry's test CA, if it has one.
+fn client(registry: &TestRegistry) -> Client {
+    let mut builder = Client::builder().timeout(REQUEST_TIMEOUT);
+    let ca = registry
+        .tls()
+        .map(|tls| reqwest::Certificate::from_pem(tls.ca_pem.as_bytes()));
+    if let Some(Ok(ca)) = ca {
+        builder = builder.add_root_certificate(ca);
+    }
+    // Building fails only if the TLS backend cannot start; requests would then fail with
+    // a message naming the URL, which is where a test wants to see it.
+    builder.build().unwrap_or_default()
 }
 
 async fn expect_status(

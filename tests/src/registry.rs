@@ -1,6 +1,7 @@
 //! A real CNCF distribution registry (Debian's `docker-registry`) on 127.0.0.1 for one
 //! test: its config, storage and log live in a temporary directory, it is stopped by PID
-//! when the [`TestRegistry`] is dropped, and it can require htpasswd basic auth.
+//! when the [`TestRegistry`] is dropped, and it can require htpasswd basic auth and serve
+//! HTTPS with a certificate from a test CA.
 
 use std::fs;
 use std::io::{Read, Write};
@@ -14,6 +15,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use tempfile::TempDir;
 
+use crate::tls::{write_tls_files, TlsFiles};
 use crate::HarnessError;
 
 /// Where Debian's `docker-registry` package installs the server.
@@ -44,6 +46,8 @@ pub struct RegistryOptions {
     pub basic_auth: Option<Credentials>,
     /// Write the access log (one line per request) to the log file; benchmarks turn it off.
     pub access_log: bool,
+    /// Serve HTTPS with a server certificate signed by a fresh test CA.
+    pub tls: bool,
     /// The registry server binary; [`REGISTRY_BINARY`] unless a test says otherwise.
     pub binary: PathBuf,
 }
@@ -53,6 +57,7 @@ impl Default for RegistryOptions {
         Self {
             basic_auth: None,
             access_log: true,
+            tls: false,
             binary: PathBuf::from(REGISTRY_BINARY),
         }
     }
@@ -83,6 +88,7 @@ pub struct TestRegistry {
     port: u16,
     log_path: PathBuf,
     credentials: Option<Credentials>,
+    tls: Option<TlsFiles>,
     dir: TempDir,
 }
 
@@ -105,13 +111,24 @@ impl TestRegistry {
             Some(credentials) => Some(write_htpasswd(dir.path(), credentials)?),
             None => None,
         };
+        let tls = if options.tls {
+            Some(write_tls_files(dir.path())?)
+        } else {
+            None
+        };
         let log_path = dir.path().join("registry.log");
         let config_path = dir.path().join("config.yml");
         let mut attempt = 0;
         loop {
             attempt += 1;
             let port = free_port()?;
-            let config = config_yaml(dir.path(), port, htpasswd.as_deref(), options.access_log);
+            let config = config_yaml(
+                dir.path(),
+                port,
+                htpasswd.as_deref(),
+                tls.as_ref(),
+                options.access_log,
+            );
             fs::write(&config_path, config)
                 .map_err(|source| io_error("writing", config_path.clone(), source))?;
             let mut child = spawn(binary, &config_path, &log_path)?;
@@ -122,6 +139,7 @@ impl TestRegistry {
                         port,
                         log_path,
                         credentials: options.basic_auth,
+                        tls,
                         dir,
                     })
                 }
@@ -147,9 +165,15 @@ impl TestRegistry {
         format!("127.0.0.1:{}", self.port)
     }
 
-    /// `http://127.0.0.1:PORT`, the base URL of the registry API.
+    /// `http://127.0.0.1:PORT` (or `https://` with TLS), the base URL of the registry API.
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.host_port())
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://{}", self.host_port())
+    }
+
+    /// The test CA that signed the server certificate, when the registry serves HTTPS.
+    pub fn tls(&self) -> Option<&TlsFiles> {
+        self.tls.as_ref()
     }
 
     /// The registry's log file (warnings, errors, and the access log unless disabled).
@@ -231,7 +255,9 @@ fn wait_ready(child: &mut Child, port: u16) -> Result<(), String> {
         if let Ok(Some(status)) = child.try_wait() {
             return Err(format!("the registry exited with {status}"));
         }
-        if let Some(200 | 401) = probe_v2(port) {
+        // 401: a private registry; 400: an HTTPS one, which answers a plain HTTP request
+        // with "400 Client sent an HTTP request to an HTTPS server".
+        if let Some(200 | 400 | 401) = probe_v2(port) {
             return Ok(());
         }
         std::thread::sleep(READY_INTERVAL);
@@ -303,7 +329,13 @@ fn free_port() -> Result<u16, HarnessError> {
     Ok(port)
 }
 
-fn config_yaml(dir: &Path, port: u16, htpasswd: Option<&Path>, access_log: bool) -> String {
+fn config_yaml(
+    dir: &Path,
+    port: u16,
+    htpasswd: Option<&Path>,
+    tls: Option<&TlsFiles>,
+    access_log: bool,
+) -> String {
     let storage = dir.join("storage");
     let mut config = format!(
         "version: 0.1\n\
@@ -315,6 +347,13 @@ fn config_yaml(dir: &Path, port: u16, htpasswd: Option<&Path>, access_log: bool)
         !access_log,
         storage.display(),
     );
+    if let Some(tls) = tls {
+        config.push_str(&format!(
+            "  tls:\n    certificate: {}\n    key: {}\n",
+            tls.certificate.display(),
+            tls.key.display()
+        ));
+    }
     if let Some(path) = htpasswd {
         config.push_str(&format!(
             "auth:\n  htpasswd:\n    realm: integration-tests\n    path: {}\n",

@@ -1,7 +1,7 @@
 //! End-to-end tests against a real CNCF distribution registry on 127.0.0.1, one registry
 //! per test (the binary comes from Debian's `docker-registry`; `hack/test.sh` installs it).
 //! Modules by theme: the harness proving itself with skopeo, registry scrapes of the
-//! reference's fixture repositories, credentials, refreshes, and OCI layout scrapes
+//! reference's fixture repositories, credentials, TLS, refreshes, and OCI layout scrapes
 //! compared with registry scrapes.
 
 mod auth;
@@ -10,3 +10,4 @@ mod oci_layout;
 mod refresh;
 mod scrape;
 mod support;
+mod tls;
