@@ -16,7 +16,9 @@ use reqwest::header::{ACCEPT, AUTHORIZATION, WWW_AUTHENTICATE};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use url::Url;
 
-use super::auth::{parse_challenge, AuthHeader, Challenge, Credentials, SharedAuth, TokenResponse};
+use super::auth::{
+    lookup_keys, parse_challenge, AuthHeader, Challenge, Credentials, SharedAuth, TokenResponse,
+};
 use super::error::{parse_error_body, RegistryErrorBody, ScrapeError};
 use super::Target;
 
@@ -212,11 +214,8 @@ impl RegistryClient {
             }
             if reauthenticated {
                 let errors = read_error_body(response).await;
-                return Err(self.unauthorized(
-                    item,
-                    "the registry rejected our credentials",
-                    errors,
-                ));
+                let reason = self.refusal("the registry refused the request");
+                return Err(self.unauthorized(item, &reason, errors));
             }
             reauthenticated = true;
             self.authenticate(&response, item).await?;
@@ -235,6 +234,17 @@ impl RegistryClient {
             item: item.to_string(),
             reason: reason.to_string(),
             errors,
+        }
+    }
+
+    /// Says whether credentials were sent, and if not, which config.json keys were tried.
+    fn refusal(&self, what: &str) -> String {
+        match &self.credentials {
+            Some(c) => format!("{what} with the credentials of user {:?}", c.username),
+            None => format!(
+                "{what} to an anonymous client; no credentials entry matched (keys tried: {})",
+                lookup_keys(&self.target.host, &self.target.repository).join(", ")
+            ),
         }
     }
 
@@ -325,7 +335,7 @@ impl RegistryClient {
         if !response.status().is_success() {
             let status = response.status();
             let errors = read_error_body(response).await;
-            let reason = format!("token endpoint {realm} answered {status}");
+            let reason = self.refusal(&format!("token endpoint {realm} answered {status}"));
             return Err(self.unauthorized(item, &reason, errors));
         }
         let body = self.read_small(response, item).await?;

@@ -61,6 +61,11 @@ async fn bearer_challenge_with_namespaced_credentials() {
         text.contains(&fake.host()) && text.contains(REPO) && text.contains("UNAUTHORIZED"),
         "{text}"
     );
+    let tried = format!(
+        "keys tried: {host}/ocp/release, {host}/ocp, {host}",
+        host = fake.host()
+    );
+    assert!(text.contains(&tried), "{text}");
     fake.stop().await;
 }
 
