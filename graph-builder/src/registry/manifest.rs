@@ -23,6 +23,13 @@ pub const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.index.v1+json, \
     application/vnd.docker.distribution.manifest.list.v2+json, \
     application/vnd.docker.distribution.manifest.v2+json";
 
+const KNOWN_MANIFEST_TYPES: [&str; 4] = [
+    DOCKER_MANIFEST,
+    DOCKER_MANIFEST_LIST,
+    OCI_MANIFEST,
+    OCI_INDEX,
+];
+
 const IMAGE_CONFIG_TYPES: [&str; 2] = [
     "application/vnd.docker.container.image.v1+json",
     "application/vnd.oci.image.config.v1+json",
@@ -140,7 +147,9 @@ pub fn parse_manifest(content_type: Option<&str>, body: &[u8]) -> Result<Manifes
                 .trim()
                 .to_ascii_lowercase()
         })
-        .filter(|t| !t.is_empty() && t != "application/json" && t != "application/octet-stream");
+        // Only a manifest media type is trusted: some servers send `application/json`, and
+        // Pulp/Satellite `application/x-troff-man` (B §2.3); the body says better.
+        .filter(|t| KNOWN_MANIFEST_TYPES.contains(&t.as_str()) || t.contains(".manifest.v1+"));
     let probe: Probe =
         serde_json::from_slice(body).map_err(|e| format!("manifest is not JSON: {e}"))?;
     let media_type = match header.or(probe.media_type) {
@@ -209,6 +218,10 @@ mod tests {
         assert!(m.is_container_image());
         assert!(matches!(
             parse_manifest(Some("application/json; charset=utf-8"), IMAGE.as_bytes()),
+            Ok(Manifest::Image(_))
+        ));
+        assert!(matches!(
+            parse_manifest(Some("application/x-troff-man"), IMAGE.as_bytes()),
             Ok(Manifest::Image(_))
         ));
         let bare_index = r#"{"manifests":[{"digest":"sha256:cc","platform":{"architecture":"arm64","os":"linux"}}]}"#;
