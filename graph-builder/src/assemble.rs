@@ -31,8 +31,8 @@ pub enum AssembleError {
         release: Version,
         /// Its payload, to find the image.
         payload: String,
-        /// The refused edge.
-        source: GraphError,
+        /// The refused edge (boxed: it holds two versions and errors should stay small).
+        source: Box<GraphError>,
     },
 }
 
@@ -69,7 +69,7 @@ pub fn assemble(releases: &[ScrapedRelease]) -> Result<Graph, AssembleError> {
         let cycle = |source| AssembleError::Cycle {
             release: scraped.version.clone(),
             payload: scraped.payload.clone(),
-            source,
+            source: Box::new(source),
         };
         let arch = &scraped.version.build;
         for previous in &scraped.previous {
