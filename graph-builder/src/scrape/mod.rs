@@ -16,7 +16,8 @@
 //!
 //! What fails a scrape: transport errors, timeouts, 5xx/429 that survive the retries,
 //! unexpected 4xx, digest mismatches, and two digests claiming one version. What does not:
-//! signature tags, tags that vanish (404), images without release-metadata.
+//! signature tags, tags that vanish (404) or are malformed, images without release-metadata
+//! (skipped and counted), and images we cannot read into (reported in `invalid`).
 //!
 //! The cache forgets, after each complete scrape, the images no tag points at any more.
 
