@@ -35,6 +35,9 @@ pub(crate) enum ImageOutcome {
 pub(crate) struct Cache {
     images: Mutex<HashMap<String, ImageOutcome>>,
     plain_layers: Mutex<HashSet<String>>,
+    /// One lock per layer being read, so that images sharing a base layer wait for one
+    /// download instead of each streaming it.
+    layers_in_flight: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl Cache {
@@ -64,6 +67,22 @@ impl Cache {
             .retain(|digest, _| digests.contains(digest));
     }
 
+    /// Waits until no other task reads `digest`; the guard is held while reading it.
+    pub(crate) async fn reading_layer(&self, digest: &str) -> LayerGuard<'_> {
+        let lock = Arc::clone(
+            self.layers_in_flight
+                .lock()
+                .expect("cache lock")
+                .entry(digest.to_string())
+                .or_default(),
+        );
+        LayerGuard {
+            _guard: lock.lock_owned().await,
+            cache: self,
+            digest: digest.to_string(),
+        }
+    }
+
     pub(crate) fn layer_is_plain(&self, digest: &str) -> bool {
         self.plain_layers
             .lock()
@@ -76,6 +95,27 @@ impl Cache {
             .lock()
             .expect("cache lock")
             .insert(digest.to_string());
+    }
+}
+
+/// Held while one task reads a layer; dropping it lets the waiting tasks in, and the last
+/// one out removes the entry.
+pub(crate) struct LayerGuard<'a> {
+    _guard: tokio::sync::OwnedMutexGuard<()>,
+    cache: &'a Cache,
+    digest: String,
+}
+
+impl Drop for LayerGuard<'_> {
+    fn drop(&mut self) {
+        let mut in_flight = self.cache.layers_in_flight.lock().expect("cache lock");
+        // The map's Arc plus ours: nobody else holds or waits for this layer.
+        if in_flight
+            .get(&self.digest)
+            .is_some_and(|l| Arc::strong_count(l) <= 2)
+        {
+            in_flight.remove(&self.digest);
+        }
     }
 }
 

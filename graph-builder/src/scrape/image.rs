@@ -180,6 +180,11 @@ pub(crate) async fn inspect(
         if cache.layer_is_plain(&layer.digest) {
             continue;
         }
+        let _reading = cache.reading_layer(&layer.digest).await;
+        // Another image may have scanned it while we waited.
+        if cache.layer_is_plain(&layer.digest) {
+            continue;
+        }
         let layer_item = format!("{item} layer {}", layer.digest);
         let mut attempt = 0;
         let scanned = loop {

@@ -4,7 +4,6 @@
 use crate::fake::*;
 use crate::{populate, scraper, REPO};
 use graph_builder::registry::ScrapeError;
-use graph_builder::scrape::Scraper;
 
 #[tokio::test]
 async fn scrapes_releases_and_skips_components_and_signatures() {
@@ -85,20 +84,26 @@ async fn warm_rescrape_costs_one_head_per_tag_and_no_blob() {
 #[tokio::test]
 async fn layers_shared_by_component_images_are_scanned_once() {
     let fake = FakeRegistry::start();
-    fake.build(REPO, |b| {
-        let shared = b.blob(layer(&[("usr/lib/libshared.so", b"x")]));
-        for name in ["a", "b", "c"] {
-            let own = b.blob(layer(&[(&format!("usr/bin/{name}"), name.as_bytes())]));
-            let d = b.image_with_layers(DOCKER_MANIFEST, "amd64", &[shared.clone(), own]);
-            b.tag(name, &d);
+    let shared = fake.build(REPO, |b| {
+        // The shared layer on top: every image reaches it first, at the same time.
+        let shared = b.blob(layer(&[("usr/lib/libshared.so", &[7u8; 300_000])]));
+        for i in 0..8 {
+            let own = b.blob(layer(&[(&format!("usr/bin/c{i}"), b"x")]));
+            let d = b.image_with_layers(DOCKER_MANIFEST, "amd64", &[own, shared.clone()]);
+            b.tag(&format!("c{i}"), &d);
         }
+        shared.0
     });
-    let mut settings = settings(&fake, REPO);
-    settings.fetch_concurrency = 1;
-    let outcome = Scraper::new(settings).unwrap().scrape().await.unwrap();
-    assert_eq!(outcome.stats.not_releases, 3);
-    // Three configs, three own layers, the shared layer once.
-    assert_eq!(outcome.stats.blob_requests, 3 + 3 + 1);
+    let outcome = scraper(&fake).scrape().await.unwrap();
+    assert_eq!(outcome.stats.not_releases, 8);
+    // Eight configs, eight own layers, the shared layer once despite 16 tags in flight.
+    assert_eq!(outcome.stats.blob_requests, 8 + 8 + 1);
+    let reads = fake
+        .requests()
+        .iter()
+        .filter(|r| r.contains(&shared))
+        .count();
+    assert_eq!(reads, 1);
     fake.stop().await;
 }
 
