@@ -21,7 +21,8 @@ const LAYOUT_CONCURRENCY: usize = 8;
 pub struct LayoutScraper {
     dir: PathBuf,
     payload_repository: String,
-    cache: Cache,
+    // Boxed: the maps would make the scraper a large value to move around.
+    cache: Box<Cache>,
 }
 
 impl LayoutScraper {
@@ -31,7 +32,7 @@ impl LayoutScraper {
         LayoutScraper {
             dir: dir.into(),
             payload_repository: payload_repository.into().trim_end_matches('/').to_string(),
-            cache: Cache::default(),
+            cache: Box::default(),
         }
     }
 
