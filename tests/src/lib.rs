@@ -6,6 +6,7 @@
 
 mod error;
 pub mod images;
+pub mod oci_layout_writer;
 pub mod pusher;
 pub mod registry;
 pub mod skopeo;
