@@ -19,6 +19,7 @@ use std::time::Duration;
 use clap::{ArgAction, Parser};
 
 use crate::config_file::{self, FileError};
+use crate::in_process::{InProcessArgs, InProcessSettings};
 use crate::upstream::UpstreamSettings;
 
 /// The policy-engine's command line.
@@ -49,12 +50,10 @@ pub struct Cli {
     #[arg(long = "service.port", env = "PE_SERVICE_PORT", default_value_t = 8081)]
     pub service_port: u16,
     /// Path prefix of every public route; slashes are normalised (`a/b/` → `/a/b`).
-    #[arg(
-        long = "service.path_prefix",
-        env = "PE_SERVICE_PATH_PREFIX",
-        default_value = ""
-    )]
-    pub path_prefix: String,
+    /// Default: none, or `/api/upgrades_info` in one-process mode (the operator's, so
+    /// the CVO URL is the same whichever way the graph is built).
+    #[arg(long = "service.path_prefix", env = "PE_SERVICE_PATH_PREFIX")]
+    pub path_prefix: Option<String>,
     /// Comma-separated query parameters every graph request must carry.
     #[arg(
         long = "service.mandatory_client_parameters",
@@ -106,7 +105,13 @@ pub struct Cli {
     /// Timeout of one upstream fetch, in seconds.
     #[arg(long = "upstream.cincinnati.timeout_secs", default_value_t = 30)]
     pub upstream_timeout_secs: u64,
+    /// One-process mode: build the graph here instead of fetching it.
+    #[command(flatten)]
+    pub in_process: InProcessArgs,
 }
+
+/// The path prefix in one-process mode when none is given.
+pub const IN_PROCESS_PATH_PREFIX: &str = "/api/upgrades_info";
 
 /// A configuration that cannot run.
 #[derive(Debug, thiserror::Error)]
@@ -122,6 +127,9 @@ pub enum ConfigError {
         /// Why it does not parse.
         source: url::ParseError,
     },
+    /// `--graph-data` without a release source to apply it to.
+    #[error("--graph-data needs --releases-oci-layout or --releases-registry (the graph-data is applied to the releases they hold)")]
+    GraphDataWithoutReleases,
 }
 
 /// Validated settings of one policy-engine.
@@ -147,8 +155,10 @@ pub struct Settings {
     pub client_timeout: Duration,
     /// Number of HTTP workers of the public server; one per CPU when `None`.
     pub workers: Option<usize>,
-    /// The upstream graph-builder.
+    /// The upstream graph-builder (used when `in_process` is `None`).
     pub upstream: UpstreamSettings,
+    /// One-process mode: what to build the graph from.
+    pub in_process: Option<InProcessSettings>,
 }
 
 impl Cli {
@@ -179,10 +189,18 @@ impl Cli {
             url: self.upstream_url.clone(),
             source,
         })?;
+        let in_process = self.in_process.settings();
+        if in_process.is_none() && self.in_process.graph_data.is_some() {
+            return Err(ConfigError::GraphDataWithoutReleases);
+        }
+        let default_prefix = match in_process {
+            Some(_) => IN_PROCESS_PATH_PREFIX,
+            None => "",
+        };
         Ok(Settings {
             service,
             status,
-            path_prefix: normalize_prefix(&self.path_prefix),
+            path_prefix: normalize_prefix(self.path_prefix.as_deref().unwrap_or(default_prefix)),
             mandatory_client_parameters: parse_params(&self.mandatory_client_parameters),
             backlog: self.backlog,
             max_connections: self.max_connections,
@@ -195,6 +213,7 @@ impl Cli {
                 timeout: Duration::from_secs(self.upstream_timeout_secs),
                 refresh: Duration::from_secs(self.upstream_refresh_secs.max(1)),
             },
+            in_process,
         })
     }
 }

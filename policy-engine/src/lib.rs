@@ -2,8 +2,8 @@
 //! over the Cincinnati HTTP API.
 //!
 //! - [`config`], [`config_file`]: command line, TOML file and validated settings;
-//! - [`source`]: the seam producers publish graphs into; [`upstream`] is today's
-//!   producer, fetching from a graph-builder;
+//! - [`source`]: the seam producers publish graphs into; [`upstream`] fetches from a
+//!   graph-builder, [`in_process`] builds the graph here (one-process mode);
 //! - [`cache`]: response bodies per graph revision, channel and arch;
 //! - [`filter`]: client parameters and the channel/arch filters, pure functions;
 //! - [`routes`], [`negotiate`], [`query`], [`openapi`]: the public API;
@@ -17,6 +17,7 @@ pub mod config;
 pub mod config_file;
 pub mod error;
 pub mod filter;
+pub mod in_process;
 pub mod metrics;
 pub mod negotiate;
 pub mod openapi;

@@ -43,13 +43,23 @@ async fn main() -> anyhow::Result<()> {
             .with_context(|| format!("binding the status server on {}", settings.status))?,
     };
     // Logged at warn so the default verbosity shows where to look and what it waits for.
-    tracing::warn!(
-        public = %settings.service,
-        status = %settings.status,
-        prefix = %settings.path_prefix,
-        upstream = %settings.upstream.url,
-        "policy-engine listening; not ready until the upstream graph-builder serves a graph"
-    );
+    match &settings.in_process {
+        Some(in_process) => tracing::warn!(
+            public = %settings.service,
+            status = %settings.status,
+            prefix = %settings.path_prefix,
+            releases = ?in_process.releases,
+            graph_data = ?in_process.graph_data,
+            "policy-engine listening; building the graph in-process (one-process mode)"
+        ),
+        None => tracing::warn!(
+            public = %settings.service,
+            status = %settings.status,
+            prefix = %settings.path_prefix,
+            upstream = %settings.upstream.url,
+            "policy-engine listening; not ready until the upstream graph-builder serves a graph"
+        ),
+    }
     policy_engine::run(settings, listeners, shutdown_signal())
         .await
         .context("policy-engine")

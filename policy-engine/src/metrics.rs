@@ -5,7 +5,8 @@
 //! in a test has its own counters.
 
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, Opts, Registry, TextEncoder,
+    Encoder, Gauge, Histogram, HistogramOpts, IntCounter, IntCounterVec, Opts, Registry,
+    TextEncoder,
 };
 
 use crate::error::ApiError;
@@ -32,6 +33,11 @@ pub struct Metrics {
     pub upstream_requests: IntCounter,
     /// `http_upstream_errors_total`, upstream fetches that failed.
     pub upstream_errors: IntCounter,
+    /// `graph_build_errors_total{stage}`, failed in-process builds (one-process mode).
+    pub build_errors: IntCounterVec,
+    /// `refresh_failing_since_timestamp_seconds`: when graph refreshes started failing
+    /// (epoch seconds), 0 while they succeed.
+    pub refresh_failing_since: Gauge,
 }
 
 impl Metrics {
@@ -77,8 +83,21 @@ impl Metrics {
         registry.register(Box::new(incoming_requests.clone()))?;
         registry.register(Box::new(serve_duration.clone()))?;
         registry.register(Box::new(response_errors.clone()))?;
+        let build_errors = IntCounterVec::new(
+            Opts::new(
+                "graph_build_errors_total",
+                "Failed in-process graph builds, by stage",
+            ),
+            &["stage"],
+        )?;
+        let refresh_failing_since = Gauge::new(
+            "refresh_failing_since_timestamp_seconds",
+            "When graph refreshes started failing (epoch seconds), 0 while they succeed",
+        )?;
         registry.register(Box::new(upstream_requests.clone()))?;
         registry.register(Box::new(upstream_errors.clone()))?;
+        registry.register(Box::new(build_errors.clone()))?;
+        registry.register(Box::new(refresh_failing_since.clone()))?;
         Ok(Self {
             registry,
             build_info,
@@ -87,6 +106,8 @@ impl Metrics {
             response_errors,
             upstream_requests,
             upstream_errors,
+            build_errors,
+            refresh_failing_since,
         })
     }
 

@@ -16,7 +16,7 @@ use crate::metrics::{Metrics, GIT_COMMIT};
 use crate::routes::{self, ApiState};
 use crate::source::GraphSource;
 use crate::status::{self, StatusState};
-use crate::{openapi, upstream};
+use crate::{in_process, openapi, upstream};
 
 /// The two listening sockets of a policy-engine.
 #[derive(Debug)]
@@ -66,8 +66,8 @@ pub enum RunError {
     },
 }
 
-/// Runs a policy-engine fed by the upstream graph-builder of `settings` until
-/// `shutdown` completes.
+/// Runs a policy-engine until `shutdown` completes, fed by the in-process build of
+/// `settings` (one-process mode) or else by its upstream graph-builder.
 pub async fn run(
     settings: Settings,
     listeners: Listeners,
@@ -75,11 +75,18 @@ pub async fn run(
 ) -> Result<(), RunError> {
     let metrics = Arc::new(Metrics::new()?);
     let source = GraphSource::new();
-    let fetcher = tokio::spawn(upstream::refresh_loop(
-        settings.upstream.clone(),
-        source.clone(),
-        Arc::clone(&metrics),
-    ));
+    let fetcher = match &settings.in_process {
+        Some(in_process) => tokio::spawn(in_process::refresh_loop(
+            in_process.clone(),
+            source.clone(),
+            Arc::clone(&metrics),
+        )),
+        None => tokio::spawn(upstream::refresh_loop(
+            settings.upstream.clone(),
+            source.clone(),
+            Arc::clone(&metrics),
+        )),
+    };
     let result = serve(&settings, source, metrics, listeners, shutdown).await;
     fetcher.abort();
     result

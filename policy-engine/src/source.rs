@@ -77,6 +77,12 @@ impl GraphSource {
         });
     }
 
+    /// Forgets the last failure: a refresh succeeded without a new graph to publish.
+    pub fn clear_failure(&self) {
+        self.tx
+            .send_if_modified(|state| state.last_error.take().is_some());
+    }
+
     /// The current state.
     pub fn current(&self) -> SourceState {
         self.tx.borrow().clone()

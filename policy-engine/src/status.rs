@@ -35,7 +35,17 @@ async fn livez() -> HttpResponse {
 async fn readyz(state: web::Data<StatusState>) -> HttpResponse {
     let current = state.source.current();
     match (current.snapshot, current.last_error) {
-        (Some(_), _) => HttpResponse::Ok().finish(),
+        (Some(_), None) => HttpResponse::Ok().finish(),
+        // Still ready (the last good graph is served), but say what is wrong and since when.
+        (Some(snapshot), Some((error, at))) => {
+            let ago = at.elapsed().unwrap_or_default().as_secs();
+            HttpResponse::Ok()
+                .content_type("text/plain; charset=utf-8")
+                .body(format!(
+                    "serving graph revision {}; the last refresh failed {ago} s ago: {error}",
+                    snapshot.revision()
+                ))
+        }
         (None, Some((error, at))) => {
             let ago = at.elapsed().unwrap_or_default().as_secs();
             HttpResponse::ServiceUnavailable()

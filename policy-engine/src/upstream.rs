@@ -95,6 +95,7 @@ pub async fn refresh_loop(settings: UpstreamSettings, source: GraphSource, metri
                 let digest: [u8; 32] = Sha256::digest(&body).into();
                 if last_digest == Some(digest) {
                     tracing::debug!(url = %settings.url, "upstream graph unchanged");
+                    source.clear_failure();
                 } else {
                     match parse_and_publish(&settings.url, &body, &source) {
                         Ok(()) => last_digest = Some(digest),

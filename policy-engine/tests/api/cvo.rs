@@ -9,7 +9,7 @@ use serde_json::Value;
 use crate::harness::{get, Pe, CONFORMANCE, FIXTURE};
 
 /// The problems the CVO would find in a response body; empty when it accepts it.
-fn cvo_problems(doc: &Value) -> Vec<String> {
+pub fn cvo_problems(doc: &Value) -> Vec<String> {
     let mut problems = Vec::new();
     let mut fail = |p: String| problems.push(p);
     if doc["version"] != 1 {

@@ -68,6 +68,11 @@ impl Pe {
         Self::start(move |listeners, stop| policy_engine::run(settings, listeners, stop))
     }
 
+    /// Runs the full service on `settings` (one-process mode when they say so).
+    pub async fn with_settings(settings: Settings) -> Self {
+        Self::start(move |listeners, stop| policy_engine::run(settings, listeners, stop))
+    }
+
     fn start<F, Fut>(serve: F) -> Self
     where
         F: FnOnce(Listeners, Stop) -> Fut,

@@ -1,6 +1,6 @@
 //! HTTP-surface tests of the policy-engine: every route, error kind, Accept row, CORS,
-//! ETag and gzip, the CVO's response checks, the status server, and a real upstream
-//! served from the test on 127.0.0.1.
+//! ETag and gzip, the CVO's response checks, the status server, a real upstream
+//! served from the test on 127.0.0.1, and one-process mode on the bundled sample.
 
 mod harness;
 
@@ -9,6 +9,7 @@ mod binary;
 mod caching;
 mod cvo;
 mod errors;
+mod one_process;
 mod routes;
 mod status;
 mod upstream;

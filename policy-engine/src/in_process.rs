@@ -1,0 +1,304 @@
+//! One-process mode (SPEC A4): the policy-engine builds the graph itself with the
+//! graph-builder library, from release images (an OCI layout on disk or a registry) and
+//! graph-data, and publishes each good graph into its [`GraphSource`].
+//!
+//! The build is the graph-builder's own [`Pipeline`] (scrape, assemble, graph-data,
+//! edge-add-remove), so one process and two processes serve the same graph. A failed
+//! build keeps the last good graph; it is logged, counted in
+//! `cincinnati_pe_graph_build_errors_total{stage}`, dated in
+//! `cincinnati_pe_refresh_failing_since_timestamp_seconds` and shown by `/readyz`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use clap::Args;
+use graph_builder::config::{EdgeAddRemoveSettings, ReleaseSourceSettings};
+use graph_builder::graph_data_source::GraphDataSource;
+use graph_builder::refresh::{chain, Pipeline, ReleaseSource};
+use graph_builder::registry::ScrapeSettings;
+use sha2::{Digest, Sha256};
+
+use crate::error::ApiError;
+use crate::metrics::Metrics;
+use crate::source::GraphSource;
+
+/// Where payload pull specs point when the layout's images are not said to be mirrored
+/// elsewhere: the reference's default repository.
+pub const DEFAULT_PAYLOAD_REPOSITORY: &str = "quay.io/openshift-release-dev/ocp-release";
+
+/// The flags that turn on one-process mode.
+#[derive(Debug, Clone, Args)]
+pub struct InProcessArgs {
+    /// Build the graph in-process from the release images of this OCI image layout.
+    #[arg(
+        long = "releases-oci-layout",
+        env = "PE_RELEASES_OCI_LAYOUT",
+        value_name = "DIR",
+        conflicts_with_all = ["releases_registry", "upstream_url"]
+    )]
+    pub releases_oci_layout: Option<PathBuf>,
+    /// `host[:port]/repository` the payloads of the OCI layout are pulled from.
+    #[arg(
+        long = "payload-repository",
+        env = "PE_PAYLOAD_REPOSITORY",
+        default_value = DEFAULT_PAYLOAD_REPOSITORY
+    )]
+    pub payload_repository: String,
+    /// Build the graph in-process from this registry (`host[:port]`; `http://` for plain
+    /// HTTP, HTTPS otherwise).
+    #[arg(
+        long = "releases-registry",
+        env = "PE_RELEASES_REGISTRY",
+        value_name = "HOST[:PORT]",
+        conflicts_with = "upstream_url",
+        requires = "releases_repository"
+    )]
+    pub releases_registry: Option<String>,
+    /// The registry repository holding the release images (e.g. `ocp/release`).
+    #[arg(
+        long = "releases-repository",
+        env = "PE_RELEASES_REPOSITORY",
+        value_name = "REPO"
+    )]
+    pub releases_repository: Option<String>,
+    /// Docker `config.json` with the registry credentials.
+    #[arg(long = "releases-credentials", env = "PE_RELEASES_CREDENTIALS")]
+    pub releases_credentials: Option<PathBuf>,
+    /// Directory of extra CA certificates (PEM bundles, two levels deep) for the registry.
+    #[arg(
+        long = "releases-ca-dir",
+        env = "PE_RELEASES_CA_DIR",
+        default_value = "/etc/pki/ca-trust/extracted"
+    )]
+    pub releases_ca_dir: PathBuf,
+    /// Graph-data: a directory (re-read at each refresh) or a `graph-data.tar.gz`.
+    #[arg(long = "graph-data", env = "PE_GRAPH_DATA", value_name = "DIR|TARBALL")]
+    pub graph_data: Option<PathBuf>,
+    /// Seconds between the end of one in-process build and the start of the next.
+    #[arg(long = "refresh-secs", env = "PE_REFRESH_SECS", default_value_t = 300)]
+    pub refresh_secs: u64,
+}
+
+/// What one-process mode builds from, validated.
+#[derive(Debug, Clone)]
+pub struct InProcessSettings {
+    /// The release images.
+    pub releases: ReleaseSourceSettings,
+    /// The graph-data directory or tarball, if any.
+    pub graph_data: Option<PathBuf>,
+    /// Pause between builds.
+    pub refresh: Duration,
+}
+
+impl InProcessArgs {
+    /// The in-process settings, or `None` when no release source is given (the graph then
+    /// comes from the upstream graph-builder).
+    pub fn settings(&self) -> Option<InProcessSettings> {
+        let releases = match (&self.releases_oci_layout, &self.releases_registry) {
+            (Some(dir), _) => ReleaseSourceSettings::OciLayout {
+                dir: dir.clone(),
+                payload_repository: self.payload_repository.clone(),
+            },
+            (None, Some(registry)) => ReleaseSourceSettings::Registry(ScrapeSettings {
+                registry: registry.clone(),
+                repository: self.releases_repository.clone().unwrap_or_default(),
+                credentials_path: self.releases_credentials.clone(),
+                root_certificate_dir: Some(self.releases_ca_dir.clone()),
+                ..ScrapeSettings::default()
+            }),
+            (None, None) => return None,
+        };
+        Some(InProcessSettings {
+            releases,
+            graph_data: self.graph_data.clone(),
+            refresh: Duration::from_secs(self.refresh_secs.max(1)),
+        })
+    }
+}
+
+/// Builds the graph now and then, publishing each new one into `source`, until the task
+/// is dropped or aborted.
+pub async fn refresh_loop(settings: InProcessSettings, source: GraphSource, metrics: Arc<Metrics>) {
+    let releases = match ReleaseSource::new(&settings.releases) {
+        Ok(releases) => releases,
+        Err(error) => {
+            let message = format!("cannot set up the release source: {}", chain(&error));
+            tracing::error!("{message}");
+            source.report_failure(ApiError::UpstreamFetch(message));
+            return;
+        }
+    };
+    let pipeline = Pipeline {
+        releases,
+        graph_data: settings.graph_data.clone().map(GraphDataSource::Path),
+        // As the operator's chain: previous/next add-remove, risks as conditional edges.
+        edge_add_remove: Some(EdgeAddRemoveSettings {
+            include_conditional_edges: true,
+        }),
+    };
+    tracing::info!(releases = ?settings.releases, graph_data = ?settings.graph_data, "building the graph in-process");
+    let mut last_digest = None;
+    loop {
+        metrics.upstream_requests.inc();
+        match pipeline.build().await {
+            Ok(built) => {
+                let digest: [u8; 32] = Sha256::digest(&built.graph_json).into();
+                if last_digest == Some(digest) {
+                    tracing::debug!("in-process graph unchanged");
+                    metrics.refresh_failing_since.set(0.0);
+                    source.clear_failure();
+                } else {
+                    match publish(&built.graph_json, &source) {
+                        Ok(revision) => {
+                            last_digest = Some(digest);
+                            metrics.refresh_failing_since.set(0.0);
+                            tracing::info!(
+                                revision,
+                                releases = built.raw_releases,
+                                nodes = built.nodes,
+                                edges = built.edges,
+                                "serving a new graph built in-process"
+                            );
+                        }
+                        Err(error) => fail(&source, &metrics, "publish", error),
+                    }
+                }
+            }
+            Err(error) => fail(&source, &metrics, error.stage(), chain(&error)),
+        }
+        tokio::time::sleep(settings.refresh).await;
+    }
+}
+
+fn publish(graph_json: &[u8], source: &GraphSource) -> Result<u64, String> {
+    let graph = graph_data::wire::from_json(graph_json)
+        .map_err(|e| format!("the built graph does not parse back: {e}"))?;
+    source.publish(graph).map_err(|e| e.to_string())
+}
+
+fn fail(source: &GraphSource, metrics: &Metrics, stage: &str, message: String) {
+    metrics.upstream_errors.inc();
+    metrics.build_errors.with_label_values(&[stage]).inc();
+    if metrics.refresh_failing_since.get() == 0.0 {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        metrics.refresh_failing_since.set(now.as_secs_f64());
+    }
+    if source.is_ready() {
+        tracing::error!(
+            stage,
+            "in-process build failed, still serving the last good graph: {message}"
+        );
+    } else {
+        tracing::error!(
+            stage,
+            "in-process build failed, no graph to serve yet: {message}"
+        );
+    }
+    source.report_failure(ApiError::UpstreamFetch(format!(
+        "building the graph ({stage}): {message}"
+    )));
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+    use crate::config::{Cli, ConfigError};
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("pe").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn a_layout_turns_on_one_process_mode_with_the_operators_prefix() {
+        let s = parse(&["--releases-oci-layout", "data/l", "--graph-data", "gd"])
+            .unwrap()
+            .settings()
+            .unwrap();
+        assert_eq!(s.path_prefix, "/api/upgrades_info");
+        let p = s.in_process.unwrap();
+        assert_eq!(
+            p.releases,
+            ReleaseSourceSettings::OciLayout {
+                dir: "data/l".into(),
+                payload_repository: DEFAULT_PAYLOAD_REPOSITORY.into(),
+            }
+        );
+        assert_eq!(p.graph_data, Some("gd".into()));
+        assert_eq!(p.refresh, Duration::from_secs(300));
+        let s = parse(&["--releases-oci-layout", "l", "--service.path_prefix", ""])
+            .unwrap()
+            .settings()
+            .unwrap();
+        assert_eq!(s.path_prefix, "", "an explicit prefix wins");
+        // No source: today's behaviour, the upstream graph-builder and no prefix.
+        let s = parse(&[]).unwrap().settings().unwrap();
+        assert!(s.in_process.is_none());
+        assert_eq!(s.path_prefix, "");
+    }
+
+    #[test]
+    fn a_registry_source_carries_repository_credentials_and_ca() {
+        let s = parse(&[
+            "--releases-registry",
+            "http://127.0.0.1:5000",
+            "--releases-repository",
+            "ocp/release",
+            "--releases-credentials",
+            "/run/config.json",
+            "--refresh-secs",
+            "0",
+        ])
+        .unwrap()
+        .settings()
+        .unwrap();
+        let p = s.in_process.unwrap();
+        let ReleaseSourceSettings::Registry(scrape) = p.releases else {
+            panic!("{:?}", p.releases)
+        };
+        assert_eq!(scrape.registry, "http://127.0.0.1:5000");
+        assert_eq!(scrape.repository, "ocp/release");
+        assert_eq!(scrape.credentials_path, Some("/run/config.json".into()));
+        assert_eq!(
+            scrape.root_certificate_dir,
+            Some("/etc/pki/ca-trust/extracted".into())
+        );
+        assert_eq!(p.refresh, Duration::from_secs(1), "0 would spin");
+    }
+
+    #[test]
+    fn contradictory_or_incomplete_sources_are_refused() {
+        for args in [
+            &[
+                "--releases-oci-layout",
+                "l",
+                "--releases-registry",
+                "r",
+                "--releases-repository",
+                "x",
+            ][..],
+            &[
+                "--releases-oci-layout",
+                "l",
+                "--upstream.cincinnati.url",
+                "http://127.0.0.1:8080/graph",
+            ],
+            &["--releases-registry", "r"],
+        ] {
+            assert!(parse(args).is_err(), "{args:?}");
+        }
+        let err = parse(&["--graph-data", "gd"])
+            .unwrap()
+            .settings()
+            .unwrap_err();
+        assert!(
+            matches!(err, ConfigError::GraphDataWithoutReleases),
+            "{err}"
+        );
+        assert!(err.to_string().contains("--graph-data"));
+    }
+}

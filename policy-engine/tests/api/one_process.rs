@@ -1,0 +1,142 @@
+//! One-process mode: the README's first command (the bundled OCI layout of sample
+//! releases and the bundled graph-data) answers the README's curl, and a failed rebuild
+//! keeps the last good graph while readiness and metrics say what is wrong.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::Parser;
+use policy_engine::Cli;
+
+use crate::cvo::cvo_problems;
+use crate::harness::{get, Pe};
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// The README's command line, with the paths made absolute (tests run in the crate dir).
+fn readme_settings(layout: &Path) -> policy_engine::Settings {
+    let graph_data = repo_root().join("data/graph-data");
+    let mut settings = Cli::try_parse_from([
+        "policy-engine".as_ref(),
+        "--releases-oci-layout".as_ref(),
+        layout.as_os_str(),
+        "--graph-data".as_ref(),
+        graph_data.as_os_str(),
+    ])
+    .unwrap()
+    .settings()
+    .unwrap();
+    settings.workers = Some(1);
+    settings
+}
+
+const README_CURL: &str = "/api/upgrades_info/v1/graph?channel=stable-4.16";
+
+#[tokio::test]
+async fn the_readme_command_answers_the_readme_curl() {
+    let settings = readme_settings(&repo_root().join("data/sample-releases"));
+    let pe = Pe::with_settings(settings).await;
+    // Requests before the first build wait for it; this is the README's curl.
+    let answer = get(&format!("{}{README_CURL}", pe.base), &[]).await;
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    // curl sends `Accept: */*`, as reqwest does.
+    assert_eq!(answer.header("content-type"), Some("application/json"));
+    let doc = answer.json();
+    assert_eq!(cvo_problems(&doc), Vec::<String>::new());
+    let nodes = doc["nodes"].as_array().unwrap();
+    let edges = doc["edges"].as_array().unwrap();
+    let conditional = doc["conditionalEdges"].as_array().unwrap();
+    // amd64 by default: every 4.15.z and 4.16.z of the channel file.
+    assert_eq!(nodes.len(), 110, "{}", answer.text());
+    assert!(edges.len() > 1000, "{} edges", edges.len());
+    assert!(!conditional.is_empty());
+    for node in nodes {
+        let m = &node["metadata"];
+        let channels = m["io.openshift.upgrades.graph.release.channels"]
+            .as_str()
+            .unwrap();
+        assert!(channels.split(',').any(|c| c == "stable-4.16"), "{node}");
+        assert!(m["url"].as_str().unwrap().starts_with("https://"), "{node}");
+        assert!(node["payload"]
+            .as_str()
+            .unwrap()
+            .starts_with("quay.io/openshift-release-dev/ocp-release@sha256:"));
+    }
+    let multi = get(&format!("{}{README_CURL}&arch=multi", pe.base), &[]).await;
+    let multi = multi.json();
+    assert_eq!(cvo_problems(&multi), Vec::<String>::new());
+    assert_eq!(multi["nodes"].as_array().unwrap().len(), 6);
+    for node in multi["nodes"].as_array().unwrap() {
+        assert_eq!(
+            node["metadata"]["release.openshift.io/architecture"],
+            "multi"
+        );
+    }
+    let ready = get(&format!("{}/readyz", pe.status), &[]).await;
+    assert_eq!(ready.summary(), "200 -\n");
+    pe.stop().await;
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_failed_rebuild_keeps_the_last_graph_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let layout = dir.path().join("layout");
+    copy_dir(&repo_root().join("data/sample-releases"), &layout);
+    let mut settings = readme_settings(&layout);
+    settings.in_process.as_mut().unwrap().refresh = Duration::from_secs(1);
+    let pe = Pe::with_settings(settings).await;
+    let url = format!("{}{README_CURL}", pe.base);
+    let before = get(&url, &[]).await;
+    assert_eq!(before.status, 200);
+
+    std::fs::remove_file(layout.join("index.json")).unwrap();
+    let mut ready = get(&format!("{}/readyz", pe.status), &[]).await;
+    for _ in 0..100 {
+        if !ready.body.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        ready = get(&format!("{}/readyz", pe.status), &[]).await;
+    }
+    assert_eq!(ready.status, 200);
+    let text = ready.text();
+    assert!(text.contains("the last refresh failed"), "{text}");
+    assert!(text.contains("index.json"), "{text}");
+    let metrics = get(&format!("{}/metrics", pe.status), &[]).await.text();
+    assert!(
+        metrics.contains("cincinnati_pe_graph_build_errors_total{stage=\"scrape\"}"),
+        "{metrics}"
+    );
+    assert!(!metrics.contains("cincinnati_pe_refresh_failing_since_timestamp_seconds 0\n"));
+    let after = get(&url, &[]).await;
+    assert_eq!((after.status, &after.body), (before.status, &before.body));
+    pe.stop().await;
+}
+
+#[tokio::test]
+async fn without_a_graph_readiness_names_the_missing_layout() {
+    let missing = repo_root().join("data/no-such-layout");
+    let pe = Pe::with_settings(readme_settings(&missing)).await;
+    let answer = get(&format!("{}{README_CURL}", pe.base), &[]).await;
+    assert_eq!(answer.status, 500, "{}", answer.text());
+    assert_eq!(answer.json()["kind"], "failed_upstream_fetch");
+    let ready = get(&format!("{}/readyz", pe.status), &[]).await;
+    assert_eq!(ready.status, 503);
+    assert!(ready.text().contains("no-such-layout"), "{}", ready.text());
+    pe.stop().await;
+}
