@@ -296,3 +296,29 @@ async fn routes_accept_rule_parameters_and_prefix() {
     }
     svc.stop().await;
 }
+
+/// A registry that accepts connections and never answers: the whole-refresh timeout
+/// abandons the refresh, counts it, and the next one starts after the pause.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hanging_source_hits_the_refresh_timeout() {
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", silent.local_addr().unwrap());
+    let svc = Service::start(&[
+        "--registry",
+        &url,
+        "--repository",
+        "ocp/release",
+        "--service.scrape_timeout",
+        "1",
+    ]);
+    let series = "cincinnati_gb_graph_refresh_errors_total{stage=\"timeout\"}";
+    svc.metric_above(series, 1.0).await;
+    assert!(svc.graph_body().await.is_empty());
+    assert!(!svc.ready().await);
+    assert_eq!(
+        svc.get(&format!("{}/liveness", svc.status)).await.status(),
+        200
+    );
+    svc.stop().await;
+    drop(silent);
+}
