@@ -244,6 +244,9 @@ pub async fn run(
     loop {
         state.metrics.upstream_scrapes_total.inc();
         let started = Instant::now();
+        // A timed-out refresh is dropped at its next await point; CPU work already handed
+        // to a blocking thread finishes there and its result is discarded. Unlike the
+        // reference, no runtime or thread is leaked.
         let attempt = async {
             match settings.timeout {
                 Some(limit) => tokio::time::timeout(limit, pipeline.build())
