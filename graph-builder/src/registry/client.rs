@@ -115,6 +115,8 @@ pub(crate) struct RegistryClient {
     authorization: SharedAuth,
     pub(crate) counters: Arc<Counters>,
     pub(super) retry: RetryPolicy,
+    /// The token scope's actions: `pull`, or `pull,push` for the push client.
+    pub(super) actions: &'static str,
 }
 
 impl RegistryClient {
@@ -132,6 +134,7 @@ impl RegistryClient {
             authorization,
             counters: Arc::default(),
             retry,
+            actions: "pull",
         }
     }
 
@@ -159,6 +162,14 @@ impl RegistryClient {
             let mut delay = self.retry.base_delay * 2u32.pow(attempt - 1);
             self.counters.http_requests.fetch_add(1, Ordering::Relaxed);
             match build().send().await {
+                Err(source) if is_certificate_error(&source) => {
+                    return Err(ScrapeError::Certificate {
+                        registry: self.target.host.clone(),
+                        repository: self.target.repository.clone(),
+                        item: item.to_string(),
+                        source,
+                    });
+                }
                 Err(source) if last || source.is_builder() || source.is_redirect() => {
                     return Err(ScrapeError::Transport {
                         registry: self.target.host.clone(),
@@ -194,15 +205,27 @@ impl RegistryClient {
         accept: Option<&str>,
         item: &str,
     ) -> Result<Response, ScrapeError> {
+        self.send_with(method, url, item, |request| match accept {
+            Some(accept) => request.header(ACCEPT, accept),
+            None => request,
+        })
+        .await
+    }
+
+    /// [`Self::send`] with headers and body set by `customize` (called once per attempt).
+    pub(super) async fn send_with(
+        &self,
+        method: Method,
+        url: Url,
+        item: &str,
+        customize: impl Fn(RequestBuilder) -> RequestBuilder,
+    ) -> Result<Response, ScrapeError> {
         let mut reauthenticated = false;
         loop {
             let authorization = self.authorization.read().expect("lock").clone();
             let response = self
                 .execute(item, || {
-                    let mut request = self.http.request(method.clone(), url.clone());
-                    if let Some(accept) = accept {
-                        request = request.header(ACCEPT, accept);
-                    }
+                    let mut request = customize(self.http.request(method.clone(), url.clone()));
                     if let Some(AuthHeader(value)) = &authorization {
                         request = request.header(AUTHORIZATION, value);
                     }
@@ -320,7 +343,7 @@ impl RegistryClient {
             }
             query.append_pair(
                 "scope",
-                &format!("repository:{}:pull", self.target.repository),
+                &format!("repository:{}:{}", self.target.repository, self.actions),
             );
         }
         let response = self
@@ -344,6 +367,29 @@ impl RegistryClient {
             .and_then(TokenResponse::into_token)
             .ok_or_else(|| self.unauthorized(item, "the token endpoint returned no token", vec![]))
     }
+}
+
+/// Whether a rustls certificate error is somewhere in the chain (hyper wraps it in
+/// `io::Error`, whose `source` skips its payload, so look inside those too).
+pub(crate) fn is_certificate_error(error: &reqwest::Error) -> bool {
+    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    for _ in 0..32 {
+        let Some(e) = current else { return false };
+        let e = e
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+            .map_or(e, |inner| inner as &(dyn std::error::Error + 'static));
+        if let Some(tls) = e.downcast_ref::<rustls::Error>() {
+            return matches!(
+                tls,
+                rustls::Error::InvalidCertificate(_)
+                    | rustls::Error::NoCertificatesPresented
+                    | rustls::Error::UnsupportedNameType
+            );
+        }
+        current = e.source();
+    }
+    false
 }
 
 /// A `Retry-After` in seconds, capped so a registry cannot stall the scrape for long.

@@ -104,6 +104,20 @@ pub enum ScrapeError {
         #[source]
         source: reqwest::Error,
     },
+    /// The registry's TLS certificate was refused (unknown authority, wrong host name,
+    /// expired): not retried, since another attempt gets the same certificate.
+    #[error("TLS certificate of registry {registry} refused for {repository} {item} (add its CA to the CA directory, or check the host name)")]
+    Certificate {
+        /// The registry.
+        registry: String,
+        /// The repository.
+        repository: String,
+        /// What was being fetched.
+        item: String,
+        /// The transport error, whose chain holds the certificate error.
+        #[source]
+        source: reqwest::Error,
+    },
     /// The registry could not be reached or the connection broke, after all retries.
     #[error("transport error talking to registry {registry} about {repository} {item} (after {attempts} attempt(s))")]
     Transport {

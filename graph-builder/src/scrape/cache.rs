@@ -5,6 +5,11 @@
 //! digest is remembered when the layer holds no release-metadata, so component images that
 //! share layers are scanned once. Only finished results go in: no placeholders, and no
 //! errors or invalid releases, which are retried by the next scrape.
+//!
+//! It also holds the layer-scan slots: at most [`LAYER_SCANS`] layers are streamed at once,
+//! whatever `fetch_concurrency` says. Each scan holds an HTTP body, a gzip window and a
+//! blocking thread (with its own malloc arena), about 1.4 MB together, while a scan is
+//! bound by the registry's CPU, so more of them at once only cost memory.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -30,9 +35,23 @@ pub(crate) enum ImageOutcome {
     Invalid(String),
 }
 
+/// How many layers are streamed at once (manifests and configs are not limited by this).
+pub(crate) const LAYER_SCANS: usize = 2;
+
+/// The layer-scan slots.
+#[derive(Debug)]
+struct ScanSlots(tokio::sync::Semaphore);
+
+impl Default for ScanSlots {
+    fn default() -> Self {
+        ScanSlots(tokio::sync::Semaphore::new(LAYER_SCANS))
+    }
+}
+
 /// The cache; cheap to share between concurrent tag tasks.
 #[derive(Debug, Default)]
 pub(crate) struct Cache {
+    scan_slots: ScanSlots,
     images: Mutex<HashMap<String, ImageOutcome>>,
     plain_layers: Mutex<HashSet<String>>,
     /// One lock per layer being read, so that images sharing a base layer wait for one
@@ -67,7 +86,8 @@ impl Cache {
             .retain(|digest, _| digests.contains(digest));
     }
 
-    /// Waits until no other task reads `digest`; the guard is held while reading it.
+    /// Waits until no other task reads `digest` and a scan slot is free; the guard is held
+    /// while reading it.
     pub(crate) async fn reading_layer(&self, digest: &str) -> LayerGuard<'_> {
         let lock = Arc::clone(
             self.layers_in_flight
@@ -76,8 +96,13 @@ impl Cache {
                 .entry(digest.to_string())
                 .or_default(),
         );
+        let guard = lock.lock_owned().await;
+        // Taken after the layer's own lock, so tasks waiting for a layer another task is
+        // reading do not hold slots.
+        let slot = self.scan_slots.0.acquire().await.expect("never closed");
         LayerGuard {
-            _guard: lock.lock_owned().await,
+            _slot: slot,
+            _guard: guard,
             cache: self,
             digest: digest.to_string(),
         }
@@ -101,6 +126,7 @@ impl Cache {
 /// Held while one task reads a layer; dropping it lets the waiting tasks in, and the last
 /// one out removes the entry.
 pub(crate) struct LayerGuard<'a> {
+    _slot: tokio::sync::SemaphorePermit<'a>,
     _guard: tokio::sync::OwnedMutexGuard<()>,
     cache: &'a Cache,
     digest: String,
@@ -138,5 +164,22 @@ mod tests {
         assert!(!cache.layer_is_plain("sha256:c"));
         cache.mark_layer_plain("sha256:c");
         assert!(cache.layer_is_plain("sha256:c"));
+    }
+
+    #[tokio::test]
+    async fn at_most_layer_scans_layers_are_read_at_once() {
+        let cache = Cache::default();
+        let mut guards = Vec::new();
+        for i in 0..LAYER_SCANS {
+            guards.push(cache.reading_layer(&format!("sha256:{i}")).await);
+        }
+        let next = cache.reading_layer("sha256:next");
+        tokio::pin!(next);
+        let waited = tokio::time::timeout(std::time::Duration::from_millis(50), &mut next).await;
+        assert!(waited.is_err(), "a slot was free beyond {LAYER_SCANS}");
+        guards.pop();
+        let _next = tokio::time::timeout(std::time::Duration::from_secs(5), next)
+            .await
+            .expect("a freed slot is taken");
     }
 }

@@ -2,7 +2,7 @@
 //! directory holding a PEM bundle (our CA second, as in real trust bundles), and without
 //! that CA the scrape fails naming the registry and repository.
 
-use graph_builder::scrape::Scraper;
+use graph_builder::scrape::{ScrapeError, Scraper};
 use integration_tests::{Format, Pusher, RegistryOptions, TestRegistry};
 
 use crate::support::{settings, simple_release, versions};
@@ -52,8 +52,16 @@ async fn https_registry_without_its_ca_fails_naming_registry_and_repository() ->
     let mut settings = settings(&registry, "secure");
     settings.registry = registry.host_port();
 
+    let started = std::time::Instant::now();
     let error = Scraper::new(settings)?.scrape().await.unwrap_err();
 
+    // Not retried: a certificate does not get better with backoff (four attempts with
+    // backoff take 1.4 s at least).
+    assert!(
+        matches!(error, ScrapeError::Certificate { .. }),
+        "{error:?}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_millis(1000));
     let message = error.to_string();
     assert!(
         message.contains(&registry.host_port()),
@@ -69,6 +77,34 @@ async fn https_registry_without_its_ca_fails_naming_registry_and_repository() ->
     assert!(
         chain.to_lowercase().contains("certificate"),
         "no certificate problem in: {chain}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn https_registry_under_a_name_its_certificate_lacks_fails_at_once() -> anyhow::Result<()> {
+    let (registry, _) = https_registry().await?;
+    let tls = registry.tls().expect("a TLS registry");
+    let mut settings = settings(&registry, "secure");
+    // The certificate names 127.0.0.1 only.
+    let port = registry.host_port().rsplit(':').next().unwrap_or_default().to_owned();
+    settings.registry = format!("localhost:{port}");
+    settings.root_certificate_dir = Some(tls.ca_dir.clone());
+
+    let error = Scraper::new(settings)?.scrape().await.unwrap_err();
+
+    let ScrapeError::Certificate {
+        registry: host,
+        repository,
+        ..
+    } = &error
+    else {
+        panic!("not a certificate error: {error:?}");
+    };
+    assert_eq!((host.as_str(), repository.as_str()), (format!("localhost:{port}").as_str(), "secure"));
+    assert!(
+        format!("{error:?}").contains("NotValidForName"),
+        "{error:?}"
     );
     Ok(())
 }
