@@ -9,6 +9,7 @@
 //! - [`assemble`]: scraped releases to the graph,
 //! - [`config`]: flags, the TOML file and the validated settings,
 //! - [`graph_data_source`]: graph-data from a directory or a tarball,
+//! - [`graph_data_push`]: builds and pushes a graph-data image (the `graph-data` tool),
 //! - [`refresh`]: the refresh loop and the build pipeline,
 //! - [`status`]: the shared state (last good graph, failures) and the status routes,
 //! - [`metrics`]: the `cincinnati_gb_*` metrics,
@@ -19,6 +20,7 @@
 pub mod assemble;
 pub mod config;
 pub mod error;
+pub mod graph_data_push;
 pub mod graph_data_source;
 pub mod layer;
 pub mod metrics;

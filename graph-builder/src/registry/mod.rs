@@ -5,6 +5,7 @@
 //! - [`ca`]: extra CA certificates from a directory,
 //! - `client`: requests, retries and authentication; `fetch`: tags, manifests and blobs,
 //! - [`manifest`]: the four manifest kinds and digests,
+//! - [`push`]: blob and manifest uploads (the graph-data image tool),
 //! - [`error`]: [`ScrapeError`] and the registry's error body.
 
 pub mod auth;
@@ -13,6 +14,7 @@ pub(crate) mod client;
 pub mod error;
 mod fetch;
 pub mod manifest;
+pub mod push;
 mod tags;
 
 use std::path::PathBuf;

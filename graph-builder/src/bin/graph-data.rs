@@ -1,0 +1,143 @@
+//! `graph-data`: tooling for graph-data trees. `validate` checks a tree offline (its rules
+//! live in the graph-data library); `image push` builds a graph-data image and pushes it to
+//! a registry, which is why this binary lives in the graph-builder crate (the graph-data
+//! crate does no network I/O).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use graph_builder::graph_data_push::{push_graph_data_image, ImageLayout, PushRequest};
+
+/// Tooling for graph-data trees (channels, blocked edges, raw metadata).
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Check a graph-data directory or graph-data.tar.gz with the rules the service
+    /// applies. Exit status: 0 valid, 1 problems (all printed), 2 usage or I/O error.
+    Validate {
+        /// The graph-data directory or `.tar.gz` file.
+        path: PathBuf,
+    },
+    /// Graph-data container images.
+    Image {
+        #[command(subcommand)]
+        command: ImageCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ImageCommand {
+    /// Validate a graph-data tree, build an OCI image of it and push it straight to a
+    /// registry (no container engine); prints the pushed manifest digest. Exit status: 0
+    /// pushed, 1 invalid graph-data (nothing pushed), 2 any other error.
+    Push {
+        /// The graph-data directory or `graph-data.tar.gz`.
+        #[arg(long)]
+        graph_data: PathBuf,
+        /// `<registry>/<repository>:<tag>`; `http://` before the registry for plain HTTP.
+        #[arg(long)]
+        to: String,
+        /// `oc-mirror`: data under /var/lib/cincinnati-graph-data on top of --base, with
+        /// the command the operator's init container runs (graph-builder
+        /// `graph_data_path = "/var/lib/cincinnati-graph-data"`). `flat`: data at the image
+        /// root, no base and no command, so a flat image cannot run as the operator's init
+        /// container (graph-builder `graph_data_path = "/"`).
+        #[arg(long, value_enum, default_value_t = Layout::OcMirror)]
+        layout: Layout,
+        /// `<repository>:<tag>` of the base image, in the same registry (oc-mirror layout;
+        /// for example a mirrored `ubi9/ubi:latest`).
+        #[arg(long, required_if_eq("layout", "oc-mirror"))]
+        base: Option<String>,
+        /// A docker `config.json` with credentials for the registry.
+        #[arg(long)]
+        credentials: Option<PathBuf>,
+        /// A directory of extra CA certificates (PEM bundles, two levels deep).
+        #[arg(long)]
+        ca_dir: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Layout {
+    OcMirror,
+    Flat,
+}
+
+fn validate(path: &std::path::Path) -> u8 {
+    match graph_data::validate::run(
+        path,
+        &mut std::io::stdout().lock(),
+        &mut std::io::stderr().lock(),
+    ) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("graph-data: cannot write the report: {e:#}");
+            graph_data::validate::EXIT_IO
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Validate { path } => ExitCode::from(validate(&path)),
+        Command::Image {
+            command:
+                ImageCommand::Push {
+                    graph_data,
+                    to,
+                    layout,
+                    base,
+                    credentials,
+                    ca_dir,
+                },
+        } => {
+            // Refuse to push what the service would refuse to load.
+            let code = validate(&graph_data);
+            if code != 0 {
+                eprintln!("graph-data: not pushing {}", graph_data.display());
+                return ExitCode::from(code);
+            }
+            let layout = match (layout, base) {
+                (Layout::Flat, _) => ImageLayout::Flat,
+                (Layout::OcMirror, base) => ImageLayout::OcMirror {
+                    base: base.unwrap_or_default(),
+                },
+            };
+            let request = PushRequest {
+                graph_data,
+                to,
+                layout,
+                credentials_path: credentials,
+                root_certificate_dir: ca_dir,
+            };
+            let runtime = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(runtime) => runtime,
+                Err(e) => {
+                    eprintln!("graph-data: cannot start the async runtime: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            match runtime.block_on(push_graph_data_image(&request)) {
+                Ok(pushed) => {
+                    println!("{}@{}", pushed.reference, pushed.digest);
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("graph-data: {:#}", anyhow::Error::new(e));
+                    ExitCode::from(2)
+                }
+            }
+        }
+    }
+}
