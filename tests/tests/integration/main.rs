@@ -11,3 +11,4 @@ mod refresh;
 mod scrape;
 mod support;
 mod tls;
+mod two_process;
