@@ -7,7 +7,8 @@ here and clash with nothing on the host:
 
 spec.json: {"containers": [{"name", "argv", "env"}], "probes": [[container, url]],
 "sigterm_wait": seconds, optionally "registry": {"command": argv, "url": base,
-"releases": [{"repository", "tag", "version", "previous"}]} and "ready": [url]}.
+"releases": [{"repository", "tag", "version", "previous"}]}, "ready": [url] and
+"settle": [[url, text]] (polled, bounded, until the body contains the text).
 The registry, when given, starts first (outside the chroot) and gets the releases. Each
 container runs chrooted into <rootfs> as UID 1001, group 0, with only its own
 environment; every URL in "ready" is polled until it answers 200 (bounded), then every
@@ -75,6 +76,13 @@ def main() -> None:
                     break
                 time.sleep(0.1)
             result["ready"][url] = round(time.monotonic() - started, 1)
+        # Bounded waits for URLs whose answer settles only after the containers have
+        # talked to each other (e.g. the policy-engine's next upstream fetch).
+        for url, needle in spec.get("settle", []):
+            for _ in range(200):
+                if needle in fetch(url).get("body", ""):
+                    break
+                time.sleep(0.1)
         for name, url in spec["probes"]:
             for _ in range(100):
                 answer = fetch(url)

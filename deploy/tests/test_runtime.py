@@ -110,7 +110,7 @@ REGISTRY = "127.0.0.1:5000"
 GRAPH_URL = "http://127.0.0.1:8081/api/upgrades_info/graph?channel=stable-4.16&arch=amd64"
 
 
-def start_pod(tmp, objects, probes, registry=None, ready=(), containers_of=SINGLE_POD, hosts=()) -> dict:
+def start_pod(tmp, objects, probes, registry=None, ready=(), settle=(), containers_of=SINGLE_POD, hosts=()) -> dict:
     """Lays out the image and the pod's volumes under `tmp`/root and starts the named
     containers (deployment, container) in fresh network and PID namespaces (podsim.py);
     `hosts` are extra names for 127.0.0.1 (Service names, in the scale-out layout)."""
@@ -123,7 +123,7 @@ def start_pod(tmp, objects, probes, registry=None, ready=(), containers_of=SINGL
         c = container(find(objects, "Deployment", deployment), name)
         env = kubelet_env(c, configmaps)
         containers.append({"name": name, "argv": c["command"] + [kubelet_expand(a, env) for a in c["args"]], "env": env})
-    spec = {"containers": containers, "probes": probes, "ready": list(ready), "sigterm_wait": 10}
+    spec = {"containers": containers, "probes": probes, "ready": list(ready), "settle": list(settle), "sigterm_wait": 10}
     if registry is not None:
         spec["registry"] = registry
     (tmp / "spec.json").write_text(json.dumps(spec))
@@ -179,6 +179,9 @@ def pods(tmp_path_factory):
             ["policy-engine", "http://127.0.0.1:8081/graph?channel=stable-4.16"],
             ["policy-engine", "http://127.0.0.1:9081/metrics"],
         ],
+        # The policy-engine may have fetched before the graph-builder was listening; its
+        # next fetch (within seconds) reaches it.
+        "settle": [["http://[::1]:8081/api/upgrades_info/v1/graph?channel=stable-4.16", "failed_json_in"]],
     })
     # The base overlay with one site value changed, the way a site overlay does: gb.toml
     # names a registry in the pod's network namespace holding three release images.
