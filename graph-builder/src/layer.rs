@@ -1,6 +1,7 @@
 //! Streaming search of one image layer for `release-manifests/release-metadata`.
 //!
-//! The layer arrives as a byte stream (HTTP body or file) and is read through
+//! The layer arrives as a byte stream (HTTP body or file). A small one (a release's
+//! metadata layer) is read into memory and searched in place; a large one is read through
 //! `StreamReader` -> `SyncIoBridge` on a blocking thread -> gzip (sniffed by magic bytes;
 //! plain tar otherwise) -> `tar` entries. Reading stops at the first matching entry and the
 //! stream is dropped, so peak memory is a few buffers, whatever the layer size (the
@@ -82,8 +83,41 @@ fn caused_by_source(error: &io::Error) -> bool {
     false
 }
 
-/// Searches a layer stream; `Ok(None)` when the layer has no release-metadata.
-pub async fn find_release_metadata<S>(stream: S) -> Result<Option<Vec<u8>>, LayerError>
+/// Layers whose manifest size is at most this are read into memory and searched on the
+/// calling task: no blocking thread (each brings its own malloc arena, which cost more
+/// peak memory than the layer itself), for the common case of a release's metadata layer.
+pub const INLINE_LAYER_CAP: u64 = 1024 * 1024;
+
+/// Searches a layer stream; `Ok(None)` when the layer has no release-metadata. `size` is
+/// the manifest's claim: small layers are searched in memory, others (and small ones that
+/// turn out larger than claimed) stream through a blocking thread.
+pub async fn find_release_metadata<S>(
+    mut stream: S,
+    size: Option<u64>,
+) -> Result<Option<Vec<u8>>, LayerError>
+where
+    S: Stream<Item = io::Result<Bytes>> + Send + Unpin + 'static,
+{
+    use futures::StreamExt as _;
+    if size.is_some_and(|size| size <= INLINE_LAYER_CAP) {
+        let mut head = Vec::new();
+        let mut total = 0u64;
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(LayerError::Source)?;
+            total += chunk.len() as u64;
+            head.push(chunk);
+            if total > INLINE_LAYER_CAP {
+                // Larger than the manifest said: stream the rest like a large layer.
+                let rest = futures::stream::iter(head.into_iter().map(Ok)).chain(stream);
+                return scan_on_blocking_thread(rest).await;
+            }
+        }
+        return scan_layer(&head.concat()[..]);
+    }
+    scan_on_blocking_thread(stream).await
+}
+
+async fn scan_on_blocking_thread<S>(stream: S) -> Result<Option<Vec<u8>>, LayerError>
 where
     S: Stream<Item = io::Result<Bytes>> + Send + Unpin + 'static,
 {
@@ -202,7 +236,13 @@ pub(crate) mod tests {
             Ok(Bytes::from(tar[..10].to_vec())),
             Err(SourceError::wrap("connection reset")),
         ];
-        let result = find_release_metadata(futures::stream::iter(chunks)).await;
+        let result = find_release_metadata(futures::stream::iter(chunks), None).await;
+        assert!(matches!(result, Err(LayerError::Source(_))), "{result:?}");
+        let chunks: Vec<io::Result<Bytes>> = vec![
+            Ok(Bytes::from(tar[..10].to_vec())),
+            Err(SourceError::wrap("connection reset")),
+        ];
+        let result = find_release_metadata(futures::stream::iter(chunks), Some(100)).await;
         assert!(matches!(result, Err(LayerError::Source(_))), "{result:?}");
 
         // The metadata comes first; the stream after it must never be polled.
@@ -212,9 +252,30 @@ pub(crate) mod tests {
         )])))];
         chunks.extend((0..4).map(|_| Ok(Bytes::from(vec![0u8; 512]))));
         chunks.push(Err(SourceError::wrap("must not be reached")));
-        let found = find_release_metadata(futures::stream::iter(chunks))
+        let found = find_release_metadata(futures::stream::iter(chunks), None)
             .await
             .unwrap();
         assert_eq!(found.unwrap(), b"m");
+    }
+
+    #[tokio::test]
+    async fn small_layers_are_searched_in_memory_and_larger_than_claimed_ones_still_work() {
+        let tar = gzip(&tar_of(&[("release-manifests/release-metadata", b"m")]));
+        let one = vec![Ok::<_, io::Error>(Bytes::from(tar.clone()))];
+        let found = find_release_metadata(futures::stream::iter(one), Some(tar.len() as u64));
+        assert_eq!(found.await.unwrap().unwrap(), b"m");
+
+        // Claims to be small, is 2 MiB: the metadata sits behind the inline cap.
+        let filler = vec![b'x'; 2 * INLINE_LAYER_CAP as usize];
+        let big = tar_of(&[
+            ("filler", &filler[..]),
+            ("release-manifests/release-metadata", b"late"),
+        ]);
+        let chunks: Vec<io::Result<Bytes>> = big
+            .chunks(64 * 1024)
+            .map(|c| Ok(Bytes::from(c.to_vec())))
+            .collect();
+        let found = find_release_metadata(futures::stream::iter(chunks), Some(10));
+        assert_eq!(found.await.unwrap().unwrap(), b"late");
     }
 }

@@ -39,7 +39,8 @@ fn bundled_data_is_clean_and_summarized() {
 
 #[test]
 fn problems_are_listed_one_per_line_with_exit_1() {
-    let path = manifest().join("../graph-data/tests/conformance/graph-data-apply/invalid0/cincinnati-graph-data");
+    let path = manifest()
+        .join("../graph-data/tests/conformance/graph-data-apply/invalid0/cincinnati-graph-data");
     let out = validate(&["validate", path.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     let text = stdout(&out);

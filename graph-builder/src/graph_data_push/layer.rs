@@ -140,9 +140,16 @@ mod tests {
         std::fs::create_dir_all(dir.join("channels")).unwrap();
         std::fs::create_dir_all(dir.join("blocked-edges")).unwrap();
         std::fs::write(dir.join("version"), "1.0.0\n").unwrap();
-        std::fs::write(dir.join("channels/stable-4.14.yaml"), "name: stable-4.14\nversions: []\n")
-            .unwrap();
-        std::fs::write(dir.join("blocked-edges/4.14.1.yaml"), "to: 4.14.1\nfrom: .*\n").unwrap();
+        std::fs::write(
+            dir.join("channels/stable-4.14.yaml"),
+            "name: stable-4.14\nversions: []\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("blocked-edges/4.14.1.yaml"),
+            "to: 4.14.1\nfrom: .*\n",
+        )
+        .unwrap();
     }
 
     fn paths(layer: &Layer) -> Vec<(String, u64, u64, u64)> {

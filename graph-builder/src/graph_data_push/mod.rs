@@ -73,6 +73,14 @@ pub enum PushError {
         /// What went wrong.
         reason: String,
     },
+    /// The graph-data is invalid; nothing was pushed.
+    #[error("graph-data {} is invalid, not pushing:\n{report}", path.display())]
+    Invalid {
+        /// The directory or tarball.
+        path: PathBuf,
+        /// The validator's report (every problem, one a line).
+        report: String,
+    },
     /// The base image is not usable.
     #[error("base image {reference}: {reason}")]
     Base {
@@ -101,8 +109,9 @@ pub struct Pushed {
     pub digest: String,
 }
 
-/// Builds the image and pushes layer, config and manifest.
+/// Validates the graph-data, builds the image and pushes layer, config and manifest.
 pub async fn push_graph_data_image(request: &PushRequest) -> Result<Pushed, PushError> {
+    validate(&request.graph_data)?;
     let to = ImageReference::parse(&request.to).map_err(registry_error(&request.to))?;
     let settings = |repository: &str| PushSettings {
         registry: to.registry.clone(),
@@ -151,7 +160,10 @@ pub async fn push_graph_data_image(request: &PushRequest) -> Result<Pushed, Push
     }
 
     let layer_size = layer.gzip.len();
-    let layer_digest = client.push_blob(Bytes::from(layer.gzip)).await.map_err(&wrap)?;
+    let layer_digest = client
+        .push_blob(Bytes::from(layer.gzip))
+        .await
+        .map_err(&wrap)?;
     layers.push(json!({"mediaType": OCI_LAYER_GZIP, "digest": layer_digest, "size": layer_size}));
     let config = Bytes::from(serde_json::to_vec(&config).expect("JSON values serialise"));
     let config_size = config.len();
@@ -169,6 +181,24 @@ pub async fn push_graph_data_image(request: &PushRequest) -> Result<Pushed, Push
         .map_err(&wrap)?;
     drop(wrap);
     Ok(Pushed { reference, digest })
+}
+
+/// Refuses graph-data the service would refuse to load, with the validator's report.
+fn validate(path: &std::path::Path) -> Result<(), PushError> {
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let code =
+        graph_data::validate::run(path, &mut out, &mut err).map_err(|e| PushError::Read {
+            path: path.to_owned(),
+            reason: e.to_string(),
+        })?;
+    if code == graph_data::validate::EXIT_OK {
+        return Ok(());
+    }
+    out.extend_from_slice(&err);
+    Err(PushError::Invalid {
+        path: path.to_owned(),
+        report: String::from_utf8_lossy(&out).trim_end().to_owned(),
+    })
 }
 
 fn registry_error(reference: &str) -> impl Fn(ScrapeError) -> PushError + '_ {

@@ -374,11 +374,11 @@ impl RegistryClient {
 pub(crate) fn is_certificate_error(error: &reqwest::Error) -> bool {
     let mut current: Option<&(dyn std::error::Error + 'static)> = Some(error);
     for _ in 0..32 {
-        let Some(e) = current else { return false };
-        let e = e
-            .downcast_ref::<std::io::Error>()
-            .and_then(|io| io.get_ref())
-            .map_or(e, |inner| inner as &(dyn std::error::Error + 'static));
+        let Some(mut e) = current else { return false };
+        // hyper nests them: io::Error(Other, io::Error(InvalidData, rustls::Error)).
+        while let Some(inner) = e.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()) {
+            e = inner;
+        }
         if let Some(tls) = e.downcast_ref::<rustls::Error>() {
             return matches!(
                 tls,

@@ -180,7 +180,7 @@ pub(crate) async fn inspect(
         if cache.layer_is_plain(&layer.digest) {
             continue;
         }
-        let _reading = cache.reading_layer(&layer.digest).await;
+        let _reading = cache.reading_layer(&layer.digest, layer.size).await;
         // Another image may have scanned it while we waited.
         if cache.layer_is_plain(&layer.digest) {
             continue;
@@ -195,7 +195,7 @@ pub(crate) async fn inspect(
                     layer.digest
                 )));
             };
-            match find_release_metadata(stream).await {
+            match find_release_metadata(stream, layer.size).await {
                 // A stream that broke mid-way is read again from the start, like any
                 // transport error; what was read is not kept.
                 Err(LayerError::Source(e)) if attempt < LAYER_ATTEMPTS => {

@@ -5,6 +5,7 @@
 //! compared with registry scrapes.
 
 mod auth;
+mod graph_data_image;
 mod harness;
 mod oci_layout;
 mod refresh;

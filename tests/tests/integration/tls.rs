@@ -87,7 +87,12 @@ async fn https_registry_under_a_name_its_certificate_lacks_fails_at_once() -> an
     let tls = registry.tls().expect("a TLS registry");
     let mut settings = settings(&registry, "secure");
     // The certificate names 127.0.0.1 only.
-    let port = registry.host_port().rsplit(':').next().unwrap_or_default().to_owned();
+    let port = registry
+        .host_port()
+        .rsplit(':')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
     settings.registry = format!("localhost:{port}");
     settings.root_certificate_dir = Some(tls.ca_dir.clone());
 
@@ -101,7 +106,10 @@ async fn https_registry_under_a_name_its_certificate_lacks_fails_at_once() -> an
     else {
         panic!("not a certificate error: {error:?}");
     };
-    assert_eq!((host.as_str(), repository.as_str()), (format!("localhost:{port}").as_str(), "secure"));
+    assert_eq!(
+        (host.as_str(), repository.as_str()),
+        (format!("localhost:{port}").as_str(), "secure")
+    );
     assert!(
         format!("{error:?}").contains("NotValidForName"),
         "{error:?}"
