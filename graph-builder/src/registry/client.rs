@@ -376,7 +376,10 @@ pub(crate) fn is_certificate_error(error: &reqwest::Error) -> bool {
     for _ in 0..32 {
         let Some(mut e) = current else { return false };
         // hyper nests them: io::Error(Other, io::Error(InvalidData, rustls::Error)).
-        while let Some(inner) = e.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()) {
+        while let Some(inner) = e
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
             e = inner;
         }
         if let Some(tls) = e.downcast_ref::<rustls::Error>() {
