@@ -186,6 +186,10 @@ fn process(
 ) -> Result<Built, RefreshError> {
     let started = Instant::now();
     let mut graph = assemble(&outcome.releases).map_err(|e| RefreshError::Assemble(Box::new(e)))?;
+    // The releases (hundreds of `previous` versions each) are in the graph now; holding
+    // them through apply and serialize would add tens of MB to the peak at full scale.
+    let raw_releases = outcome.releases.len();
+    drop(outcome);
     timings.assemble = started.elapsed();
     let started = Instant::now();
     let data = match &tarball {
@@ -219,7 +223,7 @@ fn process(
     Ok(Built {
         graph_json,
         graph_data: tarball.map(|(_, bytes)| bytes),
-        raw_releases: outcome.releases.len(),
+        raw_releases,
         nodes: graph.len(),
         edges: graph.edge_count(),
         timings,
