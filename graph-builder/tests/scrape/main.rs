@@ -6,6 +6,7 @@ mod auth;
 mod failures;
 mod fake;
 mod layout;
+mod push;
 mod releases;
 
 use fake::*;

@@ -6,6 +6,7 @@
 mod blobs;
 pub mod images;
 pub mod tls;
+mod uploads;
 
 pub use images::*;
 
@@ -65,6 +66,10 @@ pub struct Behaviour {
     pub refuse_head: bool,
     /// Break downloads of this blob (`*`: any blob) half-way, this many times.
     pub break_blobs: HashMap<String, usize>,
+    /// Upload `Location`s are absolute URLs instead of paths.
+    pub absolute_upload_location: bool,
+    /// Cross-repository mounts succeed (otherwise an upload is opened instead).
+    pub allow_mount: bool,
 }
 
 #[derive(Default)]
@@ -83,6 +88,8 @@ pub struct State {
     pub log: Vec<String>,
     /// Scopes asked of the token endpoint.
     pub token_scopes: Vec<String>,
+    /// Uploads opened so far.
+    pub uploads: usize,
 }
 
 pub type Shared = Arc<Mutex<State>>;
@@ -157,7 +164,7 @@ fn registry_error(status: u16, code: &str, message: &str) -> HttpResponse {
         ))
 }
 
-async fn handle(req: HttpRequest, state: web::Data<Shared>) -> HttpResponse {
+async fn handle(req: HttpRequest, body: web::Bytes, state: web::Data<Shared>) -> HttpResponse {
     let path = req.path().to_string();
     let query = req.query_string().to_string();
     let host = req.connection_info().host().to_string();
@@ -248,6 +255,16 @@ async fn handle(req: HttpRequest, state: web::Data<Shared>) -> HttpResponse {
     let Some(rest) = path.strip_prefix("/v2/") else {
         return HttpResponse::NotFound().finish();
     };
+    let content_type = req
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok());
+    let method = req.method().as_str();
+    if let Some(response) =
+        uploads::handle(&mut s, method, rest, &query, &host, &body, content_type)
+    {
+        return response;
+    }
     for kind in ["/tags/list", "/manifests/", "/blobs/"] {
         let Some((name, reference)) = rest.rsplit_once(kind) else {
             continue;
