@@ -1,5 +1,5 @@
-//! The `graph-data validate` command (the binary lives in this crate, its rules in the
-//! graph-data library): output format and exit status.
+//! The `graph-data` binary (it lives in this crate; the validate rules are in the
+//! graph-data library): `validate` and `image push` output and exit status.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -63,4 +63,57 @@ fn unopenable_path_and_usage_errors_exit_2() {
         .contains("cannot open graph-data source /nonexistent/graph-data"));
     assert_eq!(validate(&["validate"]).status.code(), Some(2));
     assert_eq!(validate(&["frobnicate"]).status.code(), Some(2));
+}
+
+/// `graph-data image push`: stdout is `<image>@<digest>`, an invalid tree exits 1 without
+/// pushing, and the oc-mirror layout without `--base` is a usage error.
+#[test]
+fn image_push_prints_the_digest_and_refuses_invalid_trees() {
+    let registry =
+        integration_tests::TestRegistry::start(integration_tests::RegistryOptions::anonymous())
+            .unwrap();
+    let to = format!("{}/gd/flat:latest", registry.base_url());
+    let data = manifest().join("../data/graph-data");
+    let out = validate(&[
+        "image",
+        "push",
+        "--graph-data",
+        data.to_str().unwrap(),
+        "--to",
+        &to,
+        "--layout",
+        "flat",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let printed = stdout(&out);
+    let digest = integration_tests::skopeo::inspect_digest(&registry, "gd/flat", "latest").unwrap();
+    assert_eq!(
+        printed.trim(),
+        format!("{}/gd/flat:latest@{digest}", registry.host_port())
+    );
+
+    let invalid = manifest()
+        .join("../graph-data/tests/conformance/graph-data-apply/invalid0/cincinnati-graph-data");
+    let to = format!("{}/gd/invalid:latest", registry.base_url());
+    let args = [
+        "image",
+        "push",
+        "--graph-data",
+        invalid.to_str().unwrap(),
+        "--to",
+        &to,
+    ];
+    let out = validate(&[&args[..], &["--layout", "flat"]].concat());
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("blocked-edges/invalid_format.yaml"));
+    assert!(integration_tests::skopeo::inspect_digest(&registry, "gd/invalid", "latest").is_err());
+
+    let out = validate(&args);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--base"));
 }

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use graph_builder::graph_data_push::{push_graph_data_image, ImageLayout, PushRequest};
+use graph_builder::graph_data_push::{push_graph_data_image, ImageLayout, PushError, PushRequest};
 
 /// Tooling for graph-data trees (channels, blocked edges, raw metadata).
 #[derive(Debug, Parser)]
@@ -35,8 +35,8 @@ enum Command {
 #[derive(Debug, Subcommand)]
 enum ImageCommand {
     /// Validate a graph-data tree, build an OCI image of it and push it straight to a
-    /// registry (no container engine); prints the pushed manifest digest. Exit status: 0
-    /// pushed, 1 invalid graph-data (nothing pushed), 2 any other error.
+    /// registry (no container engine); prints `<image>@<digest>`. Exit status: 0 pushed,
+    /// 1 invalid graph-data (every problem printed, nothing pushed), 2 any other error.
     Push {
         /// The graph-data directory or `graph-data.tar.gz`.
         #[arg(long)]
@@ -53,7 +53,7 @@ enum ImageCommand {
         layout: Layout,
         /// `<repository>:<tag>` of the base image, in the same registry (oc-mirror layout;
         /// for example a mirrored `ubi9/ubi:latest`).
-        #[arg(long, required_if_eq("layout", "oc-mirror"))]
+        #[arg(long)]
         base: Option<String>,
         /// A docker `config.json` with credentials for the registry.
         #[arg(long)]
@@ -99,17 +99,16 @@ fn main() -> ExitCode {
                     ca_dir,
                 },
         } => {
-            // Refuse to push what the service would refuse to load.
-            let code = validate(&graph_data);
-            if code != 0 {
-                eprintln!("graph-data: not pushing {}", graph_data.display());
-                return ExitCode::from(code);
-            }
             let layout = match (layout, base) {
                 (Layout::Flat, _) => ImageLayout::Flat,
-                (Layout::OcMirror, base) => ImageLayout::OcMirror {
-                    base: base.unwrap_or_default(),
-                },
+                (Layout::OcMirror, Some(base)) => ImageLayout::OcMirror { base },
+                (Layout::OcMirror, None) => {
+                    eprintln!(
+                        "graph-data: the oc-mirror layout needs --base <repository:tag> \
+                         (or use --layout flat)"
+                    );
+                    return ExitCode::from(2);
+                }
             };
             let request = PushRequest {
                 graph_data,
@@ -132,6 +131,12 @@ fn main() -> ExitCode {
                 Ok(pushed) => {
                     println!("{}@{}", pushed.reference, pushed.digest);
                     ExitCode::SUCCESS
+                }
+                // Refused before anything was pushed: every problem, as `validate` prints.
+                Err(PushError::Invalid { path, report }) => {
+                    eprintln!("{report}");
+                    eprintln!("graph-data: not pushing {}: invalid", path.display());
+                    ExitCode::from(graph_data::validate::EXIT_PROBLEMS)
                 }
                 Err(e) => {
                     eprintln!("graph-data: {:#}", anyhow::Error::new(e));
