@@ -37,7 +37,7 @@ fi
 python3 -c 'import pytest, yaml, kubernetes_validate' >/dev/null 2>&1 ||
   PIP_BREAK_SYSTEM_PACKAGES=1 PIP_ROOT_USER_ACTION=ignore \
     python3 -m pip install --quiet pytest pyyaml kubernetes-validate
-cargo build --locked --bins -p graph-builder -p policy-engine -p graph-data
+cargo build --locked --bins -p graph-builder -p policy-engine
 UPDATE_SERVICE_BIN_DIR="${CARGO_TARGET_DIR:-target}/debug" python3 -m pytest -q -p no:cacheprovider deploy/tests
 
 cargo test --workspace --locked "$@"
