@@ -29,6 +29,18 @@ pub(crate) enum TagResult {
     },
 }
 
+impl TagResult {
+    /// An image whose outcome came from the digest cache.
+    pub(crate) fn cached(tag: String, digest: String, outcome: ImageOutcome) -> Self {
+        Self::Image {
+            tag,
+            digest,
+            outcome,
+            cache_hit: true,
+        }
+    }
+}
+
 /// Whether `tag` is a cosign signature, attestation or SBOM tag.
 pub(crate) fn is_signature_tag(tag: &str) -> bool {
     [".sig", ".att", ".sbom"].iter().any(|s| tag.ends_with(s))

@@ -8,8 +8,8 @@ use futures::{StreamExt as _, TryStreamExt as _};
 
 use super::assemble::{assemble, digests, is_signature_tag, TagResult};
 use super::cache::Cache;
-use super::image::{inspect, Source};
-use super::{add_counters, log_outcome, ScrapeOutcome};
+use super::image::Source;
+use super::{add_counters, resolve, ScrapeOutcome};
 use crate::oci_layout::OciLayout;
 use crate::registry::{ScrapeError, DEFAULT_MANIFESTREF_KEY};
 
@@ -75,23 +75,7 @@ impl LayoutScraper {
                 reason: format!("{item}: the manifest blob is missing"),
             });
         };
-        if let Some(outcome) = self.cache.image(&digest) {
-            return Ok(TagResult::Image {
-                tag,
-                digest,
-                outcome,
-                cache_hit: true,
-            });
-        }
-        let outcome = inspect(Source::Layout(layout), &self.cache, &tag, &manifest).await?;
-        log_outcome(&tag, &digest, &outcome);
-        self.cache.store_image(&digest, &outcome);
-        Ok(TagResult::Image {
-            tag,
-            digest,
-            outcome,
-            cache_hit: false,
-        })
+        resolve(Source::Layout(layout), &self.cache, tag, &manifest).await
     }
 }
 

@@ -34,7 +34,9 @@ use futures::{StreamExt as _, TryStreamExt as _};
 
 use crate::registry::auth::{credentials_for, SharedAuth};
 use crate::registry::ca::load_ca_directory;
-use crate::registry::client::{build_http_client, Counters, Head, RegistryClient, RetryPolicy};
+use crate::registry::client::{
+    build_http_client, Counters, FetchedManifest, Head, RegistryClient, RetryPolicy,
+};
 use crate::registry::Target;
 pub use crate::registry::{ScrapeError, ScrapeSettings};
 pub use assemble::ARCH_KEY;
@@ -234,12 +236,7 @@ impl Scraper {
                 Head::NotFound => None,
                 Head::Digest(digest) => {
                     if let Some(outcome) = self.cache.image(&digest) {
-                        return Ok(TagResult::Image {
-                            tag,
-                            digest,
-                            outcome,
-                            cache_hit: true,
-                        });
+                        return Ok(TagResult::cached(tag, digest, outcome));
                     }
                     client
                         .get_manifest(&digest, &format!("{item} manifest {digest}"))
@@ -254,25 +251,30 @@ impl Scraper {
             tracing::warn!(%tag, "tag vanished during the scrape; skipping it");
             return Ok(TagResult::Skipped);
         };
-        let digest = manifest.digest.clone();
-        if let Some(outcome) = self.cache.image(&digest) {
-            return Ok(TagResult::Image {
-                tag,
-                digest,
-                outcome,
-                cache_hit: true,
-            });
-        }
-        let outcome = inspect(Source::Registry(client), &self.cache, &tag, &manifest).await?;
-        log_outcome(&tag, &digest, &outcome);
-        self.cache.store_image(&digest, &outcome);
-        Ok(TagResult::Image {
-            tag,
-            digest,
-            outcome,
-            cache_hit: false,
-        })
+        resolve(Source::Registry(client), &self.cache, tag, &manifest).await
     }
+}
+
+/// What one tag's manifest is: from the digest cache, or inspected, logged and cached.
+pub(crate) async fn resolve(
+    source: Source<'_>,
+    cache: &Cache,
+    tag: String,
+    manifest: &FetchedManifest,
+) -> Result<TagResult, ScrapeError> {
+    let digest = manifest.digest.clone();
+    if let Some(outcome) = cache.image(&digest) {
+        return Ok(TagResult::cached(tag, digest, outcome));
+    }
+    let outcome = inspect(source, cache, &tag, manifest).await?;
+    log_outcome(&tag, &digest, &outcome);
+    cache.store_image(&digest, &outcome);
+    Ok(TagResult::Image {
+        tag,
+        digest,
+        outcome,
+        cache_hit: false,
+    })
 }
 
 pub(crate) fn log_outcome(tag: &str, digest: &str, outcome: &cache::ImageOutcome) {
