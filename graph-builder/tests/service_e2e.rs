@@ -188,19 +188,9 @@ async fn real_registry_graph_follows_pushes_and_graph_data_and_survives_failures
     );
     svc.metric_above(ERRORS, errors).await;
     assert_eq!(svc.graph_body().await, body);
-    assert!(
-        svc.metric("cincinnati_gb_graph_refresh_errors_total{stage=\"graph_data\"}")
-            .await
-            > 0.0
-    );
+    svc.assert_failing("graph_data").await;
     write(gd.path(), "blocked-edges/4.15.2-risk.yaml", RISK);
-    wait_for("recovery", || async {
-        (svc.metric("cincinnati_gb_graph_refresh_failing_since_timestamp")
-            .await
-            == 0.0)
-            .then_some(())
-    })
-    .await;
+    svc.recovered().await;
 
     // The registry stops: the graph stays, the scrape error is counted.
     let body = svc.graph_body().await;
@@ -209,15 +199,6 @@ async fn real_registry_graph_follows_pushes_and_graph_data_and_survives_failures
     svc.metric_above(ERRORS, errors).await;
     assert_eq!(svc.graph_body().await, body);
     assert!(svc.ready().await);
-    assert!(
-        svc.metric("cincinnati_gb_graph_refresh_errors_total{stage=\"scrape\"}")
-            .await
-            > 0.0
-    );
-    assert!(
-        svc.metric("cincinnati_gb_graph_refresh_failing_since_timestamp")
-            .await
-            > 0.0
-    );
+    svc.assert_failing("scrape").await;
     svc.stop().await;
 }

@@ -67,17 +67,7 @@ async fn bad_graph_data_keeps_the_last_good_graph_and_a_fix_is_picked_up() {
     assert_eq!(r.status(), 500);
     let body: serde_json::Value = r.json().await.unwrap();
     assert_eq!(body["kind"], "file_open_err");
-    let metrics = svc.metrics().await;
-    assert!(
-        metrics.contains("cincinnati_gb_graph_refresh_errors_total{stage=\"graph_data\"}"),
-        "{metrics}"
-    );
-    assert!(
-        service::metric(
-            &metrics,
-            "cincinnati_gb_graph_refresh_failing_since_timestamp"
-        ) > 0.0
-    );
+    svc.assert_failing("graph_data").await;
 
     // Fixed: the next refresh publishes.
     write(
@@ -115,11 +105,7 @@ async fn bad_graph_data_keeps_the_last_good_graph_and_a_fix_is_picked_up() {
             .await
             > 0.0
     );
-    assert_eq!(
-        svc.metric("cincinnati_gb_graph_refresh_failing_since_timestamp")
-            .await,
-        0.0
-    );
+    assert_eq!(svc.metric(service::FAILING_SINCE).await, 0.0);
 
     // The public port serves the graph-data the graph was built with.
     let r = svc.get(&format!("{}/graph-data", svc.public)).await;
@@ -204,27 +190,11 @@ async fn new_releases_are_picked_up_and_a_failing_source_keeps_the_graph() {
     std::fs::write(fake.join("index.json"), "{").unwrap();
     svc.metric_above(ERRORS, errors).await;
     assert_eq!(svc.graph_body().await, body);
-    let metrics = svc.metrics().await;
-    assert!(
-        metrics.contains("cincinnati_gb_graph_refresh_errors_total{stage=\"scrape\"}"),
-        "{metrics}"
-    );
-    assert!(
-        service::metric(
-            &metrics,
-            "cincinnati_gb_graph_refresh_failing_since_timestamp"
-        ) > 0.0
-    );
+    svc.assert_failing("scrape").await;
 
     // The index is back: the failure run ends.
     std::fs::write(fake.join("index.json"), index).unwrap();
-    wait_for("recovery", || async {
-        (svc.metric("cincinnati_gb_graph_refresh_failing_since_timestamp")
-            .await
-            == 0.0)
-            .then_some(())
-    })
-    .await;
+    svc.recovered().await;
     svc.stop().await;
 }
 

@@ -14,6 +14,9 @@ use tokio::task::JoinHandle;
 /// How long any wait in these tests may take before it fails.
 pub const WAIT: Duration = Duration::from_secs(20);
 
+/// Set while refreshes fail, 0 once one succeeds.
+pub const FAILING_SINCE: &str = "cincinnati_gb_graph_refresh_failing_since_timestamp";
+
 pub struct Service {
     pub main: String,
     pub public: String,
@@ -110,6 +113,22 @@ impl Service {
             (v > value).then_some(v)
         })
         .await
+    }
+
+    /// Asserts that a failure run is on and that refreshes failed at `stage`.
+    pub async fn assert_failing(&self, stage: &str) {
+        let metrics = self.metrics().await;
+        let errors = format!("cincinnati_gb_graph_refresh_errors_total{{stage=\"{stage}\"}}");
+        assert!(metric(&metrics, &errors) > 0.0, "{metrics}");
+        assert!(metric(&metrics, FAILING_SINCE) > 0.0, "{metrics}");
+    }
+
+    /// Waits until a refresh succeeds again and the failure run ends.
+    pub async fn recovered(&self) {
+        wait_for("recovery", || async {
+            (self.metric(FAILING_SINCE).await == 0.0).then_some(())
+        })
+        .await;
     }
 
     /// Waits for readiness, then returns the graph.
