@@ -7,6 +7,7 @@
 #![deny(missing_docs)]
 
 pub mod apply;
+pub mod bounded_tar;
 mod conditional;
 mod error;
 mod graph;

@@ -379,6 +379,7 @@ fn tarball_size_caps() {
         max_entry_bytes: 1024,
         max_total_bytes: 1 << 20,
         max_entries: 100,
+        ..TarLimits::default()
     };
     let bytes = build(&files, &[("blocked-edges/big.yaml", Entry::File(&big))]);
     assert_eq!(

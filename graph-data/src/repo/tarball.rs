@@ -4,13 +4,18 @@
 //! entries may be prefixed `./`, and one top-level directory wrapping everything (as in
 //! GitHub tarballs) is accepted. Nothing is written to disk. Refused, each with an error
 //! naming the entry: absolute paths, `..` components, symlinks, hard links, devices and
-//! FIFOs, entries above the per-entry size cap, and archives above the total cap.
+//! FIFOs, entries above the per-entry size cap, and archives above the total cap, the
+//! entry count or the decompressed-size cap. Long-name and PAX records are bounded
+//! before they are read ([`crate::bounded_tar`]).
 
+use std::collections::HashSet;
 use std::io::Read;
 use std::path::Component;
 
 use flate2::read::GzDecoder;
 use tar::EntryType;
+
+use crate::bounded_tar::{self, HeaderLimits, Limited, TarError};
 
 use super::error::{LoadError, Problem};
 use super::tree::{classify, Content, Entry, Kind, Tree, BLOCKED_EDGES, CHANNELS};
@@ -20,18 +25,25 @@ use super::tree::{classify, Content, Entry, Kind, Tree, BLOCKED_EDGES, CHANNELS}
 pub struct TarLimits {
     /// Largest single entry, in bytes.
     pub max_entry_bytes: u64,
-    /// Largest sum of entry sizes, in bytes.
+    /// Largest sum of entry sizes, in bytes (what may be held in memory at once).
     pub max_total_bytes: u64,
     /// Most entries.
     pub max_entries: usize,
+    /// Most bytes after decompression, headers and padding included (a time bound on
+    /// gzip bombs).
+    pub max_decompressed_bytes: u64,
+    /// Caps on long-name and PAX records.
+    pub header: HeaderLimits,
 }
 
 impl Default for TarLimits {
     fn default() -> Self {
         Self {
             max_entry_bytes: 16 << 20,
-            max_total_bytes: 256 << 20,
+            max_total_bytes: 64 << 20,
             max_entries: 100_000,
+            max_decompressed_bytes: 256 << 20,
+            header: HeaderLimits::default(),
         }
     }
 }
@@ -55,20 +67,33 @@ fn wanted(parts: &[String]) -> bool {
     }
 }
 
+/// An error about the archive as a whole, naming the decompression cap when that is why.
+fn archive_error(label: &str, error: TarError, limits: &TarLimits) -> LoadError {
+    let message = match &error {
+        TarError::Io(e) if Limited::<&[u8]>::exceeded(e).is_some() => format!(
+            "more than {} bytes after decompression",
+            limits.max_decompressed_bytes
+        ),
+        TarError::Io(e) => format!("not a readable tar.gz: {e}"),
+        other => format!("refused tarball: {other}"),
+    };
+    LoadError::new(label, Problem::Archive(message))
+}
+
 /// Reads a gzip-compressed tarball into a [`Tree`]. `label` names the archive in errors
 /// that belong to no entry (a corrupt stream, a cap on the whole archive).
 pub(crate) fn read(label: &str, reader: impl Read, limits: TarLimits) -> Tree {
     let mut tree = Tree::default();
     let mut raws = Vec::new();
-    let mut archive = tar::Archive::new(GzDecoder::new(reader));
+    let mut archive = tar::Archive::new(Limited::new(
+        GzDecoder::new(reader),
+        limits.max_decompressed_bytes,
+    ));
     let mut total: u64 = 0;
-    let entries = match archive.entries() {
+    let entries = match bounded_tar::entries(&mut archive, limits.header) {
         Ok(entries) => entries,
         Err(e) => {
-            tree.errors.push(LoadError::new(
-                label,
-                Problem::Archive(format!("not a readable tar.gz: {e}")),
-            ));
+            tree.errors.push(archive_error(label, e, &limits));
             return tree;
         }
     };
@@ -83,26 +108,20 @@ pub(crate) fn read(label: &str, reader: impl Read, limits: TarLimits) -> Tree {
         let mut entry = match entry {
             Ok(entry) => entry,
             Err(e) => {
-                tree.errors.push(LoadError::new(
-                    label,
-                    Problem::Archive(format!("not a readable tar.gz: {e}")),
-                ));
+                tree.errors.push(archive_error(label, e, &limits));
                 break;
             }
         };
-        let shown = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+        let shown = entry.shown();
         let refuse = |why: String| {
             LoadError::new(
                 shown.clone(),
                 Problem::Archive(format!("refused tarball entry: {why}")),
             )
         };
-        let kind = entry.header().entry_type();
-        let is_dir = match kind {
+        let is_dir = match entry.kind {
             EntryType::Regular | EntryType::Continuous => false,
             EntryType::Directory => true,
-            // pax headers carry metadata for other entries, not files.
-            EntryType::XGlobalHeader | EntryType::XHeader => continue,
             EntryType::Symlink | EntryType::Link => {
                 tree.errors.push(refuse("links are not allowed".to_owned()));
                 continue;
@@ -114,7 +133,7 @@ pub(crate) fn read(label: &str, reader: impl Read, limits: TarLimits) -> Tree {
                 continue;
             }
         };
-        let size = entry.size();
+        let size = entry.size;
         if size > limits.max_entry_bytes {
             tree.errors.push(refuse(format!(
                 "{size} bytes is above the {} byte limit per file",
@@ -133,7 +152,7 @@ pub(crate) fn read(label: &str, reader: impl Read, limits: TarLimits) -> Tree {
             ));
             break;
         }
-        let parts = match parts(&entry.path_bytes()) {
+        let parts = match parts(&entry.path) {
             Ok(parts) => parts,
             Err(why) => {
                 tree.errors.push(refuse(why));
@@ -146,10 +165,15 @@ pub(crate) fn read(label: &str, reader: impl Read, limits: TarLimits) -> Tree {
         let keep = !is_dir && (wanted(&parts) || wanted(&parts[1..]));
         let bytes = if keep {
             let mut buf = Vec::with_capacity(size as usize);
-            if let Err(e) = (&mut entry)
+            if let Err(e) = (&mut entry.data)
                 .take(limits.max_entry_bytes + 1)
                 .read_to_end(&mut buf)
             {
+                if Limited::<&[u8]>::exceeded(&e).is_some() {
+                    tree.errors
+                        .push(archive_error(label, TarError::Io(e), &limits));
+                    break;
+                }
                 tree.errors.push(LoadError::new(shown, Problem::Read(e)));
                 continue;
             }
@@ -205,6 +229,8 @@ fn place(tree: &mut Tree, mut raws: Vec<Raw>) {
     }
     let mut channels: Option<Vec<Entry>> = None;
     let mut blocked: Option<Vec<Entry>> = None;
+    // Names already placed, per directory: a set keeps 100k entries linear.
+    let mut seen: HashSet<(bool, String)> = HashSet::new();
     for r in raws {
         let Raw {
             parts,
@@ -236,7 +262,7 @@ fn place(tree: &mut Tree, mut raws: Vec<Raw>) {
                     bytes.map_or(Content::NotRead, Content::Yaml)
                 };
                 // A subdirectory shows up once per entry inside it: keep one.
-                if !list.iter().any(|e| &e.name == name) {
+                if seen.insert((d == CHANNELS, name.clone())) {
                     list.push(Entry {
                         name: name.clone(),
                         content,
