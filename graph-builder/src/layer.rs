@@ -12,6 +12,7 @@ use std::io::{self, BufRead, BufReader, Read};
 
 use bytes::Bytes;
 use futures::Stream;
+use graph_data::bounded_tar::{self, HeaderLimits, Limited, TarError};
 
 /// Largest release-metadata file we accept.
 pub const METADATA_SIZE_CAP: u64 = 1024 * 1024;
@@ -45,6 +46,11 @@ pub enum LayerError {
     /// rather than skipped: it might be a release we cannot see into.
     #[error("the layer is {0}-compressed, which is not supported")]
     Unsupported(&'static str),
+    /// A tar record is above its cap (long name, PAX header), unsupported (extended
+    /// sparse, PAX size override), or the layer decompresses past
+    /// [`LAYER_DECOMPRESSED_CAP`].
+    #[error("the layer is refused: {0}")]
+    Header(#[source] TarError),
     /// The metadata file is bigger than [`METADATA_SIZE_CAP`].
     #[error("release-metadata is {size} bytes, larger than the {METADATA_SIZE_CAP} byte cap")]
     TooLarge {
@@ -142,28 +148,42 @@ pub fn scan_layer(reader: impl Read) -> Result<Option<Vec<u8>>, LayerError> {
 }
 
 fn scan_tar(reader: impl Read) -> Result<Option<Vec<u8>>, LayerError> {
-    let mut archive = tar::Archive::new(reader);
-    for entry in archive.entries().map_err(classify)? {
-        let entry = entry.map_err(classify)?;
-        let path = entry.path_bytes();
-        let path = path.strip_prefix(b"./").unwrap_or(&path);
-        if path != crate::release_metadata::METADATA_PATH.as_bytes()
-            || !entry.header().entry_type().is_file()
-        {
+    // Raw records, each capped before it is read: the tar crate's default mode would
+    // read a multi-GB long name into memory (see `graph_data::bounded_tar`).
+    let mut archive = tar::Archive::new(Limited::new(reader, LAYER_DECOMPRESSED_CAP));
+    let entries = bounded_tar::entries(&mut archive, HeaderLimits::default()).map_err(bounded)?;
+    for entry in entries {
+        let entry = entry.map_err(bounded)?;
+        let path = entry.path.strip_prefix(b"./").unwrap_or(&entry.path);
+        if path != crate::release_metadata::METADATA_PATH.as_bytes() || !entry.kind.is_file() {
             continue;
         }
-        let size = entry.size();
+        let size = entry.size;
         if size > METADATA_SIZE_CAP {
             return Err(LayerError::TooLarge { size });
         }
         let mut content = Vec::with_capacity(size as usize);
         entry
+            .data
             .take(METADATA_SIZE_CAP + 1)
             .read_to_end(&mut content)
             .map_err(classify)?;
         return Ok(Some(content));
     }
     Ok(None)
+}
+
+/// Most bytes one layer may decompress to: a gzip bomb or an endless layer ends here.
+pub const LAYER_DECOMPRESSED_CAP: u64 = 8 << 30;
+
+fn bounded(error: TarError) -> LayerError {
+    match error {
+        TarError::Io(e) if Limited::<&[u8]>::exceeded(&e).is_some() => {
+            LayerError::Header(TarError::Io(e))
+        }
+        TarError::Io(e) => classify(e),
+        other => LayerError::Header(other),
+    }
 }
 
 #[cfg(test)]
@@ -227,6 +247,50 @@ pub(crate) mod tests {
             scan_layer(&tar[..]),
             Err(LayerError::TooLarge { .. })
         ));
+    }
+
+    /// Counts the bytes read through it.
+    struct Counting<R> {
+        inner: R,
+        read: std::rc::Rc<std::cell::Cell<u64>>,
+    }
+
+    impl<R: Read> Read for Counting<R> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = self.inner.read(buf)?;
+            self.read.set(self.read.get() + n as u64);
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn a_multi_gigabyte_long_name_is_refused_before_it_is_read() {
+        // A GNU long-name record claiming 3 GiB, its zeros gzip-compressed on the fly:
+        // about 3 MB of gzip that the tar crate alone would read into one `Vec`.
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(tar::EntryType::GNULongName);
+        header.set_size(3 << 30);
+        header.as_gnu_mut().unwrap().name[..13].copy_from_slice(b"././@LongLink");
+        header.set_cksum();
+        let plain = io::Cursor::new(header.as_bytes().to_vec()).chain(io::repeat(0).take(3 << 30));
+        let read = std::rc::Rc::default();
+        let gzip = Counting {
+            inner: flate2::read::GzEncoder::new(plain, flate2::Compression::fast()),
+            read: std::rc::Rc::clone(&read),
+        };
+        let err = scan_layer(gzip).unwrap_err();
+        assert!(
+            matches!(
+                &err,
+                LayerError::Header(TarError::HeaderTooLarge { record: "GNU long name", size, .. }) if *size == 3 << 30
+            ),
+            "{err:?}"
+        );
+        assert!(read.get() < 1 << 20, "read {} bytes of gzip", read.get());
+        assert_eq!(
+            err.to_string(),
+            "the layer is refused: GNU long name record of 3221225472 bytes is above the 65536 byte limit"
+        );
     }
 
     #[tokio::test]
