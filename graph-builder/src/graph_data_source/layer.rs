@@ -1,18 +1,28 @@
 //! Applying one image layer to the graph-data files collected so far: keep the
 //! graph-data files under the graph-data root, honour whiteouts (`.wh.name` deletes a
-//! file of a lower layer, `.wh..wh..opq` empties a directory), and check the layer's
-//! digest over the bytes as they stream by.
+//! file of a lower layer, `.wh..wh..opq` empties a directory of lower layers), and check
+//! the layer's digest over the bytes as they stream by.
+//!
+//! Every read is bounded: tar records ([`graph_data::bounded_tar`]), decompressed bytes
+//! and entries per layer, and the files kept across the image (count and bytes, the
+//! graph-data tarball caps). Links, devices and FIFOs at a graph-data path are refused by
+//! name: nothing is written to disk, so they could never be followed, but a link where
+//! the format expects a file means the image is not what its author thinks.
 
 use std::io::{BufRead as _, BufReader, Read};
 use std::path::{Component, Path};
 
+use graph_data::bounded_tar::{self, HeaderLimits, Limited};
+use graph_data::repo::TarLimits;
 use sha2::{Digest as _, Sha256};
 
 use super::pack::{Entries, ROOT_FILES, YAML_DIRS};
 
-/// Largest graph-data file kept from a layer.
-const FILE_CAP: u64 = 16 << 20;
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+/// Most bytes one layer may decompress to (base OS layers under the graph-data included).
+const LAYER_DECOMPRESSED_CAP: u64 = 2 << 30;
+/// Most tar entries in one layer (a UBI base layer has about 15k).
+const LAYER_ENTRIES_CAP: u64 = 1_000_000;
 
 /// Hashes what is read through it.
 struct Hashing<R> {
@@ -28,18 +38,35 @@ impl<R: Read> Read for Hashing<R> {
     }
 }
 
+fn refused(message: String) -> std::io::Error {
+    std::io::Error::other(message)
+}
+
+/// A whiteout found in a layer, applied to the lower layers once the layer is read.
+enum Whiteout {
+    /// The graph-data root or a directory above it: nothing of the lower layers stays.
+    All,
+    /// `.wh.name`: this path and everything under it.
+    Path(String),
+    /// `.wh..wh..opq`: everything under this directory ("" is the root).
+    Opaque(String),
+}
+
 /// Applies one layer to `files` (paths relative to the graph-data root): keeps the
 /// graph-data files under `root`, applies whiteouts, and checks the layer digest.
 pub(super) fn extract(
     reader: impl Read,
     root: &[String],
     digest: &str,
-    mut files: Entries,
+    files: Entries,
 ) -> std::io::Result<Entries> {
+    let limits = TarLimits::default();
     let mut hashing = Hashing {
         inner: reader,
         hasher: Sha256::new(),
     };
+    let mut upper = Entries::new();
+    let mut whiteouts = Vec::new();
     {
         let mut buffered = BufReader::with_capacity(64 * 1024, &mut hashing);
         let gzip = buffered.fill_buf()?.starts_with(&GZIP_MAGIC);
@@ -48,34 +75,59 @@ pub(super) fn extract(
         } else {
             Box::new(buffered)
         };
-        let mut archive = tar::Archive::new(decoded);
-        for entry in archive.entries()? {
-            let mut entry = entry?;
-            let Some(parts) = normal_parts(&entry.path_bytes()) else {
+        let mut archive = tar::Archive::new(Limited::new(decoded, LAYER_DECOMPRESSED_CAP));
+        let mut kept_bytes: u64 = files.values().flatten().map(|b| b.len() as u64).sum();
+        let entries = bounded_tar::entries(&mut archive, HeaderLimits::default())
+            .map_err(std::io::Error::other)?;
+        for (count, entry) in entries.enumerate() {
+            if count as u64 >= LAYER_ENTRIES_CAP {
+                return Err(refused(format!(
+                    "more than {LAYER_ENTRIES_CAP} entries in one layer"
+                )));
+            }
+            let mut entry = entry.map_err(std::io::Error::other)?;
+            let Some(parts) = normal_parts(&entry.path) else {
                 continue;
             };
-            let Some(rel) = parts.strip_prefix(root) else {
-                continue;
-            };
-            if let Some((name, parent)) = rel.split_last() {
+            if let Some((name, parent)) = parts.split_last() {
                 if let Some(hidden) = name.strip_prefix(".wh.") {
-                    whiteout(&mut files, parent, hidden);
+                    if let Some(w) = whiteout(root, parent, hidden) {
+                        whiteouts.push(w);
+                    }
                     continue;
                 }
             }
-            let kind = entry.header().entry_type();
+            let Some(rel) = parts.strip_prefix(root) else {
+                continue;
+            };
             let rel = rel.join("/");
+            let kind = entry.kind;
+            let graph_data_path = wanted(&rel, true) || wanted(&rel, false);
             if kind.is_dir() && wanted(&rel, true) {
-                files.insert(rel, None);
+                upper.insert(rel, None);
             } else if kind.is_file() && wanted(&rel, false) {
-                if entry.size() > FILE_CAP {
-                    return Err(std::io::Error::other(format!(
-                        "{rel} is larger than {FILE_CAP} bytes"
+                if entry.size > limits.max_entry_bytes {
+                    return Err(refused(format!(
+                        "{rel} is {} bytes, larger than {} bytes",
+                        entry.size, limits.max_entry_bytes
                     )));
                 }
-                let mut bytes = Vec::with_capacity(entry.size() as usize);
-                entry.read_to_end(&mut bytes)?;
-                files.insert(rel, Some(bytes));
+                kept_bytes += entry.size;
+                if kept_bytes > limits.max_total_bytes {
+                    return Err(refused(format!(
+                        "the graph-data files are larger than {} bytes in all",
+                        limits.max_total_bytes
+                    )));
+                }
+                let mut bytes = Vec::with_capacity(entry.size as usize);
+                (&mut entry.data)
+                    .take(limits.max_entry_bytes + 1)
+                    .read_to_end(&mut bytes)?;
+                upper.insert(rel, Some(bytes));
+            } else if graph_data_path && !rel.is_empty() && !kind.is_dir() && !kind.is_file() {
+                return Err(refused(format!(
+                    "{rel} is a {kind:?} entry: links, devices and FIFOs are not allowed in graph-data"
+                )));
             }
         }
         // Hash what the tar reader left unread (padding, trailing blocks).
@@ -83,8 +135,19 @@ pub(super) fn extract(
     }
     let actual = format!("sha256:{}", hex::encode(hashing.hasher.finalize()));
     if actual != digest {
-        return Err(std::io::Error::other(format!(
+        return Err(refused(format!(
             "content digest is {actual}, not the layer digest"
+        )));
+    }
+    let mut files = files;
+    for w in &whiteouts {
+        apply_whiteout(&mut files, w);
+    }
+    files.extend(upper);
+    if files.len() > limits.max_entries {
+        return Err(refused(format!(
+            "more than {} graph-data files",
+            limits.max_entries
         )));
     }
     Ok(files)
@@ -116,25 +179,63 @@ fn wanted(rel: &str, is_dir: bool) -> bool {
     }
 }
 
-/// `parent/.wh.name` deletes `parent/name` from lower layers; `.wh..wh..opq` empties
-/// `parent`.
-fn whiteout(files: &mut Entries, parent: &[String], hidden: &str) {
-    let parent = parent.join("/");
-    let target = match hidden {
-        ".wh..opq" => parent.clone(),
-        name if parent.is_empty() => name.to_owned(),
-        name => format!("{parent}/{name}"),
-    };
+/// What `parent/.wh.<hidden>` removes from the graph-data of lower layers, if anything.
+fn whiteout(root: &[String], parent: &[String], hidden: &str) -> Option<Whiteout> {
     let opaque = hidden == ".wh..opq";
-    files.retain(|path, _| {
-        let inside = target.is_empty() || path.starts_with(&format!("{target}/"));
-        !(inside || (!opaque && *path == target))
-    });
+    let mut target = parent.to_vec();
+    if !opaque {
+        target.push(hidden.to_owned());
+    }
+    if root.starts_with(&target) && (!opaque || target.len() < root.len()) {
+        // The root itself or a directory above it is deleted or made opaque.
+        return Some(Whiteout::All);
+    }
+    let rel = target.strip_prefix(root)?.join("/");
+    Some(if opaque {
+        Whiteout::Opaque(rel)
+    } else {
+        Whiteout::Path(rel)
+    })
+}
+
+/// Removes what a whiteout hides, by key range: linear in what is removed, so a layer
+/// of many whiteouts over many files stays fast.
+fn apply_whiteout(files: &mut Entries, w: &Whiteout) {
+    let (exact, prefix) = match w {
+        Whiteout::All => {
+            files.clear();
+            return;
+        }
+        Whiteout::Path(p) => (Some(p.as_str()), format!("{p}/")),
+        Whiteout::Opaque(p) if p.is_empty() => {
+            files.clear();
+            return;
+        }
+        Whiteout::Opaque(p) => (None, format!("{p}/")),
+    };
+    if let Some(exact) = exact {
+        files.remove(exact);
+    }
+    let under: Vec<String> = files
+        .range::<String, _>(prefix.clone()..)
+        .map(|(k, _)| k)
+        .take_while(|k| k.starts_with(&prefix))
+        .cloned()
+        .collect();
+    for k in under {
+        files.remove(&k);
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn gzip(tar: &[u8]) -> Vec<u8> {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut gz, tar).unwrap();
+        gz.finish().unwrap()
+    }
 
     fn layer(entries: &[(&str, Option<&str>)]) -> Vec<u8> {
         let mut tar = tar::Builder::new(Vec::new());
@@ -234,5 +335,105 @@ mod tests {
         assert_eq!(files.len(), 2);
         let err = extract(&flat[..], &[], "sha256:00", Entries::new()).unwrap_err();
         assert!(err.to_string().contains("not the layer digest"), "{err}");
+    }
+
+    #[test]
+    fn whiteouts_hide_lower_layers_only_and_may_remove_the_whole_root() {
+        let root = ["g"];
+        let base = layer(&[
+            ("g/version", Some("1.1.0\n")),
+            ("g/channels/a.yaml", Some("a")),
+            ("g/channels/b.yaml", Some("b")),
+        ]);
+        let files = apply(&base, &root, Entries::new()).unwrap();
+        // A whiteout and a new file of the same name in one layer: the new file stays.
+        let top = layer(&[
+            ("g/channels/a.yaml", Some("a2")),
+            ("g/channels/.wh.a.yaml", Some("")),
+            ("g/channels/.wh.b.yaml", Some("")),
+        ]);
+        let files = apply(&top, &root, files).unwrap();
+        assert_eq!(files["channels/a.yaml"].as_deref(), Some(&b"a2"[..]));
+        assert!(!files.contains_key("channels/b.yaml"));
+        assert!(files.contains_key("version"));
+        // Deleting the root's parent directory deletes everything below.
+        let gone = layer(&[(".wh.g", Some(""))]);
+        assert!(apply(&gone, &root, files.clone()).unwrap().is_empty());
+        let opaque_root = layer(&[("g/.wh..wh..opq", Some("")), ("g/version", Some("2"))]);
+        let after = apply(&opaque_root, &root, files).unwrap();
+        assert_eq!(after.keys().collect::<Vec<_>>(), ["version"]);
+    }
+
+    #[test]
+    fn links_devices_and_fifos_at_graph_data_paths_are_refused_by_name() {
+        for (kind, path) in [
+            (tar::EntryType::Symlink, "channels/x.yaml"),
+            (tar::EntryType::Link, "LICENSE"),
+            (tar::EntryType::Char, "version"),
+            (tar::EntryType::Fifo, "blocked-edges/y.yaml"),
+            (tar::EntryType::Symlink, "channels"),
+        ] {
+            let mut b = tar::Builder::new(Vec::new());
+            let mut h = tar::Header::new_gnu();
+            h.set_entry_type(kind);
+            h.set_size(0);
+            if matches!(kind, tar::EntryType::Symlink | tar::EntryType::Link) {
+                h.set_link_name("/var/lib/cincinnati/registry-credentials/config.json")
+                    .unwrap();
+            }
+            b.append_data(&mut h, path, std::io::empty()).unwrap();
+            let bytes = gzip(&b.into_inner().unwrap());
+            let err = apply(&bytes, &[], Entries::new()).unwrap_err().to_string();
+            assert_eq!(
+                err,
+                format!("{path} is a {kind:?} entry: links, devices and FIFOs are not allowed in graph-data")
+            );
+        }
+        // Outside the graph-data files, a link is none of our business.
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Symlink);
+        h.set_size(0);
+        h.set_link_name("/etc/passwd").unwrap();
+        b.append_data(&mut h, "etc/mtab", std::io::empty()).unwrap();
+        let bytes = gzip(&b.into_inner().unwrap());
+        assert!(apply(&bytes, &[], Entries::new()).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_huge_pax_header_is_refused_before_it_is_read() {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::XHeader);
+        h.set_size(2 << 30);
+        h.set_path("pax").unwrap();
+        h.set_cksum();
+        let plain = std::io::Cursor::new(h.as_bytes().to_vec())
+            .chain(std::io::repeat(b'a').take(2 << 30));
+        let gz = flate2::read::GzEncoder::new(plain, flate2::Compression::fast());
+        let err = extract(gz, &[], "sha256:00", Entries::new())
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "PAX header record of 2147483648 bytes is above the 1048576 byte limit"
+        );
+    }
+
+    #[test]
+    fn many_whiteouts_over_many_files_stay_linear() {
+        let mut files = Entries::new();
+        for i in 0..50_000 {
+            files.insert(format!("channels/c{i}.yaml"), Some(Vec::new()));
+        }
+        let mut b = tar::Builder::new(Vec::new());
+        for i in 0..50_000 {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(0);
+            b.append_data(&mut h, format!("channels/.wh.c{i}.yaml"), std::io::empty())
+                .unwrap();
+        }
+        let bytes = gzip(&b.into_inner().unwrap());
+        // With a scan of every file per whiteout this would be 2.5e9 comparisons.
+        assert!(apply(&bytes, &[], files).unwrap().is_empty());
     }
 }
