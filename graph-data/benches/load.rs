@@ -76,6 +76,77 @@ fn synthetic(versions: &BTreeSet<Version>) -> Graph {
     g
 }
 
+/// The synthetic graph again, releases first and edges after (as assembly adds them),
+/// with `down` edges going down in SemVer order added before the others: each from the
+/// top release of one architecture to the bottom release of another, so none closes a
+/// cycle. `descending` adds each release's incoming edges from the top release down (as
+/// when releases come in reverse order), so that searches from an edge's target meet
+/// every edge above it.
+fn synthetic_with_down_edges(versions: &BTreeSet<Version>, down: usize, descending: bool) -> Graph {
+    let arches = ["amd64", "arm64", "ppc64le", "s390x", "multi"];
+    let mut g = Graph::new();
+    let mut by_arch = Vec::new();
+    for arch in arches {
+        let mut ids = Vec::with_capacity(versions.len());
+        for v in versions {
+            let mut v = v.clone();
+            v.build = BuildMetadata::new(arch).unwrap();
+            let mut metadata = Metadata::new();
+            metadata.insert(ARCH_KEY.to_owned(), arch.to_owned());
+            let id = g
+                .add_release(Release::concrete(
+                    v.clone(),
+                    format!("quay.io/r@sha256:{v}"),
+                    metadata,
+                ))
+                .unwrap();
+            ids.push((v, id));
+        }
+        by_arch.push(ids);
+    }
+    for i in 0..down {
+        let from = by_arch[i % arches.len()].last().unwrap().1;
+        let to = by_arch[(i + 1) % arches.len()][i / arches.len()].1;
+        if i + 1 < arches.len() * versions.len() {
+            g.add_edge(from, to).unwrap();
+        }
+    }
+    for ids in &by_arch {
+        let mut order: Vec<usize> = (0..ids.len()).collect();
+        if descending {
+            order.reverse();
+        }
+        for i in order {
+            let (to_v, to) = &ids[i];
+            let near = ids[..i]
+                .iter()
+                .rev()
+                .filter(|(v, _)| v.major == to_v.major && to_v.minor - v.minor <= 1)
+                .take(40);
+            for (_, from) in near {
+                // A down edge may make an up edge close a cycle; those are refused.
+                let _ = g.add_edge(*from, *to);
+            }
+        }
+    }
+    g
+}
+
+/// Median build time of [`synthetic_with_down_edges`] and the edge count it reaches.
+fn cycle_check_case(
+    versions: &BTreeSet<Version>,
+    down: usize,
+    descending: bool,
+) -> (Duration, usize) {
+    let mut edges = 0;
+    let time = median(5, || {
+        let g = synthetic_with_down_edges(versions, down, descending);
+        edges = g.edge_count();
+        black_box(g);
+    });
+    (time, edges)
+}
+
 fn main() {
     let data_dir = root().join("../data/graph-data");
     let load_time = median(11, || {
@@ -131,5 +202,19 @@ fn main() {
         out.edge_count(),
         out.conditional_edges().len()
     );
+
+    // The cycle check: going down in SemVer order (without closing a cycle) must not
+    // make building the graph super-linear.
+    for (descending, order) in [(false, "ascending"), (true, "descending")] {
+        let (up_only, up_edges) = cycle_check_case(&versions, 0, descending);
+        println!("build ({order}), every edge up: {up_only:?} (median of 5; {up_edges} edges)");
+        for down in [1, 5] {
+            let (time, edges) = cycle_check_case(&versions, down, descending);
+            println!(
+                "build ({order}), {down} down first: {time:?} (median of 5; {edges} edges) = {:.2}x",
+                time.as_secs_f64() / up_only.as_secs_f64()
+            );
+        }
+    }
     println!("peak RSS at the end:       {}", vm_hwm());
 }

@@ -386,14 +386,7 @@ mod tests {
     fn paths(tar: &[u8]) -> Result<Vec<(String, Option<String>)>, TarError> {
         let mut archive = tar::Archive::new(tar);
         entries(&mut archive, HeaderLimits::default())?
-            .map(|e| {
-                e.map(|e| {
-                    (
-                        e.shown(),
-                        e.link.map(|l| String::from_utf8(l).unwrap()),
-                    )
-                })
-            })
+            .map(|e| e.map(|e| (e.shown(), e.link.map(|l| String::from_utf8(l).unwrap()))))
             .collect()
     }
 
@@ -422,7 +415,10 @@ mod tests {
         let record = "path=channels/x.yaml\n";
         pax.extend(format!("{} {record}", record.len() + 3).bytes());
         let tar = with_record(EntryType::XHeader, &pax, "short", b"y");
-        assert_eq!(paths(&tar).unwrap(), vec![("channels/x.yaml".to_owned(), None)]);
+        assert_eq!(
+            paths(&tar).unwrap(),
+            vec![("channels/x.yaml".to_owned(), None)]
+        );
     }
 
     #[test]
@@ -437,7 +433,10 @@ mod tests {
         let tar = with_record(EntryType::XHeader, &big, "f", b"");
         assert!(matches!(
             paths(&tar),
-            Err(TarError::HeaderTooLarge { record: "PAX header", .. })
+            Err(TarError::HeaderTooLarge {
+                record: "PAX header",
+                ..
+            })
         ));
     }
 
@@ -448,7 +447,11 @@ mod tests {
         let tar = with_record(EntryType::XHeader, pax.as_bytes(), "f", b"abc");
         assert!(matches!(
             paths(&tar),
-            Err(TarError::PaxSize { pax: 5, header: 3, .. })
+            Err(TarError::PaxSize {
+                pax: 5,
+                header: 3,
+                ..
+            })
         ));
 
         let mut b = tar::Builder::new(Vec::new());

@@ -1,8 +1,13 @@
 //! The update graph: releases as nodes of a petgraph DAG, indexed by exact version.
 //!
-//! The graph refuses cycles with an error, never a panic. Cycle checks are cheap in the
-//! common case: a cycle needs at least one edge that does not go up in SemVer order, so
-//! while every edge goes up (as real update edges do) no search is needed.
+//! The graph refuses cycles with an error, never a panic. It keeps a topological order of
+//! its releases (every edge goes from a lower to a higher key) and updates it
+//! incrementally (Pearce and Kelly's dynamic topological sort): an edge that agrees with
+//! the order costs nothing; one that does not is checked and repaired by searching only
+//! the releases whose keys lie between its ends. Keys start as the SemVer version, so
+//! edges that go up (as real update edges do) never search, and an edge that goes down
+//! without closing a cycle reorders a bounded region once instead of making every later
+//! edge search the graph.
 
 use std::collections::{HashMap, HashSet};
 
@@ -19,14 +24,19 @@ use crate::release::{Metadata, Release};
 /// removed.
 pub type ReleaseId = NodeIndex;
 
+/// A release's place in the topological order.
+type OrderKey = (Version, u64);
+
 /// The update graph: releases, unconditional edges between them, and conditional edges.
 #[derive(Debug, Clone, Default)]
 pub struct Graph {
     dag: StableDiGraph<Release, ()>,
     by_version: HashMap<Version, ReleaseId>,
-    /// Edges whose source is not lower than their target in SemVer order; while there are
-    /// none, no edge that goes up can close a cycle.
-    backward_edges: usize,
+    /// Topological key of each release, by node index: for every edge `a -> b`,
+    /// `order[a] < order[b]`. Starts as (version, creation number), which is unique.
+    order: Vec<OrderKey>,
+    /// Creation number of the next release.
+    created: u64,
     conditional_edges: Vec<ConditionalEdge>,
 }
 
@@ -60,6 +70,18 @@ impl Graph {
         }
         let version = release.version.clone();
         let id = self.dag.add_node(release);
+        // A new release has no edges, so any key is consistent; its version keeps edges
+        // that go up free of any search.
+        let key = (version.clone(), self.created);
+        self.created += 1;
+        match self.order.get_mut(id.index()) {
+            Some(slot) => *slot = key,
+            None => {
+                self.order
+                    .resize(id.index(), (Version::new(0, 0, 0), u64::MAX));
+                self.order.push(key);
+            }
+        }
         self.by_version.insert(version, id);
         Ok(id)
     }
@@ -111,26 +133,78 @@ impl Graph {
         if self.dag.find_edge(from, to).is_some() {
             return Ok(false);
         }
-        let backward = self.is_backward(from, to);
-        if (backward || self.backward_edges > 0)
-            && (from == to || petgraph::algo::has_path_connecting(&self.dag, to, from, None))
-        {
-            return Err(GraphError::WouldCycle {
-                from: self.dag[from].version.clone(),
-                to: self.dag[to].version.clone(),
-            });
+        if from == to {
+            return Err(self.would_cycle(from, to));
+        }
+        if self.order[from.index()] > self.order[to.index()] {
+            self.reorder(from, to)?;
         }
         self.dag.add_edge(from, to, ());
-        self.backward_edges += usize::from(backward);
         Ok(true)
+    }
+
+    fn would_cycle(&self, from: ReleaseId, to: ReleaseId) -> GraphError {
+        GraphError::WouldCycle {
+            from: self.dag[from].version.clone(),
+            to: self.dag[to].version.clone(),
+        }
+    }
+
+    /// Makes room for the edge `from -> to` where `to` is ordered before `from`: finds the
+    /// releases reachable from `to` that are ordered before `from` (reaching `from` means
+    /// a cycle) and the releases reaching `from` that are ordered after `to`, then hands
+    /// their keys out again so that the second group comes before the first. Only
+    /// releases between the two keys are visited.
+    fn reorder(&mut self, from: ReleaseId, to: ReleaseId) -> Result<(), GraphError> {
+        let upper = self.order[from.index()].clone();
+        let lower = self.order[to.index()].clone();
+        let mut forward = Vec::new();
+        let mut seen = HashSet::from([to]);
+        let mut stack = vec![to];
+        while let Some(n) = stack.pop() {
+            forward.push(n);
+            for next in self.dag.neighbors_directed(n, Direction::Outgoing) {
+                if next == from {
+                    return Err(self.would_cycle(from, to));
+                }
+                if self.order[next.index()] < upper && seen.insert(next) {
+                    stack.push(next);
+                }
+            }
+        }
+        let mut backward = Vec::new();
+        let mut stack = vec![from];
+        seen.insert(from);
+        while let Some(n) = stack.pop() {
+            backward.push(n);
+            for prev in self.dag.neighbors_directed(n, Direction::Incoming) {
+                if self.order[prev.index()] > lower && seen.insert(prev) {
+                    stack.push(prev);
+                }
+            }
+        }
+        let by_key =
+            |a: &ReleaseId, b: &ReleaseId| self.order[a.index()].cmp(&self.order[b.index()]);
+        forward.sort_by(by_key);
+        backward.sort_by(by_key);
+        let mut keys: Vec<OrderKey> = backward
+            .iter()
+            .chain(&forward)
+            .map(|n| self.order[n.index()].clone())
+            .collect();
+        keys.sort();
+        for (n, key) in backward.iter().chain(&forward).zip(keys) {
+            self.order[n.index()] = key;
+        }
+        Ok(())
     }
 
     /// Removes the edge `from -> to`; `false` if there was none.
     pub fn remove_edge(&mut self, from: ReleaseId, to: ReleaseId) -> bool {
         match self.dag.find_edge(from, to) {
+            // Fewer edges never break a topological order.
             Some(edge) => {
                 self.dag.remove_edge(edge);
-                self.backward_edges -= usize::from(self.is_backward(from, to));
                 true
             }
             None => false,
@@ -166,18 +240,6 @@ impl Graph {
     /// Removes a release and its edges, returning it. Conditional edges that name it are
     /// left to the caller, who knows whether they should go too.
     pub fn remove_release(&mut self, id: ReleaseId) -> Release {
-        let backward = self
-            .dag
-            .edges_directed(id, Direction::Incoming)
-            .map(|e| (e.source(), e.target()))
-            .chain(
-                self.dag
-                    .edges_directed(id, Direction::Outgoing)
-                    .map(|e| (e.source(), e.target())),
-            )
-            .filter(|&(from, to)| self.is_backward(from, to))
-            .count();
-        self.backward_edges -= backward;
         let release = self
             .dag
             .remove_node(id)
@@ -203,10 +265,6 @@ impl Graph {
     /// Replaces the conditional edges.
     pub fn set_conditional_edges(&mut self, conditional_edges: Vec<ConditionalEdge>) {
         self.conditional_edges = conditional_edges;
-    }
-
-    fn is_backward(&self, from: ReleaseId, to: ReleaseId) -> bool {
-        self.dag[from].version >= self.dag[to].version
     }
 }
 
@@ -314,12 +372,64 @@ mod tests {
         g.add_edge(ids[2], ids[0]).unwrap();
         assert!(g.remove_edge(ids[2], ids[0]));
         assert!(!g.remove_edge(ids[2], ids[0]));
-        assert_eq!(g.backward_edges, 0);
+        // With the down edge gone, the up edges (and then the down one) are fine again.
+        g.add_edge(ids[0], ids[2]).unwrap();
+        assert!(matches!(
+            g.add_edge(ids[2], ids[0]),
+            Err(GraphError::WouldCycle { .. })
+        ));
         g.add_edge(ids[2], ids[1]).unwrap();
         g.remove_release(ids[1]);
-        assert_eq!(g.backward_edges, 0);
         assert_eq!(g.find(&v("2.0.0")), None);
         assert_eq!(g.find(&v("3.0.0")), Some(ids[2]));
+        // The freed slot is reused with a fresh key.
+        let again = g
+            .add_release(Release::abstract_release(v("0.5.0")))
+            .unwrap();
+        g.add_edge(ids[2], again).unwrap();
+        assert!(matches!(
+            g.add_edge(again, ids[0]),
+            Err(GraphError::WouldCycle { .. })
+        ));
+    }
+
+    /// Whether `to` can reach `from` by a plain search: the reference answer.
+    fn reaches(g: &Graph, from: ReleaseId, to: ReleaseId) -> bool {
+        petgraph::algo::has_path_connecting(&g.dag, from, to, None)
+    }
+
+    proptest::proptest! {
+        /// Any sequence of edge additions and removals: an edge is refused exactly when
+        /// it would close a cycle, and the kept order stays topological.
+        #[test]
+        fn cycle_check_matches_a_plain_search(
+            ops in proptest::collection::vec((0usize..12, 0usize..12, proptest::bool::weighted(0.15)), 0..120)
+        ) {
+            let names: Vec<String> = (0..12).map(|i| format!("{}.0.0", i % 6 + 1) + if i < 6 { "+a" } else { "+b" }).collect();
+            let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+            let (mut g, ids) = graph(&refs);
+            for (a, b, remove) in ops {
+                let (a, b) = (ids[a], ids[b]);
+                if remove {
+                    let had = g.has_edge(a, b);
+                    proptest::prop_assert_eq!(g.remove_edge(a, b), had);
+                    continue;
+                }
+                let existed = g.has_edge(a, b);
+                let cycle = a == b || (!existed && reaches(&g, b, a));
+                match g.add_edge(a, b) {
+                    Ok(added) => {
+                        proptest::prop_assert!(!cycle);
+                        proptest::prop_assert_eq!(added, !existed);
+                    }
+                    Err(GraphError::WouldCycle { .. }) => proptest::prop_assert!(cycle),
+                    Err(e) => proptest::prop_assert!(false, "{e}"),
+                }
+                for (x, y) in g.edges() {
+                    proptest::prop_assert!(g.order[x.index()] < g.order[y.index()]);
+                }
+            }
+        }
     }
 
     #[test]
