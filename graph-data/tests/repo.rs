@@ -417,3 +417,53 @@ fn garbage_is_not_a_tarball() {
         "{got:?}"
     );
 }
+
+// ---- directories stay inside their tree ----
+
+#[test]
+fn directory_links_out_of_the_tree_and_special_files_are_refused_by_name() {
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(outside.path().join("config.json"), "{\"auths\":{}}").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    // A Kubernetes-style mount: every file a link into `..data`, which is fine.
+    std::fs::create_dir_all(root.join("..data/channels")).unwrap();
+    std::fs::create_dir_all(root.join("..data/raw")).unwrap();
+    std::fs::create_dir(root.join("blocked-edges")).unwrap();
+    std::fs::write(root.join("..data/version"), "1.1.0\n").unwrap();
+    std::fs::write(root.join("..data/raw/metadata.json"), "{}").unwrap();
+    std::fs::write(
+        root.join("..data/channels/stable-4.2.yaml"),
+        "name: stable-4.2\nversions: [4.2.0]\n",
+    )
+    .unwrap();
+    for name in ["version", "raw", "channels"] {
+        std::os::unix::fs::symlink(format!("..data/{name}"), root.join(name)).unwrap();
+    }
+    let data = load_dir(root).unwrap();
+    assert_eq!(data.channels.len(), 1);
+
+    std::os::unix::fs::symlink(
+        outside.path().join("config.json"),
+        root.join("blocked-edges/creds.yaml"),
+    )
+    .unwrap();
+    let fifo = root.join("blocked-edges/pipe.yaml");
+    assert!(std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let got = problems(load_dir(root));
+    let outside_path = outside.path().canonicalize().unwrap().join("config.json");
+    assert_eq!(
+        got,
+        vec![
+            format!(
+                "blocked-edges/creds.yaml: refused: it resolves to {}, outside the graph-data directory",
+                outside_path.display()
+            ),
+            "blocked-edges/pipe.yaml: refused: it is a FIFO, not a regular file".to_owned(),
+        ]
+    );
+}

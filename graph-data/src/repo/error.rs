@@ -81,10 +81,23 @@ pub enum Problem {
     /// The `version` file names a schema this implementation does not understand.
     #[error("{0}")]
     Schema(String),
+    /// A file of a graph-data directory that is refused for safety: a link that leaves
+    /// the directory, a device or FIFO, a file above the size cap.
+    #[error("refused: {0}")]
+    Refused(String),
     /// A tarball entry that is refused for safety (absolute path, `..`, link, device,
     /// oversized) or a tarball that cannot be decoded.
     #[error("{0}")]
     Archive(String),
+}
+
+impl From<super::RootDirError> for Problem {
+    fn from(e: super::RootDirError) -> Self {
+        match e {
+            super::RootDirError::Io(e) => Problem::Read(e),
+            other => Problem::Refused(other.to_string()),
+        }
+    }
 }
 
 /// Something worth telling the operator that does not make the tree invalid.

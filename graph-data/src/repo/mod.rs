@@ -7,6 +7,7 @@ mod channels;
 mod error;
 mod load;
 mod raw;
+mod root_dir;
 mod tarball;
 mod tree;
 mod version;
@@ -19,6 +20,7 @@ pub use channels::{parse as parse_channel, Channel};
 pub use error::{LoadError, LoadFailure, LoadWarning, Problem};
 pub use load::{load, load_dir, load_tarball, load_tarball_bytes, validate, Validation};
 pub use raw::{parse as parse_raw_metadata, RawEntry};
+pub use root_dir::{Child, ChildKind, RootDir, RootDirError};
 pub use tarball::TarLimits;
 pub use version::{parse as parse_schema_version, SchemaVersion, KNOWN_MINOR};
 

@@ -5,11 +5,11 @@
 //! children of `channels/` and `blocked-edges/` (non-recursive). Files the rules would
 //! not read are listed but their content is not kept.
 
-use std::fs;
-use std::io;
 use std::path::Path;
 
 use super::error::{LoadError, Problem};
+use super::root_dir::{Child, ChildKind, RootDir};
+use super::tarball::TarLimits;
 
 /// The two directories of YAML files.
 pub(crate) const CHANNELS: &str = "channels";
@@ -85,69 +85,100 @@ pub(crate) fn classify(name: &str) -> Kind {
 }
 
 impl Tree {
-    /// Reads the tree rooted at directory `root`.
+    /// Reads the tree rooted at directory `root`, never outside it (see [`RootDir`]), with
+    /// the tarball caps on file size, total size and entries.
     pub(crate) fn from_dir(root: &Path) -> Self {
         let mut tree = Tree::default();
-        tree.version = tree.read_file(root, "version");
-        tree.raw_metadata = tree.read_file(root, "raw/metadata.json");
-        tree.channels = tree.read_listing(root, CHANNELS);
-        tree.blocked_edges = tree.read_listing(root, BLOCKED_EDGES);
+        let dir = match RootDir::open(root) {
+            Ok(dir) => dir,
+            Err(e) => {
+                tree.errors.push(LoadError::new(".", Problem::Read(e)));
+                return tree;
+            }
+        };
+        let mut reader = DirReader {
+            dir,
+            limits: TarLimits::default(),
+            total: 0,
+        };
+        tree.version = reader.read_file(&mut tree.errors, "version");
+        tree.raw_metadata = reader.read_file(&mut tree.errors, "raw/metadata.json");
+        tree.channels = reader.read_listing(&mut tree.errors, CHANNELS);
+        tree.blocked_edges = reader.read_listing(&mut tree.errors, BLOCKED_EDGES);
         tree
     }
+}
 
-    fn read_file(&mut self, root: &Path, rel: &str) -> Option<Vec<u8>> {
-        match fs::read(root.join(rel)) {
-            Ok(bytes) => Some(bytes),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+/// A directory being read, with the bytes read so far.
+struct DirReader {
+    dir: RootDir,
+    limits: TarLimits,
+    total: u64,
+}
+
+impl DirReader {
+    fn read_file(&mut self, errors: &mut Vec<LoadError>, rel: &str) -> Option<Vec<u8>> {
+        match self.dir.read_file(rel, self.limits.max_entry_bytes) {
+            Ok(Some(bytes)) => {
+                self.total += bytes.len() as u64;
+                if self.total > self.limits.max_total_bytes {
+                    errors.push(LoadError::new(
+                        rel,
+                        Problem::Refused(format!(
+                            "the graph-data files are above the {} byte limit in all",
+                            self.limits.max_total_bytes
+                        )),
+                    ));
+                    return None;
+                }
+                Some(bytes)
+            }
+            Ok(None) => None,
             Err(e) => {
-                self.errors.push(LoadError::new(rel, Problem::Read(e)));
+                errors.push(LoadError::new(rel, e.into()));
                 None
             }
         }
     }
 
-    fn read_listing(&mut self, root: &Path, dir: &str) -> Option<Vec<Entry>> {
-        let listing = match fs::read_dir(root.join(dir)) {
-            Ok(listing) => listing,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return None,
+    fn read_listing(&mut self, errors: &mut Vec<LoadError>, dir: &str) -> Option<Vec<Entry>> {
+        let listing = match self.dir.list(dir, self.limits.max_entries) {
+            Ok(Some(listing)) => listing,
+            Ok(None) => return None,
             Err(e) => {
-                self.errors.push(LoadError::new(dir, Problem::Read(e)));
+                errors.push(LoadError::new(dir, e.into()));
                 return Some(Vec::new());
             }
         };
         let mut entries = Vec::new();
-        for item in listing {
-            let item = match item {
-                Ok(item) => item,
-                Err(e) => {
-                    self.errors.push(LoadError::new(dir, Problem::Read(e)));
+        for child in listing {
+            let name = match child {
+                Child::Named(name) => name,
+                Child::NotUtf8(shown) => {
+                    errors.push(LoadError::new(
+                        format!("{dir}/{shown}"),
+                        Problem::UnexpectedFile {
+                            reason: "the file name is not UTF-8".to_owned(),
+                        },
+                    ));
                     continue;
                 }
             };
-            let name = item.file_name().to_string_lossy().into_owned();
             let rel = format!("{dir}/{name}");
-            if item.file_name().to_str().is_none() {
-                self.errors.push(LoadError::new(
-                    rel,
-                    Problem::UnexpectedFile {
-                        reason: "the file name is not UTF-8".to_owned(),
-                    },
-                ));
-                continue;
-            }
-            // `metadata` follows symlinks, so a link to a file counts as that file.
-            let content = match fs::metadata(item.path()) {
-                Ok(m) if m.is_dir() => Content::Dir,
-                Ok(_) if classify(&name) == Kind::Yaml => match fs::read(item.path()) {
-                    Ok(bytes) => Content::Yaml(bytes),
-                    Err(e) => {
-                        self.errors.push(LoadError::new(rel, Problem::Read(e)));
-                        continue;
+            // Links are followed only while they stay inside the root.
+            let content = match self.dir.kind(&rel) {
+                Ok(Some(ChildKind::Dir)) => Content::Dir,
+                Ok(Some(ChildKind::File)) if classify(&name) == Kind::Yaml => {
+                    match self.read_file(errors, &rel) {
+                        Some(bytes) => Content::Yaml(bytes),
+                        None => continue,
                     }
-                },
-                Ok(_) => Content::NotRead,
+                }
+                Ok(Some(ChildKind::File)) => Content::NotRead,
+                // Listed a moment ago, gone now.
+                Ok(None) => continue,
                 Err(e) => {
-                    self.errors.push(LoadError::new(rel, Problem::Read(e)));
+                    errors.push(LoadError::new(rel, e.into()));
                     continue;
                 }
             };
