@@ -165,4 +165,62 @@ mod tests {
         let err = missing.fetch().await.unwrap_err().to_string();
         assert!(err.contains("nope"), "{err}");
     }
+
+    #[tokio::test]
+    async fn a_link_out_of_the_tree_is_refused_by_name_and_never_packed() {
+        let secret = tempfile::tempdir().unwrap();
+        std::fs::write(secret.path().join("config.json"), "registry-password").unwrap();
+        let dir = tree();
+        std::os::unix::fs::symlink(
+            secret.path().join("config.json"),
+            dir.path().join("LICENSE"),
+        )
+        .unwrap();
+        let source = GraphDataSource::Path(dir.path().to_owned());
+        let err = source.fetch().await.unwrap_err().to_string();
+        let target = secret.path().canonicalize().unwrap().join("config.json");
+        assert_eq!(
+            err,
+            format!(
+                "cannot read graph-data {}: it resolves to {}, outside the graph-data directory",
+                dir.path().join("LICENSE").display(),
+                target.display()
+            )
+        );
+
+        // A link that stays inside the tree (as Kubernetes mounts make) is followed.
+        std::fs::remove_file(dir.path().join("LICENSE")).unwrap();
+        std::fs::write(dir.path().join("raw/LICENSE.txt"), "Apache-2.0").unwrap();
+        std::os::unix::fs::symlink("raw/LICENSE.txt", dir.path().join("LICENSE")).unwrap();
+        let tarball = source.fetch().await.unwrap();
+        let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(&tarball[..]));
+        let mut license = String::new();
+        for entry in archive.entries().unwrap() {
+            let mut entry = entry.unwrap();
+            if entry.path().unwrap().to_str() == Some("LICENSE") {
+                std::io::Read::read_to_string(&mut entry, &mut license).unwrap();
+            }
+        }
+        assert_eq!(license, "Apache-2.0");
+    }
+
+    #[tokio::test]
+    async fn a_fifo_is_refused_without_blocking() {
+        let dir = tree();
+        let fifo = dir.path().join("channels/fast-4.1.yaml");
+        assert!(std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success());
+        let source = GraphDataSource::Path(dir.path().to_owned());
+        let err = source.fetch().await.unwrap_err().to_string();
+        assert_eq!(
+            err,
+            format!(
+                "cannot read graph-data {}: it is a FIFO, not a regular file",
+                fifo.display()
+            )
+        );
+    }
 }

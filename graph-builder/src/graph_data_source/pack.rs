@@ -7,6 +7,7 @@ use std::path::Path;
 use bytes::Bytes;
 use flate2::write::GzEncoder;
 use flate2::Compression;
+use graph_data::repo::{Child, ChildKind, RootDir, RootDirError, TarLimits};
 
 use super::GraphDataError;
 
@@ -25,55 +26,100 @@ fn read_error(path: &Path) -> impl FnOnce(std::io::Error) -> GraphDataError + '_
 pub(super) fn read_path(path: &Path) -> Result<Bytes, GraphDataError> {
     let meta = std::fs::metadata(path).map_err(read_error(path))?;
     if meta.is_dir() {
-        pack_dir(path).map(Bytes::from)
-    } else {
-        std::fs::read(path)
-            .map(Bytes::from)
-            .map_err(read_error(path))
+        return pack_dir(path).map(Bytes::from);
     }
+    // A tarball file: a regular file no larger than the content cap (its content is
+    // smaller still once compressed), never a FIFO or device that would not end.
+    let cap = TarLimits::default().max_total_bytes;
+    if !meta.is_file() || meta.len() > cap {
+        return Err(read_error(path)(std::io::Error::other(format!(
+            "not a regular file of at most {cap} bytes"
+        ))));
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    std::fs::File::open(path)
+        .and_then(|f| std::io::Read::read_to_end(&mut std::io::Read::take(f, cap + 1), &mut bytes))
+        .map_err(read_error(path))?;
+    if bytes.len() as u64 > cap {
+        return Err(read_error(path)(std::io::Error::other(format!(
+            "larger than {cap} bytes"
+        ))));
+    }
+    Ok(Bytes::from(bytes))
 }
 
 /// One tarball entry: a file with its bytes, or a directory.
 pub(super) type Entries = BTreeMap<String, Option<Vec<u8>>>;
 
 /// Packs the graph-data files under `root` into a tar.gz. Missing files and directories
-/// are left out (the loader reports them, by name); symbolic links are followed, since
-/// Kubernetes mounts ConfigMaps and volumes through them.
+/// are left out (the loader reports them, by name). Symbolic links are followed only
+/// while they stay inside `root` (Kubernetes mounts ConfigMaps and volumes through
+/// them); a link out of the tree, a device or a FIFO is an error naming the file, so the
+/// tarball (which `/graph-data` serves) never holds anything from outside the tree.
 pub fn pack_dir(root: &Path) -> Result<Vec<u8>, GraphDataError> {
-    std::fs::read_dir(root).map_err(read_error(root))?;
+    let dir = RootDir::open(root).map_err(read_error(root))?;
+    let limits = TarLimits::default();
+    let refused = |rel: &str, e: RootDirError| GraphDataError::Read {
+        path: root.join(rel),
+        source: match e {
+            RootDirError::Io(e) => e,
+            other => std::io::Error::other(other),
+        },
+    };
     let mut entries = Entries::new();
+    let mut total: u64 = 0;
+    let mut keep = |entries: &mut Entries, rel: String, bytes: Vec<u8>| {
+        total += bytes.len() as u64;
+        if total > limits.max_total_bytes {
+            return Err(GraphDataError::Read {
+                path: root.join(&rel),
+                source: std::io::Error::other(format!(
+                    "the graph-data files are above the {} byte limit in all",
+                    limits.max_total_bytes
+                )),
+            });
+        }
+        entries.insert(rel, Some(bytes));
+        Ok(())
+    };
     for name in ROOT_FILES {
-        let path = root.join(name);
-        match std::fs::read(&path) {
-            Ok(bytes) => {
-                entries.insert(name.to_owned(), Some(bytes));
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(read_error(&path)(e)),
+        if let Some(bytes) = dir
+            .read_file(name, limits.max_entry_bytes)
+            .map_err(|e| refused(name, e))?
+        {
+            keep(&mut entries, name.to_owned(), bytes)?;
         }
     }
-    for dir in YAML_DIRS {
-        let dir_path = root.join(dir);
-        let listing = match std::fs::read_dir(&dir_path) {
-            Ok(listing) => listing,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(read_error(&dir_path)(e)),
+    for name in YAML_DIRS {
+        let Some(listing) = dir
+            .list(name, limits.max_entries)
+            .map_err(|e| refused(name, e))?
+        else {
+            continue;
         };
-        entries.insert(dir.to_owned(), None);
+        entries.insert(name.to_owned(), None);
         for child in listing {
-            let child = child.map_err(read_error(&dir_path))?;
-            let path = child.path();
-            let entry = format!("{dir}/{}", child.file_name().to_string_lossy());
-            // A subdirectory is kept empty so the loader can warn that it is ignored.
-            let content = if std::fs::metadata(&path)
-                .map_err(read_error(&path))?
-                .is_dir()
-            {
-                None
-            } else {
-                Some(std::fs::read(&path).map_err(read_error(&path))?)
+            let child = match child {
+                Child::Named(child) => child,
+                // Packed under its lossy name; the loader reports the name.
+                Child::NotUtf8(shown) => shown,
             };
-            entries.insert(entry, content);
+            let rel = format!("{name}/{child}");
+            match dir.kind(&rel).map_err(|e| refused(&rel, e))? {
+                // A subdirectory is kept empty so the loader can warn that it is ignored.
+                Some(ChildKind::Dir) => {
+                    entries.insert(rel, None);
+                }
+                Some(ChildKind::File) => {
+                    if let Some(bytes) = dir
+                        .read_file(&rel, limits.max_entry_bytes)
+                        .map_err(|e| refused(&rel, e))?
+                    {
+                        keep(&mut entries, rel, bytes)?;
+                    }
+                }
+                None => {}
+            }
         }
     }
     pack_entries(&entries).map_err(read_error(root))
