@@ -15,7 +15,7 @@ pub(crate) struct Doc {
 impl Doc {
     /// Parses `bytes` as a YAML document whose top level is a mapping with string keys.
     pub(crate) fn parse(bytes: &[u8]) -> Result<Self, String> {
-        let value: Value = serde_yaml_ng::from_slice(bytes).map_err(|e| e.to_string())?;
+        let value = parse_bounded(bytes)?;
         match value {
             Value::Mapping(m) => Self::from_mapping(m),
             Value::Null => Err("the file is empty (expected a mapping of fields)".to_owned()),
@@ -50,6 +50,151 @@ impl Doc {
     /// Whether field `name` is present.
     pub(crate) fn has(&self, name: &str) -> bool {
         self.get(name).is_some()
+    }
+}
+
+/// How much a document may expand to, in units of about one byte per scalar character
+/// plus one per node: four times its own size, plus room for small files. Without
+/// aliases a document never expands; a few aliases to a small anchor are fine.
+fn expansion_budget(len: usize) -> u64 {
+    4 * len as u64 + 4096
+}
+
+/// Parses a YAML document into a [`Value`], refusing one whose aliases expand it past
+/// [`expansion_budget`]: serde_yaml_ng only caps the number of alias jumps, so ten
+/// thousand aliases to a list of a hundred thousand items would otherwise build a
+/// billion-node value from a few hundred KB.
+pub(crate) fn parse_bounded(bytes: &[u8]) -> Result<Value, String> {
+    let budget = expansion_budget(bytes.len());
+    let left = std::cell::Cell::new(budget);
+    let de = serde_yaml_ng::Deserializer::from_slice(bytes);
+    serde::de::DeserializeSeed::deserialize(
+        Bounded {
+            left: &left,
+            budget,
+        },
+        de,
+    )
+    .map_err(|e| e.to_string())
+}
+
+/// Builds a [`Value`] like its own `Deserialize`, charging every node to a budget.
+#[derive(Clone, Copy)]
+struct Bounded<'a> {
+    left: &'a std::cell::Cell<u64>,
+    budget: u64,
+}
+
+impl Bounded<'_> {
+    fn charge<E: serde::de::Error>(&self, cost: usize) -> Result<(), E> {
+        match self.left.get().checked_sub(1 + cost as u64) {
+            Some(left) => {
+                self.left.set(left);
+                Ok(())
+            }
+            None => Err(E::custom(format!(
+                "the document expands past {} units (aliases repeating large parts?)",
+                self.budget
+            ))),
+        }
+    }
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for Bounded<'_> {
+    type Value = Value;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Bounded<'_> {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("any YAML value")
+    }
+
+    fn visit_bool<E: serde::de::Error>(self, b: bool) -> Result<Value, E> {
+        self.charge(0)?;
+        Ok(Value::Bool(b))
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, i: i64) -> Result<Value, E> {
+        self.charge(8)?;
+        Ok(Value::Number(i.into()))
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, u: u64) -> Result<Value, E> {
+        self.charge(8)?;
+        Ok(Value::Number(u.into()))
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, f: f64) -> Result<Value, E> {
+        self.charge(8)?;
+        Ok(Value::Number(f.into()))
+    }
+
+    fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Value, E> {
+        self.charge(s.len())?;
+        Ok(Value::String(s.to_owned()))
+    }
+
+    fn visit_string<E: serde::de::Error>(self, s: String) -> Result<Value, E> {
+        self.charge(s.len())?;
+        Ok(Value::String(s))
+    }
+
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Value, E> {
+        self.charge(0)?;
+        Ok(Value::Null)
+    }
+
+    fn visit_none<E: serde::de::Error>(self) -> Result<Value, E> {
+        self.visit_unit()
+    }
+
+    fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        serde::de::DeserializeSeed::deserialize(self, d)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        self.charge(0)?;
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element_seed(self)? {
+            items.push(item);
+        }
+        Ok(Value::Sequence(items))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        self.charge(0)?;
+        let mut mapping = Mapping::new();
+        while let Some(key) = map.next_key_seed(self)? {
+            let value = map.next_value_seed(self)?;
+            let shown = match &key {
+                Value::Null => "with null key".to_owned(),
+                Value::Bool(b) => format!("with key `{b}`"),
+                Value::Number(n) => format!("with key {n}"),
+                Value::String(s) => format!("with key {s:?}"),
+                _ => "in YAML map".to_owned(),
+            };
+            if mapping.insert(key, value).is_some() {
+                return Err(serde::de::Error::custom(format!("duplicate entry {shown}")));
+            }
+        }
+        Ok(Value::Mapping(mapping))
+    }
+
+    fn visit_enum<A: serde::de::EnumAccess<'de>>(self, data: A) -> Result<Value, A::Error> {
+        use serde::de::VariantAccess as _;
+        self.charge(0)?;
+        let (tag, contents) = data.variant::<String>()?;
+        let value = contents.newtype_variant_seed(self)?;
+        Ok(Value::Tagged(Box::new(serde_yaml_ng::value::TaggedValue {
+            tag: serde_yaml_ng::value::Tag::new(tag),
+            value,
+        })))
     }
 }
 
@@ -108,4 +253,52 @@ pub(crate) fn regex_value(v: &Value, cache: &mut RegexCache) -> Result<regex::Re
         .map_err(|e| format!("{s:?} is not a valid regular expression: {e}"))?;
     cache.insert(s.to_owned(), re.clone());
     Ok(re)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bounded_parsing_matches_the_library_on_ordinary_documents() {
+        for doc in [
+            "name: a\nversions: [4.1.0, '4.1.1']\n",
+            "to: 4.1.0\nfrom: .*\nn: 1\nf: 1.5\nb: true\nz: ~\n",
+            "a: &x [1, 2]\nb: *x\n",
+            "t: !custom {k: v}\n",
+            "",
+        ] {
+            let ours = parse_bounded(doc.as_bytes()).unwrap();
+            let theirs: Value = serde_yaml_ng::from_str(doc).unwrap();
+            assert_eq!(ours, theirs, "{doc}");
+        }
+        let dup = "a: 1\na: 2\n";
+        let theirs = serde_yaml_ng::from_str::<Value>(dup)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(parse_bounded(dup.as_bytes()).unwrap_err(), theirs);
+    }
+
+    #[test]
+    fn alias_expansion_is_bounded() {
+        // 20k items anchored once, then 5k aliases to it: 100M nodes if expanded.
+        let mut doc = String::from("a: &x [");
+        doc.push_str(&"1,".repeat(20_000));
+        doc.push_str("]\nb: [");
+        doc.push_str(&"*x,".repeat(5_000));
+        doc.push_str("]\n");
+        let err = parse_bounded(doc.as_bytes()).unwrap_err();
+        assert!(err.contains("the document expands past"), "{err}");
+        // Billion laughs.
+        let mut laughs = String::from("l0: &l0 [lol,lol,lol,lol,lol,lol,lol,lol,lol]\n");
+        for i in 1..10 {
+            let prev = format!("*l{}", i - 1);
+            laughs.push_str(&format!("l{i}: &l{i} [{}]\n", vec![prev; 9].join(",")));
+        }
+        let err = parse_bounded(laughs.as_bytes()).unwrap_err();
+        assert!(
+            err.contains("the document expands past") || err.contains("repetition limit"),
+            "{err}"
+        );
+    }
 }
