@@ -112,7 +112,12 @@ pub(crate) fn read(label: &str, reader: impl Read, limits: TarLimits) -> Tree {
                 break;
             }
         };
-        let shown = entry.shown();
+        // An entry with an empty name is still named, by its place in the archive.
+        let shown = if entry.path.is_empty() {
+            format!("{label} entry {} (empty name)", count + 1)
+        } else {
+            entry.shown()
+        };
         let refuse = |why: String| {
             LoadError::new(
                 shown.clone(),
