@@ -342,4 +342,44 @@ pub(crate) mod tests {
         let found = find_release_metadata(futures::stream::iter(chunks), Some(10));
         assert_eq!(found.await.unwrap().unwrap(), b"late");
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(
+            std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(256),
+        ))]
+
+        /// Whatever a layer holds (flipped bytes in a tar with long names, PAX records,
+        /// links, the metadata file), the scan returns a value or an error, never a
+        /// panic; an intact layer always yields its metadata.
+        #[test]
+        fn the_layer_scan_never_panics(
+            names in proptest::collection::vec("[a-z./]{1,12}|.{90,200}", 0..6),
+            flips in proptest::collection::vec((proptest::prelude::any::<usize>(), 1u8..), 0..4),
+            gzipped in proptest::prelude::any::<bool>(),
+        ) {
+            let mut files: Vec<(&str, &[u8])> = names.iter().map(|n| (n.as_str(), &b"x"[..])).collect();
+            files.push(("release-manifests/release-metadata", b"{}"));
+            let mut builder = tar::Builder::new(Vec::new());
+            for (path, content) in &files {
+                let mut header = tar::Header::new_gnu();
+                header.set_size(content.len() as u64);
+                header.set_mode(0o644);
+                // Long names become GNU long-name records; invalid ones are skipped.
+                let _ = builder.append_data(&mut header, path, *content);
+            }
+            let tar = builder.into_inner().unwrap();
+            let intact = scan_layer(&tar[..]).unwrap();
+            proptest::prop_assert_eq!(intact, Some(b"{}".to_vec()));
+            let mut bytes = if gzipped { gzip(&tar) } else { tar };
+            for (at, xor) in flips {
+                let at = at % bytes.len();
+                bytes[at] ^= xor;
+            }
+            match scan_layer(&bytes[..]) {
+                Ok(Some(found)) => proptest::prop_assert!(found.len() as u64 <= METADATA_SIZE_CAP),
+                Ok(None) | Err(LayerError::Format(_) | LayerError::Header(_) | LayerError::TooLarge { .. } | LayerError::Unsupported(_)) => {}
+                Err(other) => proptest::prop_assert!(false, "{other:?}"),
+            }
+        }
+    }
 }
