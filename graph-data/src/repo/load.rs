@@ -34,6 +34,16 @@ pub fn load_tarball_bytes(bytes: &[u8], limits: TarLimits) -> Result<GraphData, 
     into_result(check(tarball::read("graph-data.tar.gz", bytes, limits)))
 }
 
+/// Loads a graph-data tree from a gzip-compressed tarball stream, read once; `label` names
+/// the archive in errors that belong to no entry.
+pub fn load_tarball_reader(
+    label: &str,
+    reader: impl std::io::Read,
+    limits: TarLimits,
+) -> Result<GraphData, LoadFailure> {
+    into_result(check(tarball::read(label, reader, limits)))
+}
+
 /// Checks a graph-data tree (directory or `.tar.gz`) and summarizes it, problems
 /// included; only a source that cannot be opened is an error.
 pub fn validate(path: &Path) -> Result<Validation, LoadFailure> {

@@ -18,7 +18,9 @@ use semver::Version;
 pub use blocked_edges::{parse as parse_blocked_edge, BlockedEdge, ConditionalBlock, PlainBlock};
 pub use channels::{parse as parse_channel, Channel};
 pub use error::{LoadError, LoadFailure, LoadWarning, Problem};
-pub use load::{load, load_dir, load_tarball, load_tarball_bytes, validate, Validation};
+pub use load::{
+    load, load_dir, load_tarball, load_tarball_bytes, load_tarball_reader, validate, Validation,
+};
 pub use raw::{parse as parse_raw_metadata, RawEntry};
 pub use root_dir::{Child, ChildKind, RootDir, RootDirError};
 pub use tarball::TarLimits;
