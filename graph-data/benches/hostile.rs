@@ -1,0 +1,167 @@
+//! Hostile graph-data tarballs, timed, with peak RSS (run with
+//! `cargo bench -p graph-data --bench hostile`).
+//!
+//! Writes each archive to a temporary file (a few MB of gzip at most), then loads it in a
+//! child process of its own so that its peak RSS (VmHWM) is that load's alone:
+//! - `long-name`: a 2 GiB GNU long-name record;
+//! - `pax`: a 2 GiB PAX header record;
+//! - `yaml-aliases`: a channel file of 20k anchored items and 500 aliases to them;
+//! - `many-entries`: 100k entries (dotfiles in `channels/`, which the rules skip);
+//! - `valid`: the bundled graph-data as a tarball, for comparison.
+//!
+//! Only the public `load_tarball` is used, so the same file runs against older versions.
+
+use std::io::{Cursor, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use graph_data::repo::{load_tarball, TarLimits};
+
+fn vm_hwm_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+fn header(kind: tar::EntryType, path: &str, size: u64) -> Vec<u8> {
+    let mut h = tar::Header::new_gnu();
+    let name = &mut h.as_gnu_mut().unwrap().name;
+    name[..path.len()].copy_from_slice(path.as_bytes());
+    h.set_entry_type(kind);
+    h.set_mode(0o644);
+    h.set_size(size);
+    h.set_cksum();
+    h.as_bytes().to_vec()
+}
+
+/// A valid tree as tar blocks (no end marker), plus `extra` files.
+fn tree(extra: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    let files: [(&str, &[u8]); 3] = [
+        ("version", b"1.1.0\n"),
+        ("raw/metadata.json", b"{}"),
+        (
+            "channels/stable-4.1.yaml",
+            b"name: stable-4.1\nversions: [4.1.0]\n",
+        ),
+    ];
+    for (path, data) in files.iter().chain(extra) {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        b.append_data(&mut h, path, *data).unwrap();
+    }
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(tar::EntryType::Directory);
+    h.set_size(0);
+    b.append_data(&mut h, "blocked-edges", std::io::empty())
+        .unwrap();
+    let mut bytes = b.into_inner().unwrap();
+    bytes.truncate(bytes.len() - 1024);
+    bytes
+}
+
+/// Gzips `plain` into `path` as it is read; returns the gzip size.
+fn write_gzip(path: &Path, mut plain: impl Read) -> u64 {
+    let file = std::fs::File::create(path).unwrap();
+    let mut gz = flate2::write::GzEncoder::new(file, flate2::Compression::fast());
+    std::io::copy(&mut plain, &mut gz).unwrap();
+    gz.finish().unwrap().flush().unwrap();
+    std::fs::metadata(path).unwrap().len()
+}
+
+fn end() -> Cursor<Vec<u8>> {
+    Cursor::new(vec![0; 1024])
+}
+
+fn prepare(dir: &Path) -> Vec<(&'static str, PathBuf, u64)> {
+    let mut out = Vec::new();
+    for (name, kind) in [
+        ("long-name", tar::EntryType::GNULongName),
+        ("pax", tar::EntryType::XHeader),
+    ] {
+        let path = dir.join(format!("{name}.tar.gz"));
+        let size: u64 = 2 << 30;
+        let mut head = tree(&[]);
+        head.extend(header(kind, "././@LongLink", size));
+        let plain = Cursor::new(head)
+            .chain(std::io::repeat(b'a').take(size))
+            .chain(Cursor::new(header(tar::EntryType::Regular, "x", 0)))
+            .chain(end());
+        let gz = write_gzip(&path, plain);
+        out.push((name, path, gz));
+    }
+
+    let mut bomb = String::from("name: bomb\nversions: [4.1.0]\nx: &x [");
+    bomb.push_str(&"1,".repeat(20_000));
+    bomb.push_str("]\ny: [");
+    bomb.push_str(&"*x,".repeat(500));
+    bomb.push_str("]\n");
+    let path = dir.join("yaml-aliases.tar.gz");
+    let gz = write_gzip(
+        &path,
+        Cursor::new(tree(&[("channels/bomb.yaml", bomb.as_bytes())])).chain(end()),
+    );
+    out.push(("yaml-aliases", path, gz));
+
+    let mut many = tree(&[]);
+    for i in 0..99_990 {
+        many.extend(header(
+            tar::EntryType::Regular,
+            &format!("channels/.f{i}"),
+            0,
+        ));
+    }
+    let path = dir.join("many-entries.tar.gz");
+    let gz = write_gzip(&path, Cursor::new(many).chain(end()));
+    out.push(("many-entries", path, gz));
+
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/graph-data");
+    let mut b = tar::Builder::new(Vec::new());
+    b.append_dir_all(".", &data).unwrap();
+    let path = dir.join("valid.tar.gz");
+    let gz = write_gzip(&path, Cursor::new(b.into_inner().unwrap()));
+    out.push(("valid", path, gz));
+    out
+}
+
+/// The child: loads one file and prints the outcome, time and peak RSS.
+fn child(name: &str, path: &Path) {
+    let start = Instant::now();
+    let result = load_tarball(path, TarLimits::default());
+    let elapsed = start.elapsed();
+    let outcome = match result {
+        Ok(data) => format!("loaded ({} channels)", data.channels.len()),
+        Err(e) => {
+            let text = e.to_string().replace('\n', " ");
+            let short: String = text.chars().take(150).collect();
+            format!("refused: {short}")
+        }
+    };
+    println!(
+        "{name:<13} {elapsed:>12.3?}  peak RSS {:>8} KiB  {outcome}",
+        vm_hwm_kib()
+    );
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--case") {
+        child(&args[i + 1], Path::new(&args[i + 2]));
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let cases = prepare(dir.path());
+    let exe = std::env::current_exe().unwrap();
+    for (name, path, gz) in cases {
+        println!("{name}: {gz} bytes of gzip");
+        let status = Command::new(&exe)
+            .args(["--case", name, path.to_str().unwrap()])
+            .status()
+            .unwrap();
+        if !status.success() {
+            println!("{name:<13} child failed: {status}");
+        }
+    }
+}
