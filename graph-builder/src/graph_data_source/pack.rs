@@ -76,6 +76,7 @@ pub fn pack_dir(root: &Path) -> Result<Vec<u8>, GraphDataError> {
             entries.insert(entry, content);
         }
     }
+    super::signatures::pack(root, &mut entries)?;
     pack_entries(&entries).map_err(read_error(root))
 }
 
