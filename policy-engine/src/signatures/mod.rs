@@ -14,6 +14,7 @@
 //! The store lives in memory: what is served is the exact bytes loaded, so a request
 //! never touches the disk and a source changing under a refresh cannot mix two states.
 
+pub mod helper;
 pub mod refresh;
 pub mod serve;
 pub mod verify;
