@@ -1,7 +1,8 @@
 //! The signature ConfigMaps that `oc adm release mirror --release-image-signature-to-dir`
 //! and oc-mirror write: a ConfigMap (YAML or JSON, several per file as YAML documents or
 //! a `kind: List`) whose `binaryData` keys are `sha256-<hex>-<n>` and whose values are
-//! the base64 of the signature.
+//! the base64 of the signature. oc-mirror's is `mirrored-release-signatures` in
+//! `working-dir/cluster-resources/signature-configmap.{json,yaml}`.
 
 use base64::Engine;
 use bytes::Bytes;
@@ -54,24 +55,13 @@ pub fn parse_configmaps(file: &str, text: &str, limits: SignatureLimits) -> Load
         }
     }
     for object in objects {
-        let kind = object.get("kind").and_then(Value::as_str);
-        if kind != Some("ConfigMap") {
-            problem(
-                &mut loaded,
-                file.to_owned(),
-                format!(
-                    "not a ConfigMap (kind {})",
-                    kind.map_or("missing".to_owned(), |k| format!("`{k}`"))
-                ),
-            );
+        // oc-mirror writes its signature ConfigMap next to other cluster resources
+        // (ImageDigestMirrorSets, CatalogSources, the UpdateService): anything that is not
+        // a ConfigMap with `binaryData` is not about signatures, and is passed over.
+        if object.get("kind").and_then(Value::as_str) != Some("ConfigMap") {
             continue;
         }
         let Some(data) = object.get("binaryData").and_then(Value::as_mapping) else {
-            problem(
-                &mut loaded,
-                file.to_owned(),
-                "a ConfigMap without `binaryData`".to_owned(),
-            );
             continue;
         };
         for (key, value) in data {
@@ -204,7 +194,8 @@ mod tests {
         let loaded = parse_configmaps("cm.yaml", &yaml, limits);
         assert_eq!(loaded.signatures.len(), 0);
         let problems: Vec<String> = loaded.problems.iter().map(ToString::to_string).collect();
-        assert_eq!(problems.len(), 7, "{problems:#?}");
+        // The Secret is passed over: not every object of a directory is about signatures.
+        assert_eq!(problems.len(), 6, "{problems:#?}");
         assert!(problems[0].starts_with(&format!(
             "cm.yaml: binaryData.sha256-{HEX}-0: not a signature key"
         )));
@@ -219,7 +210,6 @@ mod tests {
             "{}",
             problems[5]
         );
-        assert_eq!(problems[6], "cm.yaml: not a ConfigMap (kind `Secret`)");
 
         let loaded = parse_configmaps("x.yaml", "a: [", SignatureLimits::default());
         assert!(loaded.problems[0].message.starts_with("invalid YAML"));

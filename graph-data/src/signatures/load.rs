@@ -204,8 +204,9 @@ fn read_configmap(
     Ok(())
 }
 
-/// Reads every ConfigMap file (`.yaml`, `.yml`, `.json`) directly in `dir`; other
-/// files are listed as problems.
+/// Reads every ConfigMap file (`.yaml`, `.yml`, `.json`) directly in `dir` (oc-mirror's
+/// `cluster-resources` works as it is: objects other than ConfigMaps with `binaryData`
+/// are passed over); other files are listed as problems.
 pub fn load_configmap_dir(dir: &Path, limits: SignatureLimits) -> Result<Loaded, SignatureError> {
     let mut loaded = Loaded::default();
     let mut budget = 0;

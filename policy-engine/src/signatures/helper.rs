@@ -28,6 +28,7 @@ pub const DEFAULT_PREFIX: &str = "/api/upgrades_info";
 #[derive(Debug, Clone, Parser)]
 #[command(
     name = "metadata-helper",
+    version,
     about = "Serve release signatures (the atomic signature-store layout) as the reference metadata-helper does"
 )]
 pub struct HelperCli {

@@ -25,6 +25,10 @@ use crate::source::GraphSource;
 
 /// How often a new graph is looked for between reloads.
 const GRAPH_CHECK: Duration = Duration::from_secs(5);
+/// How soon a refresh that met errors is retried: a graph-builder that has not finished
+/// its first refresh does not serve its graph-data yet, and waiting the whole refresh
+/// period for it would leave the cluster without signatures for minutes.
+const RETRY: Duration = Duration::from_secs(10);
 /// Timeout of one graph-data download.
 const FETCH_TIMEOUT: Duration = Duration::from_secs(60);
 /// Largest graph-data tarball downloaded (the graph-data loader's own bound).
@@ -96,10 +100,15 @@ pub async fn refresh_loop(
         metrics.refused.set(served.refused.len() as i64);
         metrics.problems.set(served.problems.len() as i64);
         let mut graph_revision = recount(&graph, &mut served, &metrics);
+        let pause = if served.errors.is_empty() {
+            settings.refresh
+        } else {
+            settings.refresh.min(RETRY)
+        };
         state.publish(served);
         // Between reloads, only a new graph changes what is reported.
-        while started.elapsed() < settings.refresh {
-            tokio::time::sleep(GRAPH_CHECK.min(settings.refresh)).await;
+        while started.elapsed() < pause {
+            tokio::time::sleep(GRAPH_CHECK.min(pause)).await;
             let current = graph.current().snapshot.map(|s| s.revision());
             if current != graph_revision {
                 let mut served = (*state.current()).clone();

@@ -99,6 +99,9 @@ fn lookup(req: &HttpRequest, api: &SignatureApi) -> Result<HttpResponse, ApiErro
 
 #[derive(Serialize)]
 struct Status<'a> {
+    /// `loading` before the first refresh ends, `ok` when the last one met no error,
+    /// `errors` otherwise.
+    state: &'static str,
     refreshes: u64,
     verified: bool,
     signatures: usize,
@@ -120,7 +123,13 @@ struct RefusedView<'a> {
 
 async fn status(api: web::Data<SignatureApi>) -> HttpResponse {
     let served = api.state.current();
+    let state = match (served.refreshes, served.errors.is_empty()) {
+        (0, _) => "loading",
+        (_, true) => "ok",
+        (_, false) => "errors",
+    };
     let body = Status {
+        state,
         refreshes: served.refreshes,
         verified: served.verified,
         signatures: served.store.len(),
