@@ -6,11 +6,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Debian packages the tests use: the registry server, skopeo (OCI layouts), htpasswd.
+# Debian packages the tests use: the registry server, skopeo (OCI layouts, release
+# signatures), htpasswd, gpg (the throw-away signing key; gpgconf stops its agent).
 need=()
 command -v docker-registry >/dev/null 2>&1 || need+=(docker-registry)
 command -v skopeo >/dev/null 2>&1 || need+=(skopeo)
 command -v htpasswd >/dev/null 2>&1 || need+=(apache2-utils)
+{ command -v gpg && command -v gpgconf && command -v gpg-agent; } >/dev/null 2>&1 || need+=(gnupg)
 if [ "${#need[@]}" -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"

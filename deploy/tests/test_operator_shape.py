@@ -151,14 +151,14 @@ def test_services_pdb_and_env_are_the_operators(overlay):
     assert set(secret.get("stringData", secret.get("data", {}))) == {".dockerconfigjson"}
 
 
-def check_services(objects, gb_selector: str, pe_selector: str) -> None:
+def check_services(objects, gb_selector: str, pe_selector: str, gb_extra=None) -> None:
     def service_ports(s):
         return {p["name"]: (p["port"], p["targetPort"], p.get("protocol", "TCP")) for p in s["spec"]["ports"]}
 
     gb = find(objects, "Service", f"{NAME}-graph-builder")
     assert gb["spec"].get("type", "ClusterIP") == "ClusterIP"
     assert gb["spec"]["selector"] == {"deployment": gb_selector}
-    assert service_ports(gb) == {"graph-builder": (8080, 8080, "TCP"), "status-gb": (9080, 9080, "TCP")}
+    assert service_ports(gb) == {"graph-builder": (8080, 8080, "TCP"), "status-gb": (9080, 9080, "TCP"), **(gb_extra or {})}
     pe = find(objects, "Service", f"{NAME}-policy-engine")
     assert pe["spec"].get("type", "ClusterIP") == "ClusterIP"
     assert pe["spec"]["selector"] == {"deployment": pe_selector}
@@ -218,7 +218,14 @@ def test_scale_out_splits_the_pod_and_keeps_each_container():
         labels = d["spec"]["template"]["metadata"]["labels"]
         assert labels == {"app": NAME, "deployment": name}
         assert d["spec"]["selector"]["matchLabels"] == labels
-    check_services(objects, gb_selector=f"{NAME}-graph-builder", pe_selector=f"{NAME}-policy-engine")
+    # Split in two, the policy-engines reach the graph-builder's graph-data tarball (release
+    # signatures) through its Service as well.
+    check_services(
+        objects,
+        gb_selector=f"{NAME}-graph-builder",
+        pe_selector=f"{NAME}-policy-engine",
+        gb_extra={"graph-data": (8090, 8090, "TCP")},
+    )
     # The policy-engines fetch from the graph-builder Service; everything else is §4.5.
     env = find(objects, "ConfigMap", f"{NAME}-env")["data"]
     assert env == {**ENV_CONFIGMAP, "pe.upstream": f"http://{NAME}-graph-builder:8080/v1/graph"}
@@ -239,10 +246,10 @@ def test_scale_out_network_policies_open_the_policy_engine_to_graph_builder_path
     objects = render_overlay("scale-out")
     gb = find(objects, "NetworkPolicy", f"{NAME}-graph-builder")["spec"]
     assert gb["podSelector"] == {"matchLabels": {"deployment": f"{NAME}-graph-builder"}}
-    assert gb["ingress"] == [{"from": [{"podSelector": {"matchLabels": {"deployment": f"{NAME}-policy-engine"}}}], "ports": [{"protocol": "TCP", "port": "graph-builder"}]}]
+    assert gb["ingress"] == [{"from": [{"podSelector": {"matchLabels": {"deployment": f"{NAME}-policy-engine"}}}], "ports": [{"protocol": "TCP", "port": "graph-builder"}, {"protocol": "TCP", "port": 8090}]}]
     pe = find(objects, "NetworkPolicy", f"{NAME}-policy-engine")["spec"]
     assert pe["podSelector"] == {"matchLabels": {"deployment": f"{NAME}-policy-engine"}}
-    assert pe["egress"] == [{"to": [{"podSelector": {"matchLabels": {"deployment": f"{NAME}-graph-builder"}}}], "ports": [{"protocol": "TCP", "port": 8080}]}]
+    assert pe["egress"] == [{"to": [{"podSelector": {"matchLabels": {"deployment": f"{NAME}-graph-builder"}}}], "ports": [{"protocol": "TCP", "port": 8080}, {"protocol": "TCP", "port": 8090}]}]
 
 
 @pytest.mark.parametrize("layout,deployment", [("openshift", NAME), ("scale-out", f"{NAME}-graph-builder")])

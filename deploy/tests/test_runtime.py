@@ -108,6 +108,13 @@ SINGLE_POD = [("update-service", "graph-builder"), ("update-service", "policy-en
 RELEASES = [("4.15.20", []), ("4.16.1", []), ("4.16.2", ["4.16.1", "4.15.20"])]
 REGISTRY = "127.0.0.1:5000"
 GRAPH_URL = "http://127.0.0.1:8081/api/upgrades_info/graph?channel=stable-4.16&arch=amd64"
+# Release signatures: the policy-engine loads them from the graph-builder's graph-data
+# tarball (public port 8090 next to its upstream), with no flag beyond the operator's.
+SIGNATURE_STATUS = "http://127.0.0.1:9081/signatures"
+UNKNOWN_SIGNATURE = "http://127.0.0.1:8081/api/upgrades_info/signatures/sha256=" + "0" * 64 + "/signature-1"
+SIGNATURE_PROBES = [["policy-engine", SIGNATURE_STATUS], ["policy-engine", UNKNOWN_SIGNATURE]]
+# A first load may meet a graph-builder that has no graph-data yet; it is retried in 10 s.
+SIGNATURES_SETTLE = [[SIGNATURE_STATUS, '"state":"ok"']]
 
 
 def start_pod(tmp, objects, probes, registry=None, ready=(), settle=(), containers_of=SINGLE_POD, hosts=()) -> dict:
@@ -186,14 +193,16 @@ def pods(tmp_path_factory):
     # The base overlay with one site value changed, the way a site overlay does: gb.toml
     # names a registry in the pod's network namespace holding three release images.
     plans["served"] = (tmp_path_factory.mktemp("served"), with_local_registry(render_overlay("base")), {
-        "probes": [["policy-engine", GRAPH_URL], ["graph-builder", "http://127.0.0.1:9080/metrics"]],
+        "probes": [["policy-engine", GRAPH_URL], ["graph-builder", "http://127.0.0.1:9080/metrics"]] + SIGNATURE_PROBES,
         "ready": ["http://127.0.0.1:9080/readiness", "http://127.0.0.1:9081/readyz"],
+        "settle": SIGNATURES_SETTLE,
     })
     # The scale-out layout's two Deployments, the policy-engine reaching the graph-builder
     # through its Service name (pe.upstream), resolved as cluster DNS would.
     plans["scaled"] = (tmp_path_factory.mktemp("scaled"), with_local_registry(render_overlay("scale-out")), {
-        "probes": [["policy-engine", GRAPH_URL]],
+        "probes": [["policy-engine", GRAPH_URL]] + SIGNATURE_PROBES,
         "ready": ["http://127.0.0.1:9081/readyz"],
+        "settle": SIGNATURES_SETTLE,
         "containers_of": [("update-service-graph-builder", "graph-builder"), ("update-service-policy-engine", "policy-engine")],
         "hosts": ["update-service-graph-builder"],
     })
@@ -330,6 +339,24 @@ def test_scaled_out_the_policy_engine_serves_from_the_graph_builder_service(scal
     argv = scaled_out["argv"]["policy-engine"]
     assert argv[argv.index("--upstream.cincinnati.url") + 1] == "http://update-service-graph-builder:8080/v1/graph"
     check_served_graph(scaled_out)
+
+
+def check_signatures(result: dict) -> None:
+    """The policy-engine loaded the graph-builder's graph-data tarball (the bundled
+    graph-data ships no signatures/) and answers the signature route under the prefix."""
+    status = json.loads(probe(result, "/signatures")["body"])
+    assert status["state"] == "ok" and status["errors"] == [], status
+    assert (status["verified"], status["signatures"]) == (False, 0), status
+    # Every release of the graph is reported unsigned.
+    assert status["releases_without_signature"] == len(RELEASES), status
+    missing = probe(result, "/signature-1")
+    assert missing["status"] == 404, missing
+    assert json.loads(missing["body"]) == {"kind": "does_not_exist", "value": "does not exist: signature sha256=" + "0" * 64 + "/signature-1"}
+
+
+def test_with_the_operators_command_lines_signatures_come_from_the_graph_builder(served_pod, scaled_out):
+    check_signatures(served_pod)
+    check_signatures(scaled_out)
 
 
 def test_behind_the_cluster_proxy_no_proxy_is_honoured(proxied_pod):

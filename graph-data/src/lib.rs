@@ -3,7 +3,9 @@
 //! - the release graph model (a petgraph DAG of releases),
 //! - the Cincinnati graph JSON wire format,
 //! - the graph-data repository format (`version`, `channels/`, `blocked-edges/`, `raw/`),
-//!   its loader and validator, and the pure functions that apply it to a scraped graph.
+//!   its loader and validator, and the pure functions that apply it to a scraped graph;
+//! - release signatures in the atomic signature-store layout ([`signatures`]): the
+//!   `signatures/` tree of graph-data and signature ConfigMaps, loaded into a bounded store.
 #![deny(missing_docs)]
 
 pub mod apply;
@@ -13,6 +15,7 @@ mod error;
 mod graph;
 mod release;
 pub mod repo;
+pub mod signatures;
 pub mod validate;
 pub mod wire;
 

@@ -108,6 +108,9 @@ pub struct Cli {
     /// One-process mode: build the graph here instead of fetching it.
     #[command(flatten)]
     pub in_process: InProcessArgs,
+    /// Release signatures: sources and keys.
+    #[command(flatten)]
+    pub signatures: crate::signatures::SignatureArgs,
 }
 
 /// The path prefix in one-process mode when none is given.
@@ -130,6 +133,9 @@ pub enum ConfigError {
     /// `--graph-data` without a release source to apply it to.
     #[error("--graph-data needs --releases-oci-layout or --releases-registry (the graph-data is applied to the releases they hold)")]
     GraphDataWithoutReleases,
+    /// A signature flag is unusable.
+    #[error(transparent)]
+    Signatures(#[from] crate::signatures::SignatureConfigError),
 }
 
 /// Validated settings of one policy-engine.
@@ -159,6 +165,8 @@ pub struct Settings {
     pub upstream: UpstreamSettings,
     /// One-process mode: what to build the graph from.
     pub in_process: Option<InProcessSettings>,
+    /// Release signatures: where they come from and the keys they are checked with.
+    pub signatures: crate::signatures::SignatureSettings,
 }
 
 impl Cli {
@@ -185,14 +193,19 @@ impl Cli {
         if service == status {
             return Err(ConfigError::SameSocket(service));
         }
-        url::Url::parse(&self.upstream_url).map_err(|source| ConfigError::UpstreamUrl {
-            url: self.upstream_url.clone(),
-            source,
-        })?;
+        let upstream_url =
+            url::Url::parse(&self.upstream_url).map_err(|source| ConfigError::UpstreamUrl {
+                url: self.upstream_url.clone(),
+                source,
+            })?;
         let in_process = self.in_process.settings();
         if in_process.is_none() && self.in_process.graph_data.is_some() {
             return Err(ConfigError::GraphDataWithoutReleases);
         }
+        let signatures = self.signatures.settings(
+            in_process.as_ref().and_then(|p| p.graph_data.as_ref()),
+            Some(&upstream_url).filter(|_| in_process.is_none()),
+        )?;
         let default_prefix = match in_process {
             Some(_) => IN_PROCESS_PATH_PREFIX,
             None => "",
@@ -214,6 +227,7 @@ impl Cli {
                 refresh: Duration::from_secs(self.upstream_refresh_secs.max(1)),
             },
             in_process,
+            signatures,
         })
     }
 }

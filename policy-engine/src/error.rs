@@ -35,6 +35,9 @@ pub enum ApiError {
     /// The response body could not be produced.
     #[error("failed to serialize JSON: {0}")]
     JsonOut(String),
+    /// The requested thing (a release signature) is not there.
+    #[error("does not exist: {0}")]
+    DoesNotExist(String),
 }
 
 impl ApiError {
@@ -49,6 +52,7 @@ impl ApiError {
             Self::ArchVersion(_) => "arch_version_error",
             Self::PluginExecution(_) => "failed_plugin_execution",
             Self::JsonOut(_) => "failed_json_out",
+            Self::DoesNotExist(_) => "does_not_exist",
         }
     }
 
@@ -57,6 +61,7 @@ impl ApiError {
         match self {
             Self::InvalidContentType => StatusCode::NOT_ACCEPTABLE,
             Self::MissingParams(_) | Self::InvalidParams(_) => StatusCode::BAD_REQUEST,
+            Self::DoesNotExist(_) => StatusCode::NOT_FOUND,
             Self::UpstreamFetch(_)
             | Self::JsonIn(_)
             | Self::ArchVersion(_)
@@ -140,6 +145,12 @@ mod tests {
                 500,
                 "failed_json_out",
                 "failed to serialize JSON: x",
+            ),
+            (
+                ApiError::DoesNotExist("signature x".into()),
+                404,
+                "does_not_exist",
+                "does not exist: signature x",
             ),
         ];
         for (err, status, kind, value) in cases {

@@ -9,6 +9,8 @@
 //! - [`routes`], [`negotiate`], [`query`], [`openapi`]: the public API;
 //! - [`status`], [`metrics`]: the status server;
 //! - [`error`]: the error kinds of the API and their HTTP mapping;
+//! - [`signatures`]: release signatures for the cluster version operator (sources,
+//!   verification, the `{prefix}/signatures/…` route and the metadata-helper mode);
 //! - [`server`]: [`run`] and [`serve`], which tests call with their own listeners.
 #![deny(missing_docs)]
 
@@ -24,6 +26,7 @@ pub mod openapi;
 pub mod query;
 pub mod routes;
 pub mod server;
+pub mod signatures;
 pub mod source;
 pub mod status;
 pub mod upstream;

@@ -111,6 +111,11 @@ impl Metrics {
         })
     }
 
+    /// The registry, for metrics other modules register (signatures).
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
     /// Counts an error response.
     pub fn count_error(&self, error: &ApiError) {
         self.response_errors

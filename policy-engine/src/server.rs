@@ -16,7 +16,7 @@ use crate::metrics::{Metrics, GIT_COMMIT};
 use crate::routes::{self, ApiState};
 use crate::source::GraphSource;
 use crate::status::{self, StatusState};
-use crate::{in_process, openapi, upstream};
+use crate::{in_process, openapi, signatures, upstream};
 
 /// The two listening sockets of a policy-engine.
 #[derive(Debug)]
@@ -102,7 +102,9 @@ pub async fn serve(
     listeners: Listeners,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), RunError> {
-    let (public, status) = build(settings, &source, &metrics, listeners)?;
+    let (signatures, signature_task) =
+        signatures::start(&settings.signatures, &source, metrics.registry())?;
+    let (public, status) = build(settings, &source, &metrics, listeners, signatures)?;
     // The reference counts build_info once ready.
     let build_info = tokio::spawn(async move {
         source.wait_ready().await;
@@ -117,6 +119,9 @@ pub async fn serve(
         () = shutdown => None,
     };
     build_info.abort();
+    if let Some(task) = signature_task {
+        task.abort();
+    }
     public_handle.stop(true).await;
     status_handle.stop(true).await;
     match outcome {
@@ -140,7 +145,10 @@ fn build(
     source: &GraphSource,
     metrics: &Arc<Metrics>,
     listeners: Listeners,
+    signatures: signatures::serve::SignatureApi,
 ) -> Result<(Server, Server), RunError> {
+    let signatures = web::Data::new(signatures);
+    let status_signatures = signatures.clone();
     let listen_error = |server| move |source| RunError::Listen { server, source };
     let api = web::Data::new(ApiState {
         source: source.clone(),
@@ -156,7 +164,9 @@ fn build(
         let prefix = prefix.clone();
         App::new()
             .app_data(api.clone())
+            .app_data(signatures.clone())
             .wrap(routes::cors())
+            .configure(|cfg| signatures::configure(cfg, &prefix))
             .configure(move |cfg| routes::configure(cfg, &prefix))
     })
     .max_connections(settings.max_connections)
@@ -181,7 +191,9 @@ fn build(
     let status = HttpServer::new(move || {
         App::new()
             .app_data(status_state.clone())
+            .app_data(status_signatures.clone())
             .wrap(Compress::default())
+            .configure(signatures::serve::configure_status)
             .configure(status::configure)
     })
     .workers(1)

@@ -1,7 +1,8 @@
 //! Test harness shared by the end-to-end tests and the scrape benchmark: starts a real
 //! CNCF distribution registry on loopback ([`registry`], over HTTPS with [`tls`]), builds synthetic release,
 //! component and signature images in memory ([`images`]), pushes them through the
-//! registry API ([`pusher`]) and reads them back with an independent client ([`skopeo`]).
+//! registry API ([`pusher`]) and reads them back with an independent client ([`skopeo`]);
+//! [`signing`] makes real release signatures with `gpg` and `skopeo`.
 #![deny(missing_docs)]
 
 mod error;
@@ -9,6 +10,7 @@ pub mod images;
 pub mod oci_layout_writer;
 pub mod pusher;
 pub mod registry;
+pub mod signing;
 pub mod skopeo;
 pub mod tls;
 

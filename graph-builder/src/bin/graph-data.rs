@@ -7,7 +7,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use graph_builder::graph_data_push::{push_graph_data_image, ImageLayout, PushError, PushRequest};
+use graph_builder::graph_data_push::{
+    push_graph_data_image_with, ImageLayout, PushError, PushRequest, SignatureInputs,
+};
 
 /// Tooling for graph-data trees (channels, blocked edges, raw metadata).
 #[derive(Debug, Parser)]
@@ -61,6 +63,15 @@ enum ImageCommand {
         /// A directory of extra CA certificates (PEM bundles, two levels deep).
         #[arg(long)]
         ca_dir: Option<PathBuf>,
+        /// Release signatures to carry in the image's `signatures/` tree, from a tree laid
+        /// out as `<algo>/<digest>/signature-<n>` (repeatable; merged after the
+        /// graph-data's own `signatures/`).
+        #[arg(long = "signatures", value_name = "DIR")]
+        signatures: Vec<PathBuf>,
+        /// Release signatures from a directory of signature ConfigMaps, as `oc adm release
+        /// mirror` and oc-mirror write them (repeatable); written in the tree layout.
+        #[arg(long = "signature-configmaps", value_name = "DIR")]
+        signature_configmaps: Vec<PathBuf>,
     },
 }
 
@@ -97,8 +108,14 @@ fn main() -> ExitCode {
                     base,
                     credentials,
                     ca_dir,
+                    signatures,
+                    signature_configmaps,
                 },
         } => {
+            let signatures = SignatureInputs {
+                trees: signatures,
+                configmaps: signature_configmaps,
+            };
             let layout = match (layout, base) {
                 (Layout::Flat, _) => ImageLayout::Flat,
                 (Layout::OcMirror, Some(base)) => ImageLayout::OcMirror { base },
@@ -127,7 +144,7 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
-            match runtime.block_on(push_graph_data_image(&request)) {
+            match runtime.block_on(push_graph_data_image_with(&request, &signatures)) {
                 Ok(pushed) => {
                     println!("{}@{}", pushed.reference, pushed.digest);
                     ExitCode::SUCCESS

@@ -31,6 +31,16 @@ type Files = BTreeMap<String, Option<Vec<u8>>>;
 /// under `prefix` (`""` for the image root). Only the files the service reads are taken
 /// from a directory (the same packing as the graph-builder's directory source).
 pub fn build_layer(source: &Path, prefix: &str) -> Result<Layer, PushError> {
+    build_layer_with_signatures(source, prefix, &super::SignatureInputs::default())
+}
+
+/// [`build_layer`], with the `signatures/` tree merged with `signatures` (see
+/// [`super::SignatureInputs`]).
+pub fn build_layer_with_signatures(
+    source: &Path,
+    prefix: &str,
+    signatures: &super::SignatureInputs,
+) -> Result<Layer, PushError> {
     let read_error = |e: std::io::Error| PushError::Read {
         path: source.to_owned(),
         reason: e.to_string(),
@@ -43,7 +53,8 @@ pub fn build_layer(source: &Path, prefix: &str) -> Result<Layer, PushError> {
     } else {
         std::fs::read(source).map_err(read_error)?
     };
-    let files = read_tarball(&tarball).map_err(read_error)?;
+    let mut files = read_tarball(&tarball).map_err(read_error)?;
+    super::signatures::merge(&mut files, source, signatures)?;
     let tar = write_tar(&files, prefix).map_err(read_error)?;
     let diff_id = sha256_digest(&tar);
     // Level 6 is what gzip uses by default; flate2's header carries no time or name.

@@ -12,13 +12,15 @@
 //! unchanged tree pushes the same manifest digest.
 
 mod layer;
+mod signatures;
 
 use std::path::PathBuf;
 
 use bytes::Bytes;
 use serde_json::{json, Value};
 
-pub use layer::{build_layer, Layer, OC_MIRROR_ROOT};
+pub use layer::{build_layer, build_layer_with_signatures, Layer, OC_MIRROR_ROOT};
+pub use signatures::SignatureInputs;
 
 use crate::registry::manifest::{parse_manifest, Manifest, OCI_MANIFEST};
 use crate::registry::push::{ImageReference, PushClient, PushSettings};
@@ -111,6 +113,15 @@ pub struct Pushed {
 
 /// Validates the graph-data, builds the image and pushes layer, config and manifest.
 pub async fn push_graph_data_image(request: &PushRequest) -> Result<Pushed, PushError> {
+    push_graph_data_image_with(request, &SignatureInputs::default()).await
+}
+
+/// [`push_graph_data_image`], with release signatures from `signatures` merged into the
+/// image's `signatures/` tree.
+pub async fn push_graph_data_image_with(
+    request: &PushRequest,
+    signatures: &SignatureInputs,
+) -> Result<Pushed, PushError> {
     validate(&request.graph_data)?;
     let to = ImageReference::parse(&request.to).map_err(registry_error(&request.to))?;
     let settings = |repository: &str| PushSettings {
@@ -129,9 +140,12 @@ pub async fn push_graph_data_image(request: &PushRequest) -> Result<Pushed, Push
     };
     let graph_data = request.graph_data.clone();
     let prefix = prefix.to_owned();
-    let layer = tokio::task::spawn_blocking(move || build_layer(&graph_data, &prefix))
-        .await
-        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))?;
+    let signatures = signatures.clone();
+    let layer = tokio::task::spawn_blocking(move || {
+        build_layer_with_signatures(&graph_data, &prefix, &signatures)
+    })
+    .await
+    .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))?;
 
     let (mut config, mut layers) = match base {
         None => (

@@ -170,6 +170,9 @@ fn normal_parts(path: &[u8]) -> Option<Vec<String>> {
 /// Whether a path relative to the graph-data root is part of graph-data: the root files,
 /// the two YAML directories and their direct children.
 fn wanted(rel: &str, is_dir: bool) -> bool {
+    if super::signatures::wanted(rel) {
+        return true;
+    }
     if !is_dir && ROOT_FILES.contains(&rel) {
         return true;
     }

@@ -6,11 +6,13 @@
 //! and a container image is unpacked from the registry when its layers change
 //! ([`image`]). The graph is then built from exactly those bytes and the public port
 //! serves exactly them, so the tarball a client downloads is the graph-data the served
-//! graph was built with, even when the source changes in between.
+//! graph was built with, even when the source changes in between. A `signatures/` tree
+//! (release signatures) is carried along in the same tarball ([`signatures`]).
 
 pub mod image;
 mod layer;
 mod pack;
+mod signatures;
 
 use std::path::PathBuf;
 

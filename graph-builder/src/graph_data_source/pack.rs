@@ -122,6 +122,7 @@ pub fn pack_dir(root: &Path) -> Result<Vec<u8>, GraphDataError> {
             }
         }
     }
+    super::signatures::pack(root, &mut entries)?;
     pack_entries(&entries).map_err(read_error(root))
 }
 

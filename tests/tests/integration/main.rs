@@ -2,7 +2,7 @@
 //! per test (the binary comes from Debian's `docker-registry`; `hack/test.sh` installs it).
 //! Modules by theme: the harness proving itself with skopeo, registry scrapes of the
 //! reference's fixture repositories, credentials, TLS, refreshes, and OCI layout scrapes
-//! compared with registry scrapes.
+//! compared with registry scrapes, and release signatures served to the CVO.
 
 mod auth;
 mod graph_data_image;
@@ -10,6 +10,7 @@ mod harness;
 mod oci_layout;
 mod refresh;
 mod scrape;
+mod signatures;
 mod support;
 mod tls;
 mod two_process;
