@@ -7,6 +7,8 @@
 #![deny(missing_docs)]
 
 pub mod apply;
+pub mod planner;
+pub mod provenance;
 mod conditional;
 mod error;
 mod graph;
