@@ -591,11 +591,7 @@ fn gap_reasons(
         }
     }
     if !seen.contains(&goal) {
-        return vec![Reason {
-            kind: ReasonKind::NotDeclared,
-            file: None,
-            detail: format!("no chain of declared updates leads from {from} to {to}"),
-        }];
+        return missing_links(graph, provenance, view, from, goal);
     }
     let mut reasons = Vec::new();
     let mut at = goal;
@@ -618,6 +614,61 @@ fn gap_reasons(
             kind: ReasonKind::NotDeclared,
             file: None,
             detail: format!("no chain of offered updates leads from {from} to {to}"),
+        });
+    }
+    reasons
+}
+
+/// No declared chain: the mirror cannot know the updates a missing release accepts
+/// (its image holds them), so name the missing releases newer than `from` that lead
+/// to `goal`, closest to `from` first: mirroring them is what may connect the two.
+fn missing_links(
+    graph: &Graph,
+    provenance: &Provenance,
+    view: &ChannelView,
+    from: &Version,
+    goal: ReleaseId,
+) -> Vec<Reason> {
+    let arch = view.arch.as_str();
+    let to = strip_arch(&graph.release(goal).version, arch);
+    let mut seen: HashSet<ReleaseId> = HashSet::from([goal]);
+    let mut queue = VecDeque::from([goal]);
+    let mut candidates: Vec<Version> = Vec::new();
+    while let Some(u) = queue.pop_front() {
+        for p in graph.parents(u) {
+            let release = graph.release(p);
+            if !release.version.build.split('.').any(|b| b == arch) || !seen.insert(p) {
+                continue;
+            }
+            let v = strip_arch(&release.version, arch);
+            if release.is_abstract() && v > *from {
+                candidates.push(v);
+            }
+            queue.push_back(p);
+        }
+    }
+    candidates.sort();
+    let mut reasons: Vec<Reason> = candidates
+        .iter()
+        .take(3)
+        .map(|v| {
+            let listed = provenance.channel_lists(&view.channel, v);
+            Reason {
+                kind: ReasonKind::NotInMirror,
+                file: listed
+                    .then(|| provenance.channel(&view.channel).map(|c| provenance.file(c.file).to_owned()))
+                    .flatten(),
+                detail: format!(
+                    "{v} is not mirrored for {arch}; it leads to {to}, and mirroring it may connect {from} to {to}"
+                ),
+            }
+        })
+        .collect();
+    if reasons.is_empty() {
+        reasons.push(Reason {
+            kind: ReasonKind::NotDeclared,
+            file: None,
+            detail: format!("no chain of declared updates leads from {from} to {to}"),
         });
     }
     reasons

@@ -10,6 +10,7 @@ mod caching;
 mod cvo;
 mod errors;
 mod one_process;
+mod planner;
 mod routes;
 mod status;
 mod upstream;
