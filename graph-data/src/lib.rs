@@ -7,11 +7,11 @@
 #![deny(missing_docs)]
 
 pub mod apply;
-pub mod planner;
-pub mod provenance;
 mod conditional;
 mod error;
 mod graph;
+pub mod planner;
+pub mod provenance;
 mod release;
 pub mod repo;
 pub mod validate;

@@ -313,11 +313,13 @@ impl ChannelView {
         seen[f as usize] = true;
         let mut queue = VecDeque::from([f]);
         while let Some(u) = queue.pop_front() {
-            let next = self.recommended[u as usize].iter().chain(if with_conditional {
-                self.conditional[u as usize].iter()
-            } else {
-                [].iter()
-            });
+            let next = self.recommended[u as usize]
+                .iter()
+                .chain(if with_conditional {
+                    self.conditional[u as usize].iter()
+                } else {
+                    [].iter()
+                });
             for &v in next {
                 if !seen[v as usize] {
                     seen[v as usize] = true;
@@ -356,7 +358,10 @@ pub fn explain(
     let (f, t) = (view.index[from], view.index[to]);
     let (edge, risks) = view.edge(graph, f, t);
     out.edge = edge;
-    let (full_from, full_to) = (graph.release(view.ids[f as usize]), graph.release(view.ids[t as usize]));
+    let (full_from, full_to) = (
+        graph.release(view.ids[f as usize]),
+        graph.release(view.ids[t as usize]),
+    );
     match edge {
         EdgeKind::Recommended => {}
         EdgeKind::Conditional => {
@@ -374,8 +379,8 @@ pub fn explain(
             out.risks = risks;
         }
         EdgeKind::None => {
-            let removal = provenance
-                .removal(&full_from.version.to_string(), &full_to.version.to_string());
+            let removal =
+                provenance.removal(&full_from.version.to_string(), &full_to.version.to_string());
             out.reasons.push(match removal {
                 Some(r) => {
                     let file = r.file.map(|i| provenance.file(i).to_owned());
@@ -434,9 +439,13 @@ pub fn endpoint_reasons(
         return Vec::new();
     }
     let (channel, arch) = (view.channel.as_str(), view.arch.as_str());
-    let channel_file = provenance.channel(channel).map(|c| provenance.file(c.file).to_owned());
+    let channel_file = provenance
+        .channel(channel)
+        .map(|c| provenance.file(c.file).to_owned());
     let listed = provenance.channel_lists(channel, version);
-    let node = graph.find(&with_arch(version, arch)).map(|id| graph.release(id));
+    let node = graph
+        .find(&with_arch(version, arch))
+        .map(|id| graph.release(id));
     match node {
         Some(r) if !r.is_abstract() => {
             let others = provenance.channels_listing(version).join(", ");
@@ -701,7 +710,9 @@ pub fn mirror_gaps(graph: &Graph, provenance: &Provenance, view: &ChannelView) -
             }
         }
     }
-    let channel_file = provenance.channel(&view.channel).map(|c| provenance.file(c.file).to_owned());
+    let channel_file = provenance
+        .channel(&view.channel)
+        .map(|c| provenance.file(c.file).to_owned());
     let mut listed: Vec<Version> = provenance
         .channel(&view.channel)
         .map(|c| {
@@ -749,11 +760,7 @@ pub fn mirror_gaps(graph: &Graph, provenance: &Provenance, view: &ChannelView) -
                 }
             }
         }
-        helps.sort_by(|a, b| {
-            Version::parse(a)
-                .ok()
-                .cmp(&Version::parse(b).ok())
-        });
+        helps.sort_by(|a, b| Version::parse(a).ok().cmp(&Version::parse(b).ok()));
         missing.push(Gap {
             version: v.to_string(),
             file: channel_file.clone(),

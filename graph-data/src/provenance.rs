@@ -332,7 +332,10 @@ impl Provenance {
             .enumerate()
             .map(|(i, r)| {
                 (
-                    (self.version(r.from).to_owned(), self.version(r.to).to_owned()),
+                    (
+                        self.version(r.from).to_owned(),
+                        self.version(r.to).to_owned(),
+                    ),
                     i,
                 )
             })
@@ -449,9 +452,9 @@ fn attribute<'a>(
     let raw = |set: &HashSet<Version>, v: &Version| set.contains(v).then_some(RAW_METADATA_FILE);
 
     let names = |csv: &str, v: &Version| {
-        csv.split(',').map(str::trim).any(|e| {
-            e == "*" || Version::parse(e).is_ok_and(|p| apply::base(&p) == apply::base(v))
-        })
+        csv.split(',')
+            .map(str::trim)
+            .any(|e| e == "*" || Version::parse(e).is_ok_and(|p| apply::base(&p) == apply::base(v)))
     };
     if to_metadata
         .get(apply::PREVIOUS_REMOVE_KEY)
@@ -511,13 +514,21 @@ fn attribute<'a>(
 
 /// Versions named but not mirrored: channel entries without a concrete release on an
 /// architecture the mirror has, and abstract releases (named only by `previous`/`next`).
-fn missing_versions(graph: &Graph, data: &GraphData, interner: &mut Interner) -> Vec<MissingRecord> {
+fn missing_versions(
+    graph: &Graph,
+    data: &GraphData,
+    interner: &mut Interner,
+) -> Vec<MissingRecord> {
     let arches: BTreeSet<BuildMetadata> = graph
         .releases()
         .filter(|(_, r)| !r.is_abstract())
         .map(|(_, r)| r.version.build.clone())
         .collect();
-    let concrete = |v: &Version| graph.find(v).is_some_and(|id| !graph.release(id).is_abstract());
+    let concrete = |v: &Version| {
+        graph
+            .find(v)
+            .is_some_and(|id| !graph.release(id).is_abstract())
+    };
     let mut out = Vec::new();
     let mut seen: HashSet<(String, u32)> = HashSet::new();
     for channel in &data.channels {

@@ -63,7 +63,13 @@ impl PlannerSlot {
     }
 
     /// The view of (channel, arch) of graph `revision`, computed once.
-    pub fn view(&self, revision: u64, graph: &Graph, channel: &str, arch: &str) -> Arc<ChannelView> {
+    pub fn view(
+        &self,
+        revision: u64,
+        graph: &Graph,
+        channel: &str,
+        arch: &str,
+    ) -> Arc<ChannelView> {
         let key = (revision, channel.to_owned(), arch.to_owned());
         if let Some(v) = self.views.lock().expect("views lock").get(&key) {
             return Arc::clone(v);
@@ -81,12 +87,20 @@ impl PlannerSlot {
 /// Fetches the provenance that goes with the upstream graph at `graph_url`, when the
 /// graph changed (or none is held). A failure is logged and the planner answers
 /// without files until the next success; it never touches the graph being served.
-pub async fn sync_provenance(client: &reqwest::Client, graph_url: &str, source: &GraphSource, changed: bool) {
+pub async fn sync_provenance(
+    client: &reqwest::Client,
+    graph_url: &str,
+    source: &GraphSource,
+    changed: bool,
+) {
     if !changed && source.planner().has_provenance() {
         return;
     }
     let Some(url) = provenance_url(graph_url) else {
-        tracing::warn!(graph_url, "no provenance URL can be derived from the upstream graph URL");
+        tracing::warn!(
+            graph_url,
+            "no provenance URL can be derived from the upstream graph URL"
+        );
         return;
     };
     match fetch_provenance(client, &url).await {
@@ -94,7 +108,9 @@ pub async fn sync_provenance(client: &reqwest::Client, graph_url: &str, source: 
             tracing::info!(%url, removed = p.removed.len(), missing = p.missing.len(), "provenance received");
             source.planner().set_provenance(p);
         }
-        Err(error) => tracing::warn!(%url, "cannot fetch the provenance, the planner answers without it: {error}"),
+        Err(error) => {
+            tracing::warn!(%url, "cannot fetch the provenance, the planner answers without it: {error}")
+        }
     }
 }
 
@@ -136,8 +152,12 @@ async fn fetch_provenance(client: &reqwest::Client, url: &str) -> Result<Provena
 pub fn configure(cfg: &mut web::ServiceConfig, prefix: &str) {
     cfg.service(web::resource(format!("{prefix}/v1/explain")).route(web::get().to(explain)));
     cfg.service(web::resource(format!("{prefix}/v1/path")).route(web::get().to(path)));
-    cfg.service(web::resource(format!("{prefix}/v1/mirror-gaps")).route(web::get().to(mirror_gaps)));
-    cfg.service(web::resource(format!("{prefix}/v1/planner/channels")).route(web::get().to(channels)));
+    cfg.service(
+        web::resource(format!("{prefix}/v1/mirror-gaps")).route(web::get().to(mirror_gaps)),
+    );
+    cfg.service(
+        web::resource(format!("{prefix}/v1/planner/channels")).route(web::get().to(channels)),
+    );
     page::configure(cfg, prefix);
 }
 
@@ -155,7 +175,11 @@ fn params(req: &HttpRequest, state: &ApiState) -> Result<Params, ApiError> {
 }
 
 /// A version parameter: absent is `missing_params`, not SemVer is `invalid_params`.
-fn version(query: &HashMap<String, String>, name: &str, required: bool) -> Result<Option<Version>, ApiError> {
+fn version(
+    query: &HashMap<String, String>,
+    name: &str,
+    required: bool,
+) -> Result<Option<Version>, ApiError> {
     let raw = query.get(name).filter(|v| required || !v.is_empty());
     match raw {
         None if required => Err(ApiError::MissingParams(vec![name.to_owned()])),
@@ -209,7 +233,13 @@ async fn explain(req: HttpRequest, state: web::Data<ApiState>) -> Result<HttpRes
         let from = version(&p.query, "from", true)?.expect("required");
         let to = version(&p.query, "to", true)?.expect("required");
         let c = context(&state, &p.graph).await?;
-        json(&planner::explain(c.snapshot.graph(), &c.provenance, &c.view, &from, &to))
+        json(&planner::explain(
+            c.snapshot.graph(),
+            &c.provenance,
+            &c.view,
+            &from,
+            &to,
+        ))
     }
     .await;
     count(&state, &req, &result);
@@ -222,14 +252,23 @@ async fn path(req: HttpRequest, state: web::Data<ApiState>) -> Result<HttpRespon
         let from = version(&p.query, "from", true)?.expect("required");
         let to = version(&p.query, "to", false)?;
         let c = context(&state, &p.graph).await?;
-        json(&planner::path(c.snapshot.graph(), &c.provenance, &c.view, &from, to.as_ref()))
+        json(&planner::path(
+            c.snapshot.graph(),
+            &c.provenance,
+            &c.view,
+            &from,
+            to.as_ref(),
+        ))
     }
     .await;
     count(&state, &req, &result);
     result
 }
 
-async fn mirror_gaps(req: HttpRequest, state: web::Data<ApiState>) -> Result<HttpResponse, ApiError> {
+async fn mirror_gaps(
+    req: HttpRequest,
+    state: web::Data<ApiState>,
+) -> Result<HttpResponse, ApiError> {
     let result = async {
         let p = params(&req, &state)?;
         let format = p.query.get("format").map_or("json", String::as_str);
@@ -267,7 +306,11 @@ async fn channels(req: HttpRequest, state: web::Data<ApiState>) -> Result<HttpRe
             channels: BTreeSet::new(),
             arches: BTreeSet::new(),
         };
-        for (_, r) in snapshot.graph().releases().filter(|(_, r)| !r.is_abstract()) {
+        for (_, r) in snapshot
+            .graph()
+            .releases()
+            .filter(|(_, r)| !r.is_abstract())
+        {
             let csv = |key: &str| -> Vec<String> {
                 r.metadata
                     .get(key)
@@ -304,10 +347,19 @@ mod tests {
     #[test]
     fn version_parameters_use_the_graph_error_kinds() {
         let q: HashMap<String, String> = [("from".to_owned(), "4.x".to_owned())].into();
-        assert_eq!(version(&q, "from", true).unwrap_err().kind(), "invalid_params");
-        assert_eq!(version(&q, "to", true).unwrap_err(), ApiError::MissingParams(vec!["to".into()]));
+        assert_eq!(
+            version(&q, "from", true).unwrap_err().kind(),
+            "invalid_params"
+        );
+        assert_eq!(
+            version(&q, "to", true).unwrap_err(),
+            ApiError::MissingParams(vec!["to".into()])
+        );
         assert_eq!(version(&q, "to", false).unwrap(), None);
         let q: HashMap<String, String> = [("to".to_owned(), "4.16.3".to_owned())].into();
-        assert_eq!(version(&q, "to", false).unwrap(), Some(Version::new(4, 16, 3)));
+        assert_eq!(
+            version(&q, "to", false).unwrap(),
+            Some(Version::new(4, 16, 3))
+        );
     }
 }

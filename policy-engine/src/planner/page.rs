@@ -12,15 +12,20 @@ const STYLE: &str = include_str!("assets/planner.css");
 /// Registers the page and its assets under `prefix`.
 pub(super) fn configure(cfg: &mut web::ServiceConfig, prefix: &str) {
     let slash = format!("{prefix}/planner/");
-    cfg.service(web::resource(format!("{prefix}/planner")).route(web::get().to(move || {
-        let location = slash.clone();
-        async move {
-            HttpResponse::MovedPermanently()
-                .insert_header((header::LOCATION, location))
-                .finish()
-        }
-    })));
-    cfg.service(web::resource(format!("{prefix}/planner/")).route(web::get().to(|| asset(INDEX, "text/html; charset=utf-8"))));
+    cfg.service(
+        web::resource(format!("{prefix}/planner")).route(web::get().to(move || {
+            let location = slash.clone();
+            async move {
+                HttpResponse::MovedPermanently()
+                    .insert_header((header::LOCATION, location))
+                    .finish()
+            }
+        })),
+    );
+    cfg.service(
+        web::resource(format!("{prefix}/planner/"))
+            .route(web::get().to(|| asset(INDEX, "text/html; charset=utf-8"))),
+    );
     cfg.service(
         web::resource(format!("{prefix}/planner/planner.js"))
             .route(web::get().to(|| asset(SCRIPT, "text/javascript; charset=utf-8"))),
@@ -52,7 +57,11 @@ mod tests {
         for asset in [INDEX, SCRIPT, STYLE] {
             // The SVG namespace is a name, never fetched.
             let asset = asset.replace("\"http://www.w3.org/2000/svg\"", "");
-            assert!(!asset.contains("http://") && !asset.contains("https://") && !asset.contains("//cdn"));
+            assert!(
+                !asset.contains("http://")
+                    && !asset.contains("https://")
+                    && !asset.contains("//cdn")
+            );
         }
     }
 }

@@ -94,8 +94,15 @@ async fn explain_kinds_and_paths_on_the_sample_mirror() {
     .await;
 
     // Recommended: the graph has the edge.
-    let x = ask(&pe, "explain?channel=stable-4.16&arch=multi&from=4.15.57&to=4.15.58").await;
-    assert_eq!((x["edge"].as_str(), reasons(&x)), (Some("recommended"), vec![]));
+    let x = ask(
+        &pe,
+        "explain?channel=stable-4.16&arch=multi&from=4.15.57&to=4.15.58",
+    )
+    .await;
+    assert_eq!(
+        (x["edge"].as_str(), reasons(&x)),
+        (Some("recommended"), vec![])
+    );
 
     // Conditional: the risks exactly as the graph carries them, each with its file.
     let x = ask(&pe, "explain?channel=stable-4.16&from=4.15.10&to=4.16.0").await;
@@ -122,13 +129,25 @@ async fn explain_kinds_and_paths_on_the_sample_mirror() {
         .collect();
     let expected: Vec<(String, Option<String>)> = names
         .iter()
-        .map(|n| pair("conditional-risk", Some(&format!("blocked-edges/4.16.0-{n}.yaml"))))
+        .map(|n| {
+            pair(
+                "conditional-risk",
+                Some(&format!("blocked-edges/4.16.0-{n}.yaml")),
+            )
+        })
         .collect();
     assert_eq!(reasons(&x), expected);
-    assert!(names.contains(&"OldBootImagesMissingOSReleaseRHELVersion"), "{names:?}");
+    assert!(
+        names.contains(&"OldBootImagesMissingOSReleaseRHELVersion"),
+        "{names:?}"
+    );
 
     // Not in the mirror for this arch, and mirrored for others only.
-    let x = ask(&pe, "explain?channel=stable-4.16&arch=multi&from=4.15.10&to=4.15.58").await;
+    let x = ask(
+        &pe,
+        "explain?channel=stable-4.16&arch=multi&from=4.15.10&to=4.15.58",
+    )
+    .await;
     assert_eq!(x["edge"], "none");
     assert_eq!(
         reasons(&x),
@@ -139,10 +158,16 @@ async fn explain_kinds_and_paths_on_the_sample_mirror() {
     );
     // Named by the channel, mirrored on no architecture.
     let x = ask(&pe, "explain?channel=stable-4.16&from=4.14.10&to=4.15.3").await;
-    assert_eq!(reasons(&x), vec![pair("not-in-mirror", Some("channels/stable-4.16.yaml"))]);
+    assert_eq!(
+        reasons(&x),
+        vec![pair("not-in-mirror", Some("channels/stable-4.16.yaml"))]
+    );
     // Mirrored, but not in the channel asked for.
     let x = ask(&pe, "explain?channel=stable-4.15&from=4.15.10&to=4.16.0").await;
-    assert_eq!(reasons(&x), vec![pair("not-in-channel", Some("channels/stable-4.15.yaml"))]);
+    assert_eq!(
+        reasons(&x),
+        vec![pair("not-in-channel", Some("channels/stable-4.15.yaml"))]
+    );
     // Backwards: no release declares it.
     let x = ask(&pe, "explain?channel=stable-4.16&from=4.16.5&to=4.15.3").await;
     assert_eq!(reasons(&x), vec![pair("not-declared", None)]);
@@ -153,7 +178,10 @@ async fn explain_kinds_and_paths_on_the_sample_mirror() {
     let p = ask(&pe, "path?channel=stable-4.16&from=4.15.10").await;
     assert_eq!(p["to"], "4.16.55");
     assert_eq!(p["paths"][0]["conditional"], false);
-    assert_eq!(hops(&p), vec![("4.15.10".into(), "4.16.55".into(), "recommended".into())]);
+    assert_eq!(
+        hops(&p),
+        vec![("4.15.10".into(), "4.16.55".into(), "recommended".into())]
+    );
     // Multi-hop: no direct edge, two recommended hops through a 4.15 release.
     // The direct update is conditional: a recommended path is preferred to it.
     let x = ask(&pe, "explain?channel=stable-4.16&from=4.15.0&to=4.16.4").await;
@@ -165,18 +193,37 @@ async fn explain_kinds_and_paths_on_the_sample_mirror() {
     assert_eq!(h[0].1, h[1].0);
     assert!(h.iter().all(|(_, _, e)| e == "recommended"), "{p}");
     // Conditional only: the one edge carries a risk, and the path says so.
-    let p = ask(&pe, "path?channel=stable-4.16&arch=multi&from=4.15.57&to=4.16.53").await;
+    let p = ask(
+        &pe,
+        "path?channel=stable-4.16&arch=multi&from=4.15.57&to=4.16.53",
+    )
+    .await;
     assert_eq!(p["paths"][0]["conditional"], true);
-    assert_eq!(hops(&p), vec![("4.15.57".into(), "4.16.53".into(), "conditional".into())]);
-    assert_eq!(p["paths"][0]["hops"][0]["risks"][0]["name"], "RuncShareProcessNamespace");
+    assert_eq!(
+        hops(&p),
+        vec![("4.15.57".into(), "4.16.53".into(), "conditional".into())]
+    );
+    assert_eq!(
+        p["paths"][0]["hops"][0]["risks"][0]["name"],
+        "RuncShareProcessNamespace"
+    );
 
     // Mirror gaps: 4.14 releases the channel lists, with the channel file.
     let g = ask(&pe, "mirror-gaps?channel=stable-4.16").await;
     assert_eq!(g["head"], "4.16.55");
     let missing = g["missing"].as_array().unwrap();
     assert!(missing.iter().any(|m| m["version"] == "4.14.10"), "{g}");
-    assert!(missing.iter().all(|m| m["file"] == "channels/stable-4.16.yaml"));
-    let imageset = get(&format!("{}{API}/mirror-gaps?channel=stable-4.16&format=imageset", pe.base), &[]).await;
+    assert!(missing
+        .iter()
+        .all(|m| m["file"] == "channels/stable-4.16.yaml"));
+    let imageset = get(
+        &format!(
+            "{}{API}/mirror-gaps?channel=stable-4.16&format=imageset",
+            pe.base
+        ),
+        &[],
+    )
+    .await;
     assert_eq!(imageset.status, 200);
     let text = imageset.text();
     assert!(text.starts_with("kind: ImageSetConfiguration\n"), "{text}");
@@ -185,11 +232,27 @@ async fn explain_kinds_and_paths_on_the_sample_mirror() {
     // Parameters fail like the graph endpoint's.
     for (query, status, kind) in [
         ("explain?from=4.15.0&to=4.16.0", 400, "missing_params"),
-        ("explain?channel=stable-4.16&to=4.16.0", 400, "missing_params"),
-        ("explain?channel=Stable&from=4.15.0&to=4.16.0", 400, "invalid_params"),
-        ("explain?channel=stable-4.16&arch=x_y&from=4.15.0&to=4.16.0", 400, "invalid_params"),
+        (
+            "explain?channel=stable-4.16&to=4.16.0",
+            400,
+            "missing_params",
+        ),
+        (
+            "explain?channel=Stable&from=4.15.0&to=4.16.0",
+            400,
+            "invalid_params",
+        ),
+        (
+            "explain?channel=stable-4.16&arch=x_y&from=4.15.0&to=4.16.0",
+            400,
+            "invalid_params",
+        ),
         ("path?channel=stable-4.16&from=4.15", 400, "invalid_params"),
-        ("mirror-gaps?channel=stable-4.16&format=xml", 400, "invalid_params"),
+        (
+            "mirror-gaps?channel=stable-4.16&format=xml",
+            400,
+            "invalid_params",
+        ),
     ] {
         let answer = get(&format!("{}{API}/{query}", pe.base), &[]).await;
         assert_eq!(answer.status, status, "{query}");
@@ -201,7 +264,11 @@ async fn explain_kinds_and_paths_on_the_sample_mirror() {
     assert_eq!(page.status, 200);
     assert!(page.text().contains("<script src=\"planner.js\"></script>"));
     for asset in ["planner.js", "planner.css"] {
-        let a = get(&format!("{}/api/upgrades_info/planner/{asset}", pe.base), &[]).await;
+        let a = get(
+            &format!("{}/api/upgrades_info/planner/{asset}", pe.base),
+            &[],
+        )
+        .await;
         assert_eq!(a.status, 200, "{asset}");
     }
     pe.stop().await;
@@ -223,12 +290,25 @@ async fn blocks_and_metadata_removals_name_their_files() {
     metadata["4.16.6"] = json!({"io.openshift.upgrades.graph.previous.remove": "4.15.31"});
     std::fs::write(&raw, serde_json::to_vec(&metadata).unwrap()).unwrap();
 
-    let pe = Pe::with_settings(settings(&repo_root().join("data/sample-releases"), &graph_data)).await;
+    let pe = Pe::with_settings(settings(
+        &repo_root().join("data/sample-releases"),
+        &graph_data,
+    ))
+    .await;
     let x = ask(&pe, "explain?channel=stable-4.16&from=4.15.31&to=4.16.5").await;
     assert_eq!(x["edge"], "none");
-    assert_eq!(reasons(&x), vec![pair("blocked", Some("blocked-edges/4.16.5-planner-test.yaml"))]);
+    assert_eq!(
+        reasons(&x),
+        vec![pair(
+            "blocked",
+            Some("blocked-edges/4.16.5-planner-test.yaml")
+        )]
+    );
     let x = ask(&pe, "explain?channel=stable-4.16&from=4.15.31&to=4.16.6").await;
-    assert_eq!(reasons(&x), vec![pair("removed-by-metadata", Some("raw/metadata.json"))]);
+    assert_eq!(
+        reasons(&x),
+        vec![pair("removed-by-metadata", Some("raw/metadata.json"))]
+    );
     // Untouched neighbour stays recommended.
     let x = ask(&pe, "explain?channel=stable-4.16&from=4.15.31&to=4.16.7").await;
     assert_eq!(x["edge"], "recommended");
@@ -258,25 +338,48 @@ async fn no_path_because_of_a_gap_names_the_missing_release() {
     let index_path = layout.join("index.json");
     let mut index: Value = serde_json::from_slice(&std::fs::read(&index_path).unwrap()).unwrap();
     index["manifests"].as_array_mut().unwrap().retain(|m| {
-        let tag = m["annotations"]["org.opencontainers.image.ref.name"].as_str().unwrap();
+        let tag = m["annotations"]["org.opencontainers.image.ref.name"]
+            .as_str()
+            .unwrap();
         tag == "4.15.0-x86_64" || tag == "4.16.4-x86_64"
     });
-    assert_eq!(index["manifests"].as_array().unwrap().len(), 2, "tags of the sample layout changed");
+    assert_eq!(
+        index["manifests"].as_array().unwrap().len(),
+        2,
+        "tags of the sample layout changed"
+    );
     std::fs::write(&index_path, serde_json::to_vec(&index).unwrap()).unwrap();
 
     let pe = Pe::with_settings(settings(&layout, &graph_data)).await;
     let x = ask(&pe, "explain?channel=stable-4.16&from=4.15.0&to=4.16.4").await;
-    assert_eq!(reasons(&x), vec![pair("removed-by-metadata", Some("raw/metadata.json"))]);
+    assert_eq!(
+        reasons(&x),
+        vec![pair("removed-by-metadata", Some("raw/metadata.json"))]
+    );
     let p = ask(&pe, "path?channel=stable-4.16&from=4.15.0&to=4.16.4").await;
     assert_eq!(p["paths"], json!([]));
     let r = reasons(&p);
     assert!(!r.is_empty());
-    assert!(r.iter().all(|k| *k == pair("not-in-mirror", Some("channels/stable-4.16.yaml"))), "{p}");
+    assert!(
+        r.iter()
+            .all(|k| *k == pair("not-in-mirror", Some("channels/stable-4.16.yaml"))),
+        "{p}"
+    );
     let detail = p["reasons"][0]["detail"].as_str().unwrap();
-    assert!(detail.starts_with("4.15.") && detail.contains("may connect 4.15.0 to 4.16.4"), "{detail}");
+    assert!(
+        detail.starts_with("4.15.") && detail.contains("may connect 4.15.0 to 4.16.4"),
+        "{detail}"
+    );
     // The gap the path needs is one of the mirror gaps of the channel.
     let g = ask(&pe, "mirror-gaps?channel=stable-4.16").await;
     let gap = detail.split_whitespace().next().unwrap();
-    assert!(g["missing"].as_array().unwrap().iter().any(|m| m["version"] == gap), "{gap}");
+    assert!(
+        g["missing"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["version"] == gap),
+        "{gap}"
+    );
     pe.stop().await;
 }
