@@ -11,6 +11,7 @@ mod cvo;
 mod errors;
 mod one_process;
 mod planner;
+mod planner_page;
 mod routes;
 mod status;
 mod upstream;

@@ -97,7 +97,7 @@ function risksList(risks) {
 function reasonsList(reasons) {
   const box = el("div");
   for (const r of reasons) {
-    const line = el("div", { class: "reason" }, el("strong", {}, r.kind), ": " + r.detail);
+    const line = el("div", { class: r.kind === "conditional-risk" ? "reason risky" : "reason" }, el("strong", {}, r.kind), ": " + r.detail);
     if (r.file) line.append(" ", el("code", {}, r.file));
     box.append(line);
   }
@@ -145,10 +145,13 @@ function renderGaps() {
   box.append(el("p", {}, g.missing.length + " version(s) of " + g.channel + " are not mirrored for " + g.arch +
     "; " + useful.length + " would enable or shorten a path to " + (g.head || "the head") + "."));
   const table = el("table", {}, el("tr", {}, el("th", {}, "version"), el("th", {}, "effect"), el("th", {}, "helps"), el("th", {}, "file")));
-  for (const m of (useful.length ? useful : g.missing).slice(0, 50)) {
+  const shown = (useful.length ? useful : g.missing).slice(0, 12);
+  for (const m of shown) {
     table.append(el("tr", {}, el("td", {}, m.version), el("td", {}, m.effect), el("td", {}, m.helps.slice(0, 6).join(", ") + (m.helps.length > 6 ? " …" : "")), el("td", {}, m.file || "")));
   }
   box.append(table);
+  const hidden = (useful.length ? useful : g.missing).length - shown.length;
+  if (hidden > 0) box.append(el("p", { class: "muted" }, "… and " + hidden + " more (all of them in the JSON answer)."));
   box.append(el("p", { class: "muted" }, "oc-mirror configuration for them: ", el("code", {}, api("v1/mirror-gaps", { channel: g.channel, arch: g.arch, format: "imageset" }).slice(3))));
 }
 
@@ -233,11 +236,20 @@ async function init() {
   try {
     await loadChannels();
     await loadChannel();
+    // When the channel graph is drawn (read by the page test and benchmark).
+    document.body.dataset.graphDrawnMs = String(Math.round(performance.now()));
   } catch (e) {
     status(e.message, true);
   }
   $("plan").addEventListener("submit", plan);
   for (const id of ["channel", "arch"]) $(id).addEventListener("change", () => loadChannel().catch((e) => status(e.message, true)));
+  // Deep links (`?channel=…&arch=…&from=…&to=…`) fill the form and submit it.
+  const q = new URLSearchParams(location.search);
+  if (q.get("from") && state.versions.includes(q.get("from"))) {
+    $("from").value = q.get("from");
+    if (q.get("to") && state.versions.includes(q.get("to"))) $("to").value = q.get("to");
+    $("plan").requestSubmit();
+  }
 }
 
 init();
