@@ -585,3 +585,65 @@ fn missing_versions(
     out.shrink_to_fit();
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Provenance {
+        let mut p = Provenance {
+            files: vec!["blocked-edges/4.1.1.yaml".into(), "channels/a.yaml".into()],
+            versions: vec!["4.1.0+amd64".into(), "4.1.1+amd64".into(), "4.1.1".into()],
+            channels: vec![ChannelRecord {
+                name: "a".into(),
+                file: 1,
+                versions: vec![2],
+            }],
+            removed: vec![RemovedEdge {
+                from: 0,
+                to: 1,
+                rule: Rule::Blocked,
+                file: Some(0),
+            }],
+            ..Provenance::default()
+        };
+        p.build_index();
+        p
+    }
+
+    #[test]
+    fn the_document_round_trips_and_answers_lookups() {
+        let p = sample();
+        let back = Provenance::from_json(&p.to_json()).unwrap();
+        assert_eq!(back, p);
+        let removed = back.removal("4.1.0+amd64", "4.1.1+amd64").unwrap();
+        assert_eq!((removed.rule, removed.file), (Rule::Blocked, Some(0)));
+        assert!(back.removal("4.1.1+amd64", "4.1.0+amd64").is_none());
+        let v = Version::parse("4.1.1+amd64").unwrap();
+        assert!(back.channel_lists("a", &v));
+        assert_eq!(back.channels_listing(&v), ["a"]);
+        let json = String::from_utf8(p.to_json()).unwrap();
+        assert!(json.contains(r#""rule":"blocked""#), "{json}");
+    }
+
+    #[test]
+    fn hostile_documents_fail_closed_naming_the_field() {
+        let mut p = sample();
+        p.removed[0].to = 7;
+        let err = Provenance::from_json(&p.to_json()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "provenance document: removed.to index 7 is out of range (3 entries)"
+        );
+        let mut p = sample();
+        p.versions[2] = "not-a-version".into();
+        assert!(matches!(
+            Provenance::from_json(&p.to_json()),
+            Err(ProvenanceError::Version(v)) if v == "not-a-version"
+        ));
+        assert!(matches!(
+            Provenance::from_json(b"[1,2]"),
+            Err(ProvenanceError::Json(_))
+        ));
+    }
+}

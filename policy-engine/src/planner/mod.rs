@@ -328,6 +328,9 @@ async fn channels(req: HttpRequest, state: web::Data<ApiState>) -> Result<HttpRe
 }
 
 #[cfg(test)]
+mod props;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
