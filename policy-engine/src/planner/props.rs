@@ -9,7 +9,9 @@ use std::collections::{HashMap, HashSet, VecDeque};
 
 use graph_data::planner::{self, ChannelView, EdgeKind};
 use graph_data::provenance::Provenance;
-use graph_data::{ConditionalEdge, ConditionalUpdateEdge, Graph, MatchingRule, Metadata, Release, Risk};
+use graph_data::{
+    ConditionalEdge, ConditionalUpdateEdge, Graph, MatchingRule, Metadata, Release, Risk,
+};
 use proptest::prelude::*;
 use semver::Version;
 

@@ -12,6 +12,7 @@ mod errors;
 mod one_process;
 mod planner;
 mod planner_page;
+mod planner_upstream;
 mod routes;
 mod status;
 mod upstream;
