@@ -130,14 +130,29 @@ fn main() -> anyhow::Result<()> {
     if report("apply", started) {
         return Ok(());
     }
+    // The planner's provenance, as the refresh records it; `PIPELINE_PROVENANCE=0` leaves
+    // it out, to measure what it costs.
+    let provenance = std::env::var("PIPELINE_PROVENANCE").map_or(true, |v| v != "0");
+    let before = provenance.then(|| graph_data::provenance::EdgeSnapshot::take(&graph));
     let started = Instant::now();
     graph_data::apply::edge_add_remove(&mut graph, &data.risks)?;
     if report("edge_add_remove", started) {
         return Ok(());
     }
+    let recorded = before.map(|before| {
+        let started = Instant::now();
+        let recorded = graph_data::provenance::Provenance::record(&graph, Some(&data), &before);
+        report("provenance", started);
+        recorded
+    });
+    drop(data);
     let started = Instant::now();
     let json = graph_data::wire::to_json(&graph);
+    let provenance_json = recorded.map(|p| p.to_json());
     report("serialize", started);
+    if let Some(p) = &provenance_json {
+        println!("provenance: {} JSON bytes", p.len());
+    }
     println!(
         "{} releases, {} nodes, {} edges, {} conditional groups of {} edges, {} JSON bytes",
         scraped_len,

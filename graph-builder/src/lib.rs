@@ -25,6 +25,7 @@ pub mod graph_data_source;
 pub mod layer;
 pub mod metrics;
 pub mod oci_layout;
+pub mod plan_cli;
 pub mod refresh;
 pub mod registry;
 pub mod release_metadata;

@@ -105,6 +105,8 @@ pub fn chain(error: &dyn std::error::Error) -> String {
 pub struct Built {
     /// The raw graph JSON.
     pub graph_json: Bytes,
+    /// Why edges were removed or made conditional, and what is missing (JSON).
+    pub provenance: Bytes,
     /// The graph-data tarball applied, if any.
     pub graph_data: Option<Bytes>,
     /// Releases the scrape found.
@@ -205,23 +207,22 @@ fn process(
     };
     timings.graph_data += started.elapsed();
     let started = Instant::now();
-    if let Some(data) = &data {
-        graph_data::apply::apply(&mut graph, data);
-    }
-    if let Some(settings) = edge_add_remove {
-        let risks = match &data {
-            Some(data) if settings.include_conditional_edges => data.risks.as_slice(),
-            _ => &[],
-        };
-        graph_data::apply::edge_add_remove(&mut graph, risks)
-            .map_err(|e| RefreshError::Apply(Box::new(e)))?;
-    }
+    let risks = edge_add_remove.map(|settings| match &data {
+        Some(data) if settings.include_conditional_edges => data.risks.as_slice(),
+        _ => &[],
+    });
+    // Applies graph-data and edge-add-remove, recording why edges went (the planner).
+    let provenance = graph_data::provenance::apply_recorded(&mut graph, data.as_ref(), risks)
+        .map_err(|e| RefreshError::Apply(Box::new(e)))?;
+    drop(data);
     timings.apply = started.elapsed();
     let started = Instant::now();
     let graph_json = Bytes::from(graph_data::wire::to_json(&graph));
+    let provenance = Bytes::from(provenance.to_json());
     timings.serialize = started.elapsed();
     Ok(Built {
         graph_json,
+        provenance,
         graph_data: tarball.map(|(_, bytes)| bytes),
         raw_releases,
         nodes: graph.len(),
@@ -314,6 +315,7 @@ fn record_success(state: &AppState, built: Built, elapsed: Duration, first: bool
     );
     state.publish(Published {
         graph_json: built.graph_json,
+        provenance: built.provenance,
         graph_data: built.graph_data,
         at: now,
     });

@@ -152,6 +152,9 @@ pub async fn run(
             .wrap(Compress::default())
             .route(&format!("{p}/graph"), web::get().to(graph))
             .route(&format!("{p}/v1/graph"), web::get().to(graph))
+            // Next to the graph, so a policy-engine finds it from its upstream graph URL.
+            .route(&format!("{p}/provenance"), web::get().to(provenance))
+            .route(&format!("{p}/v1/provenance"), web::get().to(provenance))
     })
     .keep_alive(Duration::from_secs(10))
     .shutdown_timeout(SHUTDOWN_SECS)
@@ -165,6 +168,7 @@ pub async fn run(
         App::new()
             .app_data(s.clone())
             .route(&format!("{p}/graph-data"), web::get().to(graph_data))
+            .route(&format!("{p}/provenance"), web::get().to(provenance))
     })
     .workers(1)
     .shutdown_timeout(SHUTDOWN_SECS)
@@ -274,6 +278,20 @@ async fn graph_data(state: web::Data<AppState>) -> Result<HttpResponse, ServiceE
             ServiceError::FileOpen(
                 "the graph-data tarball: no graph has been built with graph-data yet",
             ),
+        )),
+    }
+}
+
+/// The provenance of the graph being served (why edges are missing), for the
+/// policy-engine's planner; same graph revision as `/graph` at the time of the request.
+async fn provenance(state: web::Data<AppState>) -> Result<HttpResponse, ServiceError> {
+    match state.current() {
+        Some(p) => Ok(HttpResponse::Ok()
+            .content_type(APPLICATION_JSON)
+            .body(p.provenance.clone())),
+        None => Err(refuse(
+            &state,
+            ServiceError::FileOpen("the provenance: no graph has been built yet"),
         )),
     }
 }

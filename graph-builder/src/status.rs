@@ -21,6 +21,8 @@ use crate::metrics::Metrics;
 pub struct Published {
     /// The raw graph JSON.
     pub graph_json: Bytes,
+    /// The provenance of that graph (JSON), served on the public port.
+    pub provenance: Bytes,
     /// The graph-data tarball the graph was built with, if graph-data is configured.
     pub graph_data: Option<Bytes>,
     /// When the refresh that built it finished.
@@ -166,6 +168,7 @@ mod tests {
         assert_eq!(second.stage, "graph_data");
         state.publish(Published {
             graph_json: Bytes::from_static(b"{}"),
+            provenance: Bytes::new(),
             graph_data: None,
             at: SystemTime::now(),
         });

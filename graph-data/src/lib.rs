@@ -13,6 +13,8 @@ pub mod bounded_tar;
 mod conditional;
 mod error;
 mod graph;
+pub mod planner;
+pub mod provenance;
 mod release;
 pub mod repo;
 pub mod signatures;

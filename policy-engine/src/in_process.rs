@@ -143,6 +143,7 @@ pub async fn refresh_loop(settings: InProcessSettings, source: GraphSource, metr
         metrics.upstream_requests.inc();
         match pipeline.build().await {
             Ok(built) => {
+                crate::planner::accept_provenance(&source, &built.provenance);
                 let digest: [u8; 32] = Sha256::digest(&built.graph_json).into();
                 if last_digest == Some(digest) {
                     tracing::debug!("in-process graph unchanged");

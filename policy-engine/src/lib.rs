@@ -7,6 +7,7 @@
 //! - [`cache`]: response bodies per graph revision, channel and arch;
 //! - [`filter`]: client parameters and the channel/arch filters, pure functions;
 //! - [`routes`], [`negotiate`], [`query`], [`openapi`]: the public API;
+//! - [`planner`]: explain, path, mirror gaps and the planner page;
 //! - [`status`], [`metrics`]: the status server;
 //! - [`error`]: the error kinds of the API and their HTTP mapping;
 //! - [`signatures`]: release signatures for the cluster version operator (sources,
@@ -23,6 +24,7 @@ pub mod in_process;
 pub mod metrics;
 pub mod negotiate;
 pub mod openapi;
+pub mod planner;
 pub mod query;
 pub mod routes;
 pub mod server;

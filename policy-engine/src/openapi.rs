@@ -47,7 +47,13 @@ mod tests {
         let paths: Vec<&String> = doc["paths"].as_object().unwrap().keys().collect();
         assert_eq!(
             paths,
-            ["/api/upgrades_info/graph", "/api/upgrades_info/v1/graph"]
+            [
+                "/api/upgrades_info/graph",
+                "/api/upgrades_info/v1/graph",
+                "/api/upgrades_info/v1/explain",
+                "/api/upgrades_info/v1/path",
+                "/api/upgrades_info/v1/mirror-gaps"
+            ]
         );
         let graph = doc["paths"]["/api/upgrades_info/graph"]["get"]["parameters"]
             .as_array()

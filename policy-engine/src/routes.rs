@@ -52,6 +52,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, prefix: &str) {
     for path in ["openapi", "v1/openapi"] {
         cfg.service(web::resource(format!("{prefix}/{path}")).route(web::get().to(openapi)));
     }
+    crate::planner::configure(cfg, prefix);
     cfg.default_service(web::to(not_found));
 }
 

@@ -29,6 +29,8 @@ pub struct SourceState {
 #[derive(Debug, Clone)]
 pub struct GraphSource {
     tx: Arc<watch::Sender<SourceState>>,
+    /// The planner's provenance and channel views, published next to the graph.
+    planner: Arc<crate::planner::PlannerSlot>,
 }
 
 impl Default for GraphSource {
@@ -42,7 +44,13 @@ impl GraphSource {
     pub fn new() -> Self {
         Self {
             tx: Arc::new(watch::Sender::new(SourceState::default())),
+            planner: Arc::default(),
         }
+    }
+
+    /// The planner's provenance and views; producers set the provenance of each graph.
+    pub fn planner(&self) -> &crate::planner::PlannerSlot {
+        &self.planner
     }
 
     /// Makes `graph` the one served, as a new revision; returns that revision.

@@ -93,6 +93,7 @@ pub async fn refresh_loop(settings: UpstreamSettings, source: GraphSource, metri
         match fetch(&client, &settings.url).await {
             Ok(body) => {
                 let digest: [u8; 32] = Sha256::digest(&body).into();
+                let changed = last_digest != Some(digest);
                 if last_digest == Some(digest) {
                     tracing::debug!(url = %settings.url, "upstream graph unchanged");
                     source.clear_failure();
@@ -102,6 +103,7 @@ pub async fn refresh_loop(settings: UpstreamSettings, source: GraphSource, metri
                         Err(error) => fail(&source, &metrics, &settings.url, &error),
                     }
                 }
+                crate::planner::sync_provenance(&client, &settings.url, &source, changed).await;
             }
             Err(error) => fail(&source, &metrics, &settings.url, &error),
         }

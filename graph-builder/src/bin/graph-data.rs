@@ -1,5 +1,5 @@
 //! `graph-data`: tooling for graph-data trees. `validate` checks a tree offline (its rules
-//! live in the graph-data library); `image push` builds a graph-data image and pushes it to
+//! live in the graph-data library); `plan`, `explain` and `gaps` ask the update planner; `image push` builds a graph-data image and pushes it to
 //! a registry, which is why this binary lives in the graph-builder crate (the graph-data
 //! crate does no network I/O).
 
@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use graph_builder::graph_data_push::{
     push_graph_data_image_with, ImageLayout, PushError, PushRequest, SignatureInputs,
 };
+use graph_builder::plan_cli::{self, Question};
 
 /// Tooling for graph-data trees (channels, blocked edges, raw metadata).
 #[derive(Debug, Parser)]
@@ -26,6 +27,35 @@ enum Command {
     Validate {
         /// The graph-data directory or `.tar.gz` file.
         path: PathBuf,
+    },
+    /// The update path with the fewest hops from one version to another (or to the newest
+    /// reachable). Exit status: 0 a path, 1 none (reasons printed), 2 error.
+    Plan {
+        #[command(flatten)]
+        source: graph_builder::plan_cli::SourceArgs,
+        /// The current version.
+        #[arg(long)]
+        from: semver::Version,
+        /// The target version; the newest reachable when absent.
+        #[arg(long)]
+        to: Option<semver::Version>,
+    },
+    /// Why the graph offers (or not) the update from one version to another. Exit
+    /// status: 0 an edge, 1 none (reasons printed), 2 error.
+    Explain {
+        #[command(flatten)]
+        source: graph_builder::plan_cli::SourceArgs,
+        /// The current version.
+        #[arg(long)]
+        from: semver::Version,
+        /// The target version.
+        #[arg(long)]
+        to: semver::Version,
+    },
+    /// The versions a channel lists that the mirror lacks, and which would help.
+    Gaps {
+        #[command(flatten)]
+        source: graph_builder::plan_cli::SourceArgs,
     },
     /// Graph-data container images.
     Image {
@@ -99,6 +129,13 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Validate { path } => ExitCode::from(validate(&path)),
+        Command::Plan { source, from, to } => {
+            ExitCode::from(plan_cli::run(&source, &Question::Plan { from, to }))
+        }
+        Command::Explain { source, from, to } => {
+            ExitCode::from(plan_cli::run(&source, &Question::Explain { from, to }))
+        }
+        Command::Gaps { source } => ExitCode::from(plan_cli::run(&source, &Question::Gaps)),
         Command::Image {
             command:
                 ImageCommand::Push {

@@ -122,7 +122,7 @@ impl VersionIndex {
 }
 
 /// `v` without build metadata.
-pub(crate) fn base(v: &Version) -> Version {
+pub fn base(v: &Version) -> Version {
     let mut v = v.clone();
     v.build = BuildMetadata::EMPTY;
     v
