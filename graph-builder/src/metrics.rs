@@ -15,7 +15,7 @@ const SCRAPE_BUCKETS: [f64; 9] = [5.0, 6.0, 7.0, 8.0, 9.0, 10.0, 15.0, 20.0, 30.
 #[derive(Debug, Clone)]
 pub struct Metrics {
     registry: Registry,
-    /// `build_info{git_commit}`: 1 once the refresh loop started.
+    /// `build_info{git_commit,version}`: 1 once the refresh loop started.
     pub build_info: IntCounterVec,
     /// Releases found by the last successful scrape, before any processing.
     pub upstream_raw_releases: IntGauge,
@@ -51,7 +51,7 @@ impl Metrics {
         let metrics = Metrics {
             build_info: IntCounterVec::new(
                 Opts::new("build_info", "Build information"),
-                &["git_commit"],
+                &["git_commit", "version"],
             )?,
             upstream_raw_releases: IntGauge::new(
                 "graph_upstream_raw_releases",
@@ -141,14 +141,14 @@ mod tests {
     #[test]
     fn names_carry_the_reference_prefix() {
         let m = Metrics::new().unwrap();
-        m.build_info.with_label_values(&["abc"]).inc();
+        m.build_info.with_label_values(&["abc", "1.2.3"]).inc();
         m.upstream_errors_total.inc();
         m.response_errors_total
             .with_label_values(&["406", "invalid_content_type"])
             .inc();
         let text = String::from_utf8(m.render().unwrap()).unwrap();
         for name in [
-            "cincinnati_gb_build_info{git_commit=\"abc\"} 1",
+            "cincinnati_gb_build_info{git_commit=\"abc\",version=\"1.2.3\"} 1",
             "cincinnati_gb_graph_upstream_raw_releases 0",
             "cincinnati_gb_graph_final_releases 0",
             "cincinnati_gb_graph_last_successful_refresh_timestamp 0",

@@ -89,13 +89,18 @@ impl RefreshError {
     }
 }
 
-/// The error and its causes on one line: `a: b: c`.
+/// The error and its causes on one line: `a: b: c`. Line breaks inside a message (a
+/// registry's error body may hold some) are written as `\n`, so a log collector keeps
+/// the record whole.
 pub fn chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {
         let _ = write!(text, ": {cause}");
         source = cause.source();
+    }
+    if text.contains(['\n', '\r']) {
+        text = text.replace('\r', "\\r").replace('\n', "\\n");
     }
     text
 }
@@ -242,7 +247,7 @@ pub async fn run(
     state
         .metrics
         .build_info
-        .with_label_values(&[option_env!("GIT_COMMIT").unwrap_or("unknown")])
+        .with_label_values(&[crate::GIT_COMMIT, crate::VERSION])
         .inc();
     let mut first = true;
     loop {

@@ -248,7 +248,7 @@ impl Scraper {
             client.get_manifest(&tag, &item).await?
         };
         let Some(manifest) = fetched else {
-            tracing::warn!(%tag, "tag vanished during the scrape; skipping it");
+            tracing::info!(%tag, "tag vanished during the scrape; skipping it");
             return Ok(TagResult::Skipped);
         };
         resolve(Source::Registry(client), &self.cache, tag, &manifest).await
