@@ -134,11 +134,11 @@ impl Scraper {
             });
         }
         let target = Target::parse(&settings.registry, &settings.repository)?;
-        let certificates = match &settings.root_certificate_dir {
-            Some(dir) => load_ca_directory(dir)?.certificates,
-            None => Vec::new(),
+        let ca = match &settings.root_certificate_dir {
+            Some(dir) => load_ca_directory(dir)?,
+            None => Default::default(),
         };
-        let http = build_http_client(&target.host, certificates)?;
+        let http = build_http_client(&target.host, &ca)?;
         Ok(Scraper {
             settings,
             target,
