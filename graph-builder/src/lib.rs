@@ -11,6 +11,7 @@
 //! - [`graph_data_source`]: graph-data from a directory or a tarball,
 //! - [`graph_data_push`]: builds and pushes a graph-data image (the `graph-data` tool),
 //! - [`refresh`]: the refresh loop and the build pipeline,
+//! - [`report`]: the `/status` facts about building the graph (both binaries),
 //! - [`status`]: the shared state (last good graph, failures) and the status routes,
 //! - [`metrics`]: the `cincinnati_gb_*` metrics,
 //! - [`logging`]: the logging flags and subscriber of both binaries,
@@ -30,6 +31,7 @@ pub mod oci_layout;
 pub mod refresh;
 pub mod registry;
 pub mod release_metadata;
+pub mod report;
 pub mod scrape;
 pub mod service;
 pub mod status;

@@ -43,10 +43,14 @@ fn serve(settings: Settings) -> anyhow::Result<()> {
         .context("cannot start the async runtime")?;
     runtime.block_on(async {
         let listeners = Listeners::bind(&settings)?;
+        // The bound addresses, so a port 0 shows the port the system chose.
+        let bound = |l: &std::net::TcpListener, configured: std::net::SocketAddr| {
+            l.local_addr().unwrap_or(configured)
+        };
         tracing::info!(
-            main = %settings.service.main,
-            public = %settings.service.public,
-            status = %settings.status,
+            main = %bound(&listeners.main, settings.service.main),
+            public = %bound(&listeners.public, settings.service.public),
+            status = %bound(&listeners.status, settings.status),
             "listening"
         );
         graph_builder::run(settings, listeners, shutdown_signal()).await?;

@@ -42,6 +42,16 @@ pub struct Metrics {
     pub refresh_failing_since_timestamp: Gauge,
     /// Ours: unconditional edges of the served graph.
     pub final_edges: IntGauge,
+    /// Ours: tags listed by the scrape in progress (or the last one).
+    pub scrape_tags_listed: IntGauge,
+    /// Ours: tags handled so far by the scrape in progress (or the last one).
+    pub scrape_tags_done: IntGauge,
+    /// Ours: 1 while a scrape runs.
+    pub scrape_running: IntGauge,
+    /// Ours: release images the last completed scrape could not use.
+    pub invalid_releases: IntGauge,
+    /// Ours: Unix time the graph-data content last changed (0 before it is read).
+    pub graph_data_changed_timestamp: Gauge,
 }
 
 impl Metrics {
@@ -107,6 +117,23 @@ impl Metrics {
                 "graph_final_edges",
                 "Unconditional edges in the served graph",
             )?,
+            scrape_tags_listed: IntGauge::new(
+                "scrape_tags_listed",
+                "Tags listed by the scrape in progress, or by the last one",
+            )?,
+            scrape_tags_done: IntGauge::new(
+                "scrape_tags_done",
+                "Tags handled so far by the scrape in progress, or by the last one",
+            )?,
+            scrape_running: IntGauge::new("scrape_running", "1 while a scrape runs")?,
+            invalid_releases: IntGauge::new(
+                "graph_invalid_releases",
+                "Release images the last completed scrape could not use (see /status)",
+            )?,
+            graph_data_changed_timestamp: Gauge::new(
+                "graph_data_changed_timestamp_seconds",
+                "UTC epoch seconds when the graph-data content last changed, 0 before it is read",
+            )?,
             registry,
         };
         let r = &metrics.registry;
@@ -123,6 +150,11 @@ impl Metrics {
         r.register(Box::new(metrics.refresh_errors_total.clone()))?;
         r.register(Box::new(metrics.refresh_failing_since_timestamp.clone()))?;
         r.register(Box::new(metrics.final_edges.clone()))?;
+        r.register(Box::new(metrics.scrape_tags_listed.clone()))?;
+        r.register(Box::new(metrics.scrape_tags_done.clone()))?;
+        r.register(Box::new(metrics.scrape_running.clone()))?;
+        r.register(Box::new(metrics.invalid_releases.clone()))?;
+        r.register(Box::new(metrics.graph_data_changed_timestamp.clone()))?;
         Ok(metrics)
     }
 

@@ -48,6 +48,14 @@ impl ReleaseSource {
         })
     }
 
+    /// The progress of its scrapes.
+    pub fn progress(&self) -> Arc<crate::scrape::ScrapeProgress> {
+        match self {
+            ReleaseSource::Registry(scraper) => scraper.progress(),
+            ReleaseSource::OciLayout(scraper) => scraper.progress(),
+        }
+    }
+
     async fn scrape(&self) -> Result<ScrapeOutcome, ScrapeError> {
         match self {
             ReleaseSource::Registry(scraper) => scraper.scrape().await,
@@ -114,6 +122,14 @@ pub struct Built {
     pub graph_data: Option<Bytes>,
     /// Releases the scrape found.
     pub raw_releases: usize,
+    /// Those releases per architecture.
+    pub per_arch: std::collections::BTreeMap<String, usize>,
+    /// Release images the scrape could not use.
+    pub invalid: Vec<crate::scrape::InvalidRelease>,
+    /// The graph-data source and the `sha256:` of the tarball applied, if any.
+    pub graph_data_source: Option<(String, String)>,
+    /// The graph-data's warnings (`file: message`).
+    pub graph_data_warnings: Vec<String>,
     /// Nodes of the graph.
     pub nodes: usize,
     /// Unconditional edges of the graph.
@@ -194,7 +210,12 @@ fn process(
     // The releases (hundreds of `previous` versions each) are in the graph now; holding
     // them through apply and serialize would add tens of MB to the peak at full scale.
     let raw_releases = outcome.releases.len();
-    drop(outcome);
+    let mut per_arch = std::collections::BTreeMap::new();
+    for release in &outcome.releases {
+        *per_arch.entry(release.arch.clone()).or_insert(0) += 1;
+    }
+    let invalid = outcome.invalid;
+    drop(outcome.releases);
     timings.assemble = started.elapsed();
     let started = Instant::now();
     let data = match &tarball {
@@ -227,8 +248,17 @@ fn process(
     timings.serialize = started.elapsed();
     Ok(Built {
         graph_json,
+        graph_data_source: tarball
+            .as_ref()
+            .map(|(source, bytes)| (source.clone(), crate::report::sha256(bytes))),
+        graph_data_warnings: data
+            .as_ref()
+            .map(|d| d.warnings.iter().map(ToString::to_string).collect())
+            .unwrap_or_default(),
         graph_data: tarball.map(|(_, bytes)| bytes),
         raw_releases,
+        per_arch,
+        invalid,
         nodes: graph.len(),
         edges: graph.edge_count(),
         timings,
@@ -253,6 +283,7 @@ pub async fn run(
     loop {
         state.metrics.upstream_scrapes_total.inc();
         let started = Instant::now();
+        let started_at = SystemTime::now();
         // A timed-out refresh is dropped at its next await point; CPU work already handed
         // to a blocking thread finishes there and its result is discarded. Unlike the
         // reference, no runtime or thread is leaked.
@@ -271,10 +302,14 @@ pub async fn run(
         let elapsed = started.elapsed();
         match result {
             Ok(built) => {
+                state.board.record_success(&built, started_at, elapsed);
                 record_success(&state, built, elapsed, first);
                 first = false;
             }
-            Err(error) => record_failure(&state, &error),
+            Err(error) => {
+                state.board.record_failure(&error, started_at, elapsed);
+                record_failure(&state, &error);
+            }
         }
         tokio::select! {
             () = tokio::time::sleep(settings.pause) => {}
@@ -293,6 +328,7 @@ fn record_success(state: &AppState, built: Built, elapsed: Duration, first: bool
     m.upstream_raw_releases.set(built.raw_releases as i64);
     m.final_releases.set(built.nodes as i64);
     m.final_edges.set(built.edges as i64);
+    m.invalid_releases.set(built.invalid.len() as i64);
     if first {
         m.initial_upstream_scrape_duration
             .set(elapsed.as_secs_f64());
@@ -305,23 +341,26 @@ fn record_success(state: &AppState, built: Built, elapsed: Duration, first: bool
     if let Some(failure) = state.failure() {
         tracing::info!(failed_refreshes = failure.count, "refresh recovered");
     }
-    tracing::info!(
-        releases = built.raw_releases,
-        nodes = built.nodes,
-        edges = built.edges,
-        seconds = elapsed.as_secs_f64(),
-        scrape_secs = built.timings.scrape.as_secs_f64(),
-        graph_data_secs = built.timings.graph_data.as_secs_f64(),
-        assemble_secs = built.timings.assemble.as_secs_f64(),
-        apply_secs = built.timings.apply.as_secs_f64(),
-        serialize_secs = built.timings.serialize.as_secs_f64(),
-        "graph refreshed"
-    );
+    let (releases, nodes, edges, timings) =
+        (built.raw_releases, built.nodes, built.edges, built.timings);
+    // Published first, so whoever reads the record finds the graph served.
     state.publish(Published {
         graph_json: built.graph_json,
         graph_data: built.graph_data,
         at: now,
     });
+    tracing::info!(
+        releases,
+        nodes,
+        edges,
+        seconds = elapsed.as_secs_f64(),
+        scrape_secs = timings.scrape.as_secs_f64(),
+        graph_data_secs = timings.graph_data.as_secs_f64(),
+        assemble_secs = timings.assemble.as_secs_f64(),
+        apply_secs = timings.apply.as_secs_f64(),
+        serialize_secs = timings.serialize.as_secs_f64(),
+        "graph refreshed"
+    );
 }
 
 fn record_failure(state: &AppState, error: &RefreshError) {

@@ -26,6 +26,7 @@ use x509_parser::certificate::X509Certificate;
 use x509_parser::extensions::GeneralName;
 
 use super::ca::CaCertificates;
+use crate::report::utc;
 
 /// A refused certificate, described for the admin. Carried through rustls and reqwest as
 /// the `Other` certificate error, and found again by [`refusal`].
@@ -280,27 +281,6 @@ fn outside_validity(cert: &X509Certificate<'_>, now: UnixTime) -> Option<String>
     }
 }
 
-/// `YYYY-MM-DDTHH:MM:SSZ` for Unix seconds (proleptic Gregorian, days from civil).
-fn utc(secs: i64) -> String {
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
 /// The admin-facing reason of a refused certificate somewhere in `error`'s chain (hyper
 /// wraps rustls's error in `io::Error`s, whose `source` skips their payload, so those
 /// are opened too); `None` when the error is not a refused certificate.
@@ -332,17 +312,4 @@ pub fn refusal(error: &(dyn std::error::Error + 'static)) -> Option<String> {
         current = e.source();
     }
     None
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn utc_dates() {
-        assert_eq!(utc(0), "1970-01-01T00:00:00Z");
-        assert_eq!(utc(951_782_400), "2000-02-29T00:00:00Z");
-        assert_eq!(utc(1_798_761_599), "2026-12-31T23:59:59Z");
-        assert_eq!(utc(-1), "1969-12-31T23:59:59Z");
-    }
 }
