@@ -7,14 +7,16 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages the tests use: the registry server, skopeo (OCI layouts, release
-# signatures), htpasswd, gpg (the throw-away signing key; gpgconf stops its agent).
+# signatures), htpasswd, gpg (the throw-away signing key; gpgconf stops its agent),
+# openssl (self-signed registry certificates made the way admins make them), chromium
+# (the planner page test).
 need=()
 command -v docker-registry >/dev/null 2>&1 || need+=(docker-registry)
 command -v skopeo >/dev/null 2>&1 || need+=(skopeo)
 command -v htpasswd >/dev/null 2>&1 || need+=(apache2-utils)
 { command -v gpg && command -v gpgconf && command -v gpg-agent; } >/dev/null 2>&1 || need+=(gnupg)
-# The planner page test drives Debian's chromium headless.
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
 if [ "${#need[@]}" -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"

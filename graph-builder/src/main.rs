@@ -4,13 +4,11 @@
 //! Exit codes: 2 for a configuration error (nothing was started), 1 for a failure at or
 //! after start-up, 0 after a requested shutdown.
 
-use std::io::IsTerminal as _;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
 use graph_builder::config::{Args, Settings};
 use graph_builder::Listeners;
-use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
     let args = match Args::try_parse_from(std::env::args_os()) {
@@ -24,7 +22,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    init_logging(settings.verbosity);
+    graph_builder::logging::init(settings.verbosity, settings.log_format);
     for warning in &settings.warnings {
         tracing::warn!("{warning}");
     }
@@ -45,35 +43,19 @@ fn serve(settings: Settings) -> anyhow::Result<()> {
         .context("cannot start the async runtime")?;
     runtime.block_on(async {
         let listeners = Listeners::bind(&settings)?;
+        // The bound addresses, so a port 0 shows the port the system chose.
+        let bound = |l: &std::net::TcpListener, configured: std::net::SocketAddr| {
+            l.local_addr().unwrap_or(configured)
+        };
         tracing::info!(
-            main = %settings.service.main,
-            public = %settings.service.public,
-            status = %settings.status,
+            main = %bound(&listeners.main, settings.service.main),
+            public = %bound(&listeners.public, settings.service.public),
+            status = %bound(&listeners.status, settings.status),
             "listening"
         );
         graph_builder::run(settings, listeners, shutdown_signal()).await?;
         Ok(())
     })
-}
-
-/// `-v` counts map to levels for our crates; other crates stay at `warn` so `-vvv` does
-/// not drown the log in HTTP internals. `RUST_LOG`, when set, replaces all of it.
-fn init_logging(verbosity: u8) {
-    let level = match verbosity {
-        0 => "warn",
-        1 => "info",
-        2 => "debug",
-        _ => "trace",
-    };
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        EnvFilter::new(format!("warn,graph_builder={level},graph_data={level}"))
-    });
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        // Colour codes only for a person at a terminal, not in container logs.
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
 }
 
 /// Completes at the first SIGTERM (what Kubernetes sends) or SIGINT.

@@ -15,7 +15,7 @@ const SCRAPE_BUCKETS: [f64; 9] = [5.0, 6.0, 7.0, 8.0, 9.0, 10.0, 15.0, 20.0, 30.
 #[derive(Debug, Clone)]
 pub struct Metrics {
     registry: Registry,
-    /// `build_info{git_commit}`: 1 once the refresh loop started.
+    /// `build_info{git_commit,version}`: 1 once the refresh loop started.
     pub build_info: IntCounterVec,
     /// Releases found by the last successful scrape, before any processing.
     pub upstream_raw_releases: IntGauge,
@@ -42,6 +42,16 @@ pub struct Metrics {
     pub refresh_failing_since_timestamp: Gauge,
     /// Ours: unconditional edges of the served graph.
     pub final_edges: IntGauge,
+    /// Ours: tags listed by the scrape in progress (or the last one).
+    pub scrape_tags_listed: IntGauge,
+    /// Ours: tags handled so far by the scrape in progress (or the last one).
+    pub scrape_tags_done: IntGauge,
+    /// Ours: 1 while a scrape runs.
+    pub scrape_running: IntGauge,
+    /// Ours: release images the last completed scrape could not use.
+    pub invalid_releases: IntGauge,
+    /// Ours: Unix time the graph-data content last changed (0 before it is read).
+    pub graph_data_changed_timestamp: Gauge,
 }
 
 impl Metrics {
@@ -51,7 +61,7 @@ impl Metrics {
         let metrics = Metrics {
             build_info: IntCounterVec::new(
                 Opts::new("build_info", "Build information"),
-                &["git_commit"],
+                &["git_commit", "version"],
             )?,
             upstream_raw_releases: IntGauge::new(
                 "graph_upstream_raw_releases",
@@ -107,6 +117,23 @@ impl Metrics {
                 "graph_final_edges",
                 "Unconditional edges in the served graph",
             )?,
+            scrape_tags_listed: IntGauge::new(
+                "scrape_tags_listed",
+                "Tags listed by the scrape in progress, or by the last one",
+            )?,
+            scrape_tags_done: IntGauge::new(
+                "scrape_tags_done",
+                "Tags handled so far by the scrape in progress, or by the last one",
+            )?,
+            scrape_running: IntGauge::new("scrape_running", "1 while a scrape runs")?,
+            invalid_releases: IntGauge::new(
+                "graph_invalid_releases",
+                "Release images the last completed scrape could not use (see /status)",
+            )?,
+            graph_data_changed_timestamp: Gauge::new(
+                "graph_data_changed_timestamp_seconds",
+                "UTC epoch seconds when the graph-data content last changed, 0 before it is read",
+            )?,
             registry,
         };
         let r = &metrics.registry;
@@ -123,6 +150,11 @@ impl Metrics {
         r.register(Box::new(metrics.refresh_errors_total.clone()))?;
         r.register(Box::new(metrics.refresh_failing_since_timestamp.clone()))?;
         r.register(Box::new(metrics.final_edges.clone()))?;
+        r.register(Box::new(metrics.scrape_tags_listed.clone()))?;
+        r.register(Box::new(metrics.scrape_tags_done.clone()))?;
+        r.register(Box::new(metrics.scrape_running.clone()))?;
+        r.register(Box::new(metrics.invalid_releases.clone()))?;
+        r.register(Box::new(metrics.graph_data_changed_timestamp.clone()))?;
         Ok(metrics)
     }
 
@@ -141,14 +173,14 @@ mod tests {
     #[test]
     fn names_carry_the_reference_prefix() {
         let m = Metrics::new().unwrap();
-        m.build_info.with_label_values(&["abc"]).inc();
+        m.build_info.with_label_values(&["abc", "1.2.3"]).inc();
         m.upstream_errors_total.inc();
         m.response_errors_total
             .with_label_values(&["406", "invalid_content_type"])
             .inc();
         let text = String::from_utf8(m.render().unwrap()).unwrap();
         for name in [
-            "cincinnati_gb_build_info{git_commit=\"abc\"} 1",
+            "cincinnati_gb_build_info{git_commit=\"abc\",version=\"1.2.3\"} 1",
             "cincinnati_gb_graph_upstream_raw_releases 0",
             "cincinnati_gb_graph_final_releases 0",
             "cincinnati_gb_graph_last_successful_refresh_timestamp 0",

@@ -48,6 +48,14 @@ impl ReleaseSource {
         })
     }
 
+    /// The progress of its scrapes.
+    pub fn progress(&self) -> Arc<crate::scrape::ScrapeProgress> {
+        match self {
+            ReleaseSource::Registry(scraper) => scraper.progress(),
+            ReleaseSource::OciLayout(scraper) => scraper.progress(),
+        }
+    }
+
     async fn scrape(&self) -> Result<ScrapeOutcome, ScrapeError> {
         match self {
             ReleaseSource::Registry(scraper) => scraper.scrape().await,
@@ -89,13 +97,18 @@ impl RefreshError {
     }
 }
 
-/// The error and its causes on one line: `a: b: c`.
+/// The error and its causes on one line: `a: b: c`. Line breaks inside a message (a
+/// registry's error body may hold some) are written as `\n`, so a log collector keeps
+/// the record whole.
 pub fn chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {
         let _ = write!(text, ": {cause}");
         source = cause.source();
+    }
+    if text.contains(['\n', '\r']) {
+        text = text.replace('\r', "\\r").replace('\n', "\\n");
     }
     text
 }
@@ -111,6 +124,14 @@ pub struct Built {
     pub graph_data: Option<Bytes>,
     /// Releases the scrape found.
     pub raw_releases: usize,
+    /// Those releases per architecture.
+    pub per_arch: std::collections::BTreeMap<String, usize>,
+    /// Release images the scrape could not use.
+    pub invalid: Vec<crate::scrape::InvalidRelease>,
+    /// The graph-data source and the `sha256:` of the tarball applied, if any.
+    pub graph_data_source: Option<(String, String)>,
+    /// The graph-data's warnings (`file: message`).
+    pub graph_data_warnings: Vec<String>,
     /// Nodes of the graph.
     pub nodes: usize,
     /// Unconditional edges of the graph.
@@ -191,7 +212,12 @@ fn process(
     // The releases (hundreds of `previous` versions each) are in the graph now; holding
     // them through apply and serialize would add tens of MB to the peak at full scale.
     let raw_releases = outcome.releases.len();
-    drop(outcome);
+    let mut per_arch = std::collections::BTreeMap::new();
+    for release in &outcome.releases {
+        *per_arch.entry(release.arch.clone()).or_insert(0) += 1;
+    }
+    let invalid = outcome.invalid;
+    drop(outcome.releases);
     timings.assemble = started.elapsed();
     let started = Instant::now();
     let data = match &tarball {
@@ -223,8 +249,17 @@ fn process(
     Ok(Built {
         graph_json,
         provenance,
+        graph_data_source: tarball
+            .as_ref()
+            .map(|(source, bytes)| (source.clone(), crate::report::sha256(bytes))),
+        graph_data_warnings: data
+            .as_ref()
+            .map(|d| d.warnings.iter().map(ToString::to_string).collect())
+            .unwrap_or_default(),
         graph_data: tarball.map(|(_, bytes)| bytes),
         raw_releases,
+        per_arch,
+        invalid,
         nodes: graph.len(),
         edges: graph.edge_count(),
         timings,
@@ -243,12 +278,13 @@ pub async fn run(
     state
         .metrics
         .build_info
-        .with_label_values(&[option_env!("GIT_COMMIT").unwrap_or("unknown")])
+        .with_label_values(&[crate::GIT_COMMIT, crate::VERSION])
         .inc();
     let mut first = true;
     loop {
         state.metrics.upstream_scrapes_total.inc();
         let started = Instant::now();
+        let started_at = SystemTime::now();
         // A timed-out refresh is dropped at its next await point; CPU work already handed
         // to a blocking thread finishes there and its result is discarded. Unlike the
         // reference, no runtime or thread is leaked.
@@ -267,10 +303,14 @@ pub async fn run(
         let elapsed = started.elapsed();
         match result {
             Ok(built) => {
+                state.board.record_success(&built, started_at, elapsed);
                 record_success(&state, built, elapsed, first);
                 first = false;
             }
-            Err(error) => record_failure(&state, &error),
+            Err(error) => {
+                state.board.record_failure(&error, started_at, elapsed);
+                record_failure(&state, &error);
+            }
         }
         tokio::select! {
             () = tokio::time::sleep(settings.pause) => {}
@@ -289,6 +329,7 @@ fn record_success(state: &AppState, built: Built, elapsed: Duration, first: bool
     m.upstream_raw_releases.set(built.raw_releases as i64);
     m.final_releases.set(built.nodes as i64);
     m.final_edges.set(built.edges as i64);
+    m.invalid_releases.set(built.invalid.len() as i64);
     if first {
         m.initial_upstream_scrape_duration
             .set(elapsed.as_secs_f64());
@@ -301,24 +342,27 @@ fn record_success(state: &AppState, built: Built, elapsed: Duration, first: bool
     if let Some(failure) = state.failure() {
         tracing::info!(failed_refreshes = failure.count, "refresh recovered");
     }
-    tracing::info!(
-        releases = built.raw_releases,
-        nodes = built.nodes,
-        edges = built.edges,
-        seconds = elapsed.as_secs_f64(),
-        scrape_secs = built.timings.scrape.as_secs_f64(),
-        graph_data_secs = built.timings.graph_data.as_secs_f64(),
-        assemble_secs = built.timings.assemble.as_secs_f64(),
-        apply_secs = built.timings.apply.as_secs_f64(),
-        serialize_secs = built.timings.serialize.as_secs_f64(),
-        "graph refreshed"
-    );
+    let (releases, nodes, edges, timings) =
+        (built.raw_releases, built.nodes, built.edges, built.timings);
+    // Published first, so whoever reads the record finds the graph served.
     state.publish(Published {
         graph_json: built.graph_json,
         provenance: built.provenance,
         graph_data: built.graph_data,
         at: now,
     });
+    tracing::info!(
+        releases,
+        nodes,
+        edges,
+        seconds = elapsed.as_secs_f64(),
+        scrape_secs = timings.scrape.as_secs_f64(),
+        graph_data_secs = timings.graph_data.as_secs_f64(),
+        assemble_secs = timings.assemble.as_secs_f64(),
+        apply_secs = timings.apply.as_secs_f64(),
+        serialize_secs = timings.serialize.as_secs_f64(),
+        "graph refreshed"
+    );
 }
 
 fn record_failure(state: &AppState, error: &RefreshError) {

@@ -119,6 +119,7 @@ pub async fn run(
         },
         edge_add_remove: settings.edge_add_remove,
     });
+    state.board.watch_progress(pipeline.releases.progress());
     let stop = CancellationToken::new();
     let refresher = tokio::spawn(refresh::run(
         pipeline,

@@ -4,7 +4,7 @@
 //!
 //! Readiness follows the reference: false until the first good graph, then true for
 //! good, because a stale graph is still worth serving. Staleness and the failure are
-//! visible in `/metrics` and in the logs instead.
+//! visible in `/status`, `/metrics` and the logs instead; a 503 says what is missing.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -15,6 +15,7 @@ use bytes::Bytes;
 use tokio::sync::watch;
 
 use crate::metrics::Metrics;
+use crate::report::{BuildReport, StatusBoard};
 
 /// A successfully built graph, as served.
 #[derive(Debug)]
@@ -47,6 +48,8 @@ pub struct Failure {
 pub struct AppState {
     /// The metrics registry and its metrics.
     pub metrics: Metrics,
+    /// What `/status` shows about building the graph.
+    pub board: StatusBoard,
     published: watch::Sender<Option<Arc<Published>>>,
     live: AtomicBool,
     failure: Mutex<Option<Failure>>,
@@ -57,6 +60,7 @@ impl AppState {
     pub fn new(metrics: Metrics) -> AppState {
         AppState {
             metrics,
+            board: StatusBoard::default(),
             published: watch::Sender::new(None),
             live: AtomicBool::new(false),
             failure: Mutex::new(None),
@@ -119,11 +123,50 @@ impl AppState {
     }
 }
 
-/// Registers `/liveness`, `/readiness` and `/metrics`.
+/// Registers `/liveness`, `/readiness`, `/metrics` and `/status`.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/liveness", web::get().to(liveness))
         .route("/readiness", web::get().to(readiness))
-        .route("/metrics", web::get().to(metrics));
+        .route("/metrics", web::get().to(metrics))
+        .route("/status", web::get().to(status));
+}
+
+/// The `/status` document of the graph-builder.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct StatusDocument {
+    /// `graph-builder`.
+    pub service: &'static str,
+    /// The version built.
+    pub version: &'static str,
+    /// The git commit built from.
+    pub git_commit: &'static str,
+    /// Whether a graph is served (readiness).
+    pub ready: bool,
+    /// Why not, when not ready.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub not_ready: Option<String>,
+    /// The refresh, releases, graph-data and graph.
+    #[serde(flatten)]
+    pub build: BuildReport,
+}
+
+impl StatusDocument {
+    /// The document as of now.
+    pub fn of(state: &AppState) -> StatusDocument {
+        let ready = state.current().is_some();
+        StatusDocument {
+            service: "graph-builder",
+            version: crate::VERSION,
+            git_commit: crate::GIT_COMMIT,
+            ready,
+            not_ready: (!ready).then(|| state.board.not_ready_reason()),
+            build: state.board.report(),
+        }
+    }
+}
+
+async fn status(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok().json(StatusDocument::of(&state))
 }
 
 async fn liveness(state: web::Data<AppState>) -> HttpResponse {
@@ -138,11 +181,28 @@ async fn readiness(state: web::Data<AppState>) -> HttpResponse {
     if state.current().is_some() {
         HttpResponse::Ok().finish()
     } else {
-        HttpResponse::ServiceUnavailable().finish()
+        // Say what is missing: the first refresh's progress, or why it failed.
+        HttpResponse::ServiceUnavailable()
+            .content_type("text/plain; charset=utf-8")
+            .body(state.board.not_ready_reason())
     }
 }
 
 async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    // Progress is read when asked for, not pushed by the scraper at each tag.
+    let m = &state.metrics;
+    if let Some(progress) = state.board.progress() {
+        m.scrape_running.set(i64::from(progress.running));
+        m.scrape_tags_listed.set(progress.total as i64);
+        m.scrape_tags_done.set(progress.done as i64);
+    }
+    if let Some(changed) = state.board.graph_data_changed() {
+        m.graph_data_changed_timestamp.set(
+            changed
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0.0, |d| d.as_secs_f64()),
+        );
+    }
     match state.metrics.render() {
         Ok(text) => HttpResponse::Ok()
             .content_type(prometheus::TEXT_FORMAT)

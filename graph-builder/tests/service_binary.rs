@@ -133,3 +133,219 @@ fn configuration_errors_exit_2_naming_the_variable_or_key() {
     assert!(stderr.contains("include_conditional"), "{stderr}");
     assert!(stderr.contains("gb.toml"), "{stderr}");
 }
+
+/// `GET path` on the status listener: (status code, body).
+fn get(addr: &str, path: &str) -> (u16, String) {
+    use std::io::{Read as _, Write as _};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(WAIT)).unwrap();
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap();
+    let code = head.split(' ').nth(1).unwrap().parse().unwrap();
+    (code, body.to_owned())
+}
+
+/// Graph-data with two problems in two files, and a release layout it would apply to.
+fn invalid_graph_data() -> (tempfile::TempDir, tempfile::TempDir) {
+    let layout = tempfile::tempdir().unwrap();
+    service::layout::add_release(layout.path(), "4.16.0", &[], "amd64");
+    let gd = tempfile::tempdir().unwrap();
+    service::graph_data(gd.path(), "stable-4.16", &["4.16.0"]);
+    std::fs::write(
+        gd.path().join("blocked-edges/4.16.1-risk.yaml"),
+        "to: 4.16.1\nfrom: .*\nurl: https://example.com/risk\nname: Risk\nmessage: m\nmatchingRules: []\n",
+    )
+    .unwrap();
+    std::fs::write(
+        gd.path().join("channels/fast-4.16.yaml"),
+        "name: fast-4.16\nversions: 4.16.0\n",
+    )
+    .unwrap();
+    (layout, gd)
+}
+
+/// Starts the binary on `layout` and `gd` with `--log-format format`; returns the child,
+/// its stderr lines and the status address from its "listening" record.
+fn start(
+    layout: &std::path::Path,
+    gd: &std::path::Path,
+    format: &str,
+) -> (Child, mpsc::Receiver<String>, String, Vec<String>) {
+    let mut child = Command::new(BIN)
+        .args([
+            "--service.address",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--public_port",
+            "0",
+        ])
+        .args(["--status.address", "127.0.0.1", "--status.port", "0"])
+        .args(["--log-format", format])
+        .arg("--upstream.oci_layout")
+        .arg(layout)
+        .arg("--upstream.graph_data")
+        .arg(gd)
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let rx = stderr_lines(&mut child);
+    let mut seen = Vec::new();
+    wait_line(&rx, "listening", &mut seen);
+    let line = seen.last().unwrap().clone();
+    let status = match format {
+        "json" => serde_json::from_str::<serde_json::Value>(&line).unwrap()["status"]
+            .as_str()
+            .unwrap()
+            .to_owned(),
+        _ => line
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("status="))
+            .unwrap()
+            .to_owned(),
+    };
+    (child, rx, status, seen)
+}
+
+fn stop(mut child: Child) {
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
+    wait_exit(&mut child);
+}
+
+/// The two problems, as the loader words them.
+const PROBLEMS: &str = "2 problem(s) in graph-data: channels/fast-4.16.yaml: field `versions`: expected a list of versions, found the string \"4.16.0\"; blocked-edges/4.16.1-risk.yaml: field `matchingRules`: needs at least one rule";
+
+#[test]
+fn a_graph_data_problem_is_one_text_record_naming_file_and_field_and_shows_in_status() {
+    let (layout, gd) = invalid_graph_data();
+    let (child, rx, status, mut seen) = start(layout.path(), gd.path(), "text");
+    wait_line(&rx, "refresh failed", &mut seen);
+    let record = seen.last().unwrap().clone();
+    // Give any continuation lines time to arrive; there must be none.
+    std::thread::sleep(Duration::from_millis(300));
+    seen.extend(rx.try_iter());
+    let (code, body) = get(&status, "/status");
+    let (ready_code, ready_body) = get(&status, "/readiness");
+    stop(child);
+
+    assert!(record.contains(" ERROR "), "{record}");
+    assert!(record.contains(PROBLEMS), "{record}");
+    let naming: Vec<_> = seen
+        .iter()
+        .filter(|l| l.contains("fast-4.16.yaml"))
+        .collect();
+    assert_eq!(naming, [&record], "the problem list is in one record only");
+
+    assert_eq!(code, 200);
+    let doc: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(doc["service"], "graph-builder");
+    assert_eq!(doc["ready"], false);
+    assert_eq!(doc["last_refresh"]["result"], "failed");
+    assert_eq!(doc["last_refresh"]["error"]["stage"], "graph_data");
+    assert_eq!(
+        doc["graph_data"]["problems"],
+        serde_json::json!([
+            {"file": "channels/fast-4.16.yaml", "field": "versions", "message": "expected a list of versions, found the string \"4.16.0\""},
+            {"file": "blocked-edges/4.16.1-risk.yaml", "field": "matchingRules", "message": "needs at least one rule"}
+        ])
+    );
+    assert_eq!(doc["graph_data"]["source"], gd.path().display().to_string());
+    assert!(doc.get("graph").is_none(), "{doc}");
+
+    assert_eq!(ready_code, 503);
+    assert!(
+        ready_body.starts_with("no graph yet: 1 refresh(es) failed, the last at stage graph_data: loading graph-data failed: graph-data from "),
+        "{ready_body}"
+    );
+    assert!(ready_body.contains(PROBLEMS), "{ready_body}");
+}
+
+#[test]
+fn a_graph_data_problem_is_one_json_record_naming_file_and_field() {
+    let (layout, gd) = invalid_graph_data();
+    let (child, rx, _status, mut seen) = start(layout.path(), gd.path(), "json");
+    wait_line(&rx, "refresh failed", &mut seen);
+    std::thread::sleep(Duration::from_millis(300));
+    seen.extend(rx.try_iter());
+    stop(child);
+
+    // Every line is a JSON object: no line of a record spills over.
+    let records: Vec<serde_json::Value> = seen
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let failed: Vec<_> = records
+        .iter()
+        .filter(|r| {
+            r["message"]
+                .as_str()
+                .unwrap_or("")
+                .starts_with("refresh failed")
+        })
+        .collect();
+    assert_eq!(failed.len(), 1, "{seen:?}");
+    let record = failed[0];
+    assert_eq!(record["level"], "ERROR");
+    assert_eq!(record["stage"], "graph_data");
+    assert_eq!(record["target"], "graph_builder::refresh");
+    assert!(
+        record["message"].as_str().unwrap().contains(PROBLEMS),
+        "{record}"
+    );
+}
+
+#[test]
+fn the_status_document_reports_releases_graph_data_and_graph_once_built() {
+    let layout = tempfile::tempdir().unwrap();
+    service::layout::add_release(layout.path(), "4.16.0", &[], "amd64");
+    service::layout::add_release(layout.path(), "4.16.1", &["4.16.0"], "amd64");
+    service::layout::add_release(layout.path(), "4.16.1", &[], "arm64");
+    let gd = tempfile::tempdir().unwrap();
+    service::graph_data(gd.path(), "stable-4.16", &["4.16.0", "4.16.1"]);
+    let (child, rx, status, mut seen) = start(layout.path(), gd.path(), "text");
+    wait_line(&rx, "graph refreshed", &mut seen);
+    let (code, body) = get(&status, "/status");
+    let (ready_code, _) = get(&status, "/readiness");
+    let (_, metrics) = get(&status, "/metrics");
+    stop(child);
+
+    assert_eq!((code, ready_code), (200, 200));
+    let doc: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(doc["ready"], true);
+    assert!(doc.get("not_ready").is_none(), "{doc}");
+    assert_eq!(doc["git_commit"], graph_builder::GIT_COMMIT);
+    assert_eq!(doc["last_refresh"]["result"], "succeeded");
+    assert_eq!(doc["last_refresh"]["consecutive_failures"], 0);
+    assert_eq!(
+        doc["releases"],
+        serde_json::json!({"total": 3, "per_arch": {"amd64": 2, "arm64": 1}, "invalid": []})
+    );
+    assert_eq!(doc["graph"]["nodes"], 3);
+    assert_eq!(doc["graph"]["edges"], 1);
+    assert!(doc["graph"]["revision"]
+        .as_str()
+        .unwrap()
+        .starts_with("sha256:"));
+    assert!(doc["graph_data"]["digest"]
+        .as_str()
+        .unwrap()
+        .starts_with("sha256:"));
+    assert_eq!(doc["graph_data"]["problems"], serde_json::json!([]));
+    assert!(
+        metrics.contains("\ncincinnati_gb_scrape_tags_done 3\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("\ncincinnati_gb_scrape_running 0\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("\ncincinnati_gb_graph_invalid_releases 0\n"),
+        "{metrics}"
+    );
+}

@@ -16,7 +16,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use clap::{ArgAction, Parser};
+use clap::Parser;
 
 use crate::config_file::{self, FileError};
 use crate::in_process::{InProcessArgs, InProcessSettings};
@@ -36,9 +36,9 @@ pub struct Cli {
     /// TOML configuration file with the reference's keys; the command line wins over it.
     #[arg(short = 'c', long = "config")]
     pub config: Option<PathBuf>,
-    /// Verbosity: -v info, -vv debug, -vvv trace (default warn); RUST_LOG overrides.
-    #[arg(short = 'v', action = ArgAction::Count)]
-    pub verbosity: u8,
+    /// `-v` and `--log-format`, shared with the graph-builder.
+    #[command(flatten)]
+    pub log: graph_builder::logging::LogArgs,
     /// Address of the public API.
     #[arg(
         long = "service.address",
@@ -284,9 +284,12 @@ mod tests {
             "http://localhost:8080/v1/graph",
         ])
         .unwrap();
-        assert_eq!(cli.verbosity, 2);
+        assert_eq!(cli.log.verbosity, 2);
         assert_eq!(
-            Cli::try_parse_from(["pe", "-v", "-v"]).unwrap().verbosity,
+            Cli::try_parse_from(["pe", "-v", "-v"])
+                .unwrap()
+                .log
+                .verbosity,
             2
         );
         let s = cli.settings().unwrap();

@@ -1,14 +1,12 @@
 //! `policy-engine`: parse the command line, start logging, bind the two listeners and
 //! hand over to [`policy_engine::run`] until SIGINT or SIGTERM.
 
-use std::io::IsTerminal;
 use std::net::{SocketAddr, TcpListener};
 
 use anyhow::Context;
 use clap::Parser;
 use policy_engine::{Cli, Listeners};
 use tokio::net::TcpSocket;
-use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -18,18 +16,7 @@ async fn main() -> anyhow::Result<()> {
         Some(path) => Cli::parse_from(Cli::with_file_flags(args, Some(&path))?),
         None => cli,
     };
-    let level = match cli.verbosity {
-        0 => "warn",
-        1 => "info",
-        2 => "debug",
-        _ => "trace",
-    };
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+    graph_builder::logging::init(cli.log.verbosity, cli.log.log_format);
     if cli.tracing_endpoint.is_some() {
         tracing::warn!(
             "--service.tracing_endpoint is accepted but tracing export is not implemented"
@@ -42,9 +29,9 @@ async fn main() -> anyhow::Result<()> {
         status: bind(settings.status, 1024)
             .with_context(|| format!("binding the status server on {}", settings.status))?,
     };
-    // Logged at warn so the default verbosity shows where to look and what it waits for.
+    // Lifecycle, so INFO (shown by default): where to look and what it waits for.
     match &settings.in_process {
-        Some(in_process) => tracing::warn!(
+        Some(in_process) => tracing::info!(
             public = %settings.service,
             status = %settings.status,
             prefix = %settings.path_prefix,
@@ -52,7 +39,7 @@ async fn main() -> anyhow::Result<()> {
             graph_data = ?in_process.graph_data,
             "policy-engine listening; building the graph in-process (one-process mode)"
         ),
-        None => tracing::warn!(
+        None => tracing::info!(
             public = %settings.service,
             status = %settings.status,
             prefix = %settings.path_prefix,

@@ -11,17 +11,18 @@ use prometheus::{
 
 use crate::error::ApiError;
 
-/// The git commit the binary was built from, for `build_info`.
-pub const GIT_COMMIT: &str = match option_env!("GIT_COMMIT") {
-    Some(commit) => commit,
-    None => "unknown",
-};
+/// The git commit the binary was built from, for `build_info` (the graph-builder
+/// library's build script records it).
+pub const GIT_COMMIT: &str = graph_builder::GIT_COMMIT;
+
+/// The version the binary was built as, for `build_info`.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// Every metric of the policy-engine and the registry that exports them.
 #[derive(Debug, Clone)]
 pub struct Metrics {
     registry: Registry,
-    /// `build_info{git_commit}`, incremented once the service is ready.
+    /// `build_info{git_commit,version}`, incremented once the service is ready.
     pub build_info: IntCounterVec,
     /// `graph_incoming_requests_total{uri_path}`, every graph request before validation.
     pub incoming_requests: IntCounterVec,
@@ -46,7 +47,7 @@ impl Metrics {
         let registry = Registry::new_custom(Some("cincinnati_pe".to_owned()), None)?;
         let build_info = IntCounterVec::new(
             Opts::new("build_info", "Build information of the policy-engine"),
-            &["git_commit"],
+            &["git_commit", "version"],
         )?;
         let incoming_requests = IntCounterVec::new(
             Opts::new(
@@ -138,15 +139,19 @@ mod tests {
     #[test]
     fn names_and_labels_are_the_reference_ones() {
         let m = Metrics::new().unwrap();
-        m.build_info.with_label_values(&[GIT_COMMIT]).inc();
+        m.build_info.with_label_values(&[GIT_COMMIT, VERSION]).inc();
         m.incoming_requests.with_label_values(&["/v1/graph"]).inc();
         m.serve_duration.observe(0.001);
         m.count_error(&ApiError::InvalidContentType);
         m.upstream_requests.inc();
         m.upstream_errors.inc();
         let text = String::from_utf8(m.render().unwrap()).unwrap();
+        let build_info = format!(
+            "cincinnati_pe_build_info{{git_commit=\"{GIT_COMMIT}\",version=\"{}\"}} 1",
+            env!("CARGO_PKG_VERSION")
+        );
         for line in [
-            "cincinnati_pe_build_info{git_commit=\"",
+            build_info.as_str(),
             "cincinnati_pe_graph_incoming_requests_total{uri_path=\"/v1/graph\"} 1",
             "cincinnati_pe_graph_serve_duration_seconds_bucket{le=\"0.005\"} 1",
             "cincinnati_pe_graph_response_errors_total{code=\"406\",kind=\"invalid_content_type\"} 1",

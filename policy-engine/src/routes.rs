@@ -144,6 +144,6 @@ async fn openapi(state: web::Data<ApiState>) -> HttpResponse {
 }
 
 async fn not_found(req: HttpRequest) -> HttpResponse {
-    tracing::warn!(method = %req.method(), path = req.path(), "no route for this path");
+    tracing::debug!(method = %req.method(), path = req.path(), "no route for this path");
     HttpResponse::NotFound().finish()
 }

@@ -12,7 +12,7 @@ use actix_web::{web, App, HttpServer};
 use bytes::Bytes;
 
 use crate::config::Settings;
-use crate::metrics::{Metrics, GIT_COMMIT};
+use crate::metrics::{Metrics, GIT_COMMIT, VERSION};
 use crate::routes::{self, ApiState};
 use crate::source::GraphSource;
 use crate::status::{self, StatusState};
@@ -108,7 +108,10 @@ pub async fn serve(
     // The reference counts build_info once ready.
     let build_info = tokio::spawn(async move {
         source.wait_ready().await;
-        metrics.build_info.with_label_values(&[GIT_COMMIT]).inc();
+        metrics
+            .build_info
+            .with_label_values(&[GIT_COMMIT, VERSION])
+            .inc();
     });
     let (public_handle, status_handle) = (public.handle(), status.handle());
     let mut public = tokio::spawn(public);

@@ -17,4 +17,4 @@ pub mod tls;
 pub use error::HarnessError;
 pub use images::{Artifact, Format, Image, ImageBuilder, Index, Layer, ReleaseMetadata};
 pub use pusher::Pusher;
-pub use registry::{Credentials, RegistryOptions, TestRegistry};
+pub use registry::{Credentials, RegistryOptions, ServerCertificate, TestRegistry};

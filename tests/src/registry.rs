@@ -39,6 +39,15 @@ pub struct Credentials {
     pub password: String,
 }
 
+/// A server certificate chain and its key, as PEM files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerCertificate {
+    /// The leaf, then any intermediates (PEM).
+    pub chain: PathBuf,
+    /// The leaf's private key (PEM).
+    pub key: PathBuf,
+}
+
 /// How to configure a [`TestRegistry`].
 #[derive(Debug, Clone)]
 pub struct RegistryOptions {
@@ -48,6 +57,10 @@ pub struct RegistryOptions {
     pub access_log: bool,
     /// Serve HTTPS with a server certificate signed by a fresh test CA.
     pub tls: bool,
+    /// Serve HTTPS with this certificate chain and key instead (any shape: self-signed,
+    /// expired, for another name); the harness's own pushes then skip verification, since
+    /// the certificate is what the test puts to the client under test.
+    pub server_certificate: Option<ServerCertificate>,
     /// The registry server binary; [`REGISTRY_BINARY`] unless a test says otherwise.
     pub binary: PathBuf,
 }
@@ -58,6 +71,7 @@ impl Default for RegistryOptions {
             basic_auth: None,
             access_log: true,
             tls: false,
+            server_certificate: None,
             binary: PathBuf::from(REGISTRY_BINARY),
         }
     }
@@ -89,6 +103,7 @@ pub struct TestRegistry {
     log_path: PathBuf,
     credentials: Option<Credentials>,
     tls: Option<TlsFiles>,
+    custom_certificate: bool,
     dir: TempDir,
 }
 
@@ -116,6 +131,14 @@ impl TestRegistry {
         } else {
             None
         };
+        let served = match (&options.server_certificate, &tls) {
+            (Some(custom), _) => Some(custom.clone()),
+            (None, Some(tls)) => Some(ServerCertificate {
+                chain: tls.certificate.clone(),
+                key: tls.key.clone(),
+            }),
+            (None, None) => None,
+        };
         let log_path = dir.path().join("registry.log");
         let config_path = dir.path().join("config.yml");
         let mut attempt = 0;
@@ -126,7 +149,7 @@ impl TestRegistry {
                 dir.path(),
                 port,
                 htpasswd.as_deref(),
-                tls.as_ref(),
+                served.as_ref(),
                 options.access_log,
             );
             fs::write(&config_path, config)
@@ -140,6 +163,7 @@ impl TestRegistry {
                         log_path,
                         credentials: options.basic_auth,
                         tls,
+                        custom_certificate: options.server_certificate.is_some(),
                         dir,
                     })
                 }
@@ -167,13 +191,22 @@ impl TestRegistry {
 
     /// `http://127.0.0.1:PORT` (or `https://` with TLS), the base URL of the registry API.
     pub fn base_url(&self) -> String {
-        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        let scheme = if self.tls.is_some() || self.custom_certificate {
+            "https"
+        } else {
+            "http"
+        };
         format!("{scheme}://{}", self.host_port())
     }
 
     /// The test CA that signed the server certificate, when the registry serves HTTPS.
     pub fn tls(&self) -> Option<&TlsFiles> {
         self.tls.as_ref()
+    }
+
+    /// Whether it serves a certificate given by the test ([`RegistryOptions::server_certificate`]).
+    pub fn serves_custom_certificate(&self) -> bool {
+        self.custom_certificate
     }
 
     /// The registry's log file (warnings, errors, and the access log unless disabled).
@@ -333,7 +366,7 @@ fn config_yaml(
     dir: &Path,
     port: u16,
     htpasswd: Option<&Path>,
-    tls: Option<&TlsFiles>,
+    tls: Option<&ServerCertificate>,
     access_log: bool,
 ) -> String {
     let storage = dir.join("storage");
@@ -350,7 +383,7 @@ fn config_yaml(
     if let Some(tls) = tls {
         config.push_str(&format!(
             "  tls:\n    certificate: {}\n    key: {}\n",
-            tls.certificate.display(),
+            tls.chain.display(),
             tls.key.display()
         ));
     }

@@ -11,7 +11,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 
 use clap::parser::ValueSource;
-use clap::{ArgAction, CommandFactory, FromArgMatches, Parser};
+use clap::{CommandFactory, FromArgMatches, Parser};
 
 /// Every flag of the graph-builder. Flags and their environment variables win over the
 /// `-c` file; the file wins over the defaults written here.
@@ -22,10 +22,9 @@ use clap::{ArgAction, CommandFactory, FromArgMatches, Parser};
     about = "Builds the update graph and keeps it fresh"
 )]
 pub struct Cli {
-    /// Log verbosity: -v info, -vv debug, -vvv trace (default: warn). RUST_LOG, when set,
-    /// replaces it.
-    #[arg(short = 'v', action = ArgAction::Count)]
-    pub verbosity: u8,
+    /// `-v` and `--log-format`, shared with the policy-engine.
+    #[command(flatten)]
+    pub log: crate::logging::LogArgs,
 
     /// TOML configuration file (the format the operator writes as gb.toml).
     #[arg(short = 'c', long = "config", env = "GB_CONFIG", value_name = "PATH")]

@@ -28,6 +28,8 @@ use plugins::{edge_add_remove_settings, graph_data_settings, scrape_settings, Pl
 pub struct Settings {
     /// 0 warn, 1 info, 2 debug, 3+ trace.
     pub verbosity: u8,
+    /// `--log-format`: text or JSON lines.
+    pub log_format: crate::logging::LogFormat,
     /// The main and public listeners.
     pub service: ServiceSettings,
     /// The status listener.
@@ -176,8 +178,8 @@ impl Settings {
             };
         }
 
-        let verbosity = if cli.verbosity > 0 {
-            cli.verbosity
+        let verbosity = if cli.log.verbosity > 0 {
+            cli.log.verbosity
         } else {
             match file.verbosity.as_deref() {
                 None | Some("") => 0,
@@ -300,6 +302,7 @@ impl Settings {
 
         Ok(Settings {
             verbosity,
+            log_format: cli.log.log_format,
             service,
             status,
             refresh,

@@ -64,11 +64,11 @@ impl GraphDataImage {
     /// Validates the target and loads the CA directory.
     pub fn new(settings: GraphDataImageSettings) -> Result<GraphDataImage, ScrapeError> {
         let target = Target::parse(&settings.registry, &settings.repository)?;
-        let certificates = match &settings.root_certificate_dir {
-            Some(dir) => load_ca_directory(dir)?.certificates,
-            None => Vec::new(),
+        let ca = match &settings.root_certificate_dir {
+            Some(dir) => load_ca_directory(dir)?,
+            None => Default::default(),
         };
-        let http = build_http_client(&target.host, certificates)?;
+        let http = build_http_client(&target.host, &ca)?;
         let root = Path::new(&settings.graph_data_path)
             .components()
             .filter_map(|c| match c {

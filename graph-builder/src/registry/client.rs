@@ -86,23 +86,27 @@ pub(crate) struct Small {
     pub(crate) body: Bytes,
 }
 
-/// Builds the shared HTTP client: system roots plus `extra` certificates.
+/// Builds the shared HTTP client: system roots plus the CA directory's certificates,
+/// verified as [`super::tls`] describes.
 pub(crate) fn build_http_client(
     registry: &str,
-    extra: Vec<reqwest::Certificate>,
+    ca: &super::ca::CaCertificates,
 ) -> Result<reqwest::Client, ScrapeError> {
-    let mut builder = reqwest::Client::builder()
-        .use_rustls_tls()
+    let tls = super::tls::client_config(ca).map_err(|e| ScrapeError::InvalidSettings {
+        field: "root_certificate_dir",
+        value: ca.describe(),
+        reason: format!("cannot set up TLS: {e}"),
+    })?;
+    reqwest::Client::builder()
+        .use_preconfigured_tls(tls)
         .user_agent(concat!("graph-builder/", env!("CARGO_PKG_VERSION")))
         .connect_timeout(Duration::from_secs(15))
-        .read_timeout(Duration::from_secs(60));
-    for cert in extra {
-        builder = builder.add_root_certificate(cert);
-    }
-    builder.build().map_err(|source| ScrapeError::HttpClient {
-        registry: registry.to_string(),
-        source,
-    })
+        .read_timeout(Duration::from_secs(60))
+        .build()
+        .map_err(|source| ScrapeError::HttpClient {
+            registry: registry.to_string(),
+            source,
+        })
 }
 
 /// A registry session for one repository.
@@ -167,7 +171,7 @@ impl RegistryClient {
                         registry: self.target.host.clone(),
                         repository: self.target.repository.clone(),
                         item: item.to_string(),
-                        source,
+                        reason: super::tls::refusal(&source).unwrap_or_default(),
                     });
                 }
                 Err(source) if last || source.is_builder() || source.is_redirect() => {
@@ -369,30 +373,9 @@ impl RegistryClient {
     }
 }
 
-/// Whether a rustls certificate error is somewhere in the chain (hyper wraps it in
-/// `io::Error`, whose `source` skips its payload, so look inside those too).
+/// Whether a refused certificate is somewhere in the chain.
 pub(crate) fn is_certificate_error(error: &reqwest::Error) -> bool {
-    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(error);
-    for _ in 0..32 {
-        let Some(mut e) = current else { return false };
-        // hyper nests them: io::Error(Other, io::Error(InvalidData, rustls::Error)).
-        while let Some(inner) = e
-            .downcast_ref::<std::io::Error>()
-            .and_then(|io| io.get_ref())
-        {
-            e = inner;
-        }
-        if let Some(tls) = e.downcast_ref::<rustls::Error>() {
-            return matches!(
-                tls,
-                rustls::Error::InvalidCertificate(_)
-                    | rustls::Error::NoCertificatesPresented
-                    | rustls::Error::UnsupportedNameType
-            );
-        }
-        current = e.source();
-    }
-    false
+    super::tls::refusal(error).is_some()
 }
 
 /// A `Retry-After` in seconds, capped so a registry cannot stall the scrape for long.

@@ -104,9 +104,10 @@ pub enum ScrapeError {
         #[source]
         source: reqwest::Error,
     },
-    /// The registry's TLS certificate was refused (unknown authority, wrong host name,
-    /// expired): not retried, since another attempt gets the same certificate.
-    #[error("TLS certificate of registry {registry} refused for {repository} {item} (add its CA to the CA directory, or check the host name)")]
+    /// The registry's TLS certificate was refused (unknown issuer, wrong host name,
+    /// expired, self-signed and not in the CA directory): not retried, since another
+    /// attempt gets the same certificate.
+    #[error("TLS certificate of registry {registry} refused for {repository} {item}: {reason}")]
     Certificate {
         /// The registry.
         registry: String,
@@ -114,9 +115,9 @@ pub enum ScrapeError {
         repository: String,
         /// What was being fetched.
         item: String,
-        /// The transport error, whose chain holds the certificate error.
-        #[source]
-        source: reqwest::Error,
+        /// The cause and what was trusted (the CA directory and how many certificates
+        /// came from it).
+        reason: String,
     },
     /// The registry could not be reached or the connection broke, after all retries.
     #[error("transport error talking to registry {registry} about {repository} {item} (after {attempts} attempt(s))")]

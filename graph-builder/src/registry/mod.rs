@@ -3,6 +3,7 @@
 //!
 //! - [`auth`]: docker `config.json` credentials and `WWW-Authenticate` challenges,
 //! - [`ca`]: extra CA certificates from a directory,
+//! - [`tls`]: which registry certificates are trusted, and refusals that say why not,
 //! - `client`: requests, retries and authentication; `fetch`: tags, manifests and blobs,
 //! - [`manifest`]: the four manifest kinds and digests,
 //! - [`push`]: blob and manifest uploads (the graph-data image tool),
@@ -16,6 +17,7 @@ mod fetch;
 pub mod manifest;
 pub mod push;
 mod tags;
+pub mod tls;
 
 use std::path::PathBuf;
 

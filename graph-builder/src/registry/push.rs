@@ -94,11 +94,11 @@ impl PushClient {
     /// Reads the credentials file and CA directory and builds the HTTP client.
     pub fn new(settings: &PushSettings) -> Result<PushClient, ScrapeError> {
         let target = Target::parse(&settings.registry, &settings.repository)?;
-        let certificates = match &settings.root_certificate_dir {
-            Some(dir) => load_ca_directory(dir)?.certificates,
-            None => Vec::new(),
+        let ca = match &settings.root_certificate_dir {
+            Some(dir) => load_ca_directory(dir)?,
+            None => Default::default(),
         };
-        let http = build_http_client(&target.host, certificates)?;
+        let http = build_http_client(&target.host, &ca)?;
         let credentials = match &settings.credentials_path {
             Some(path) => credentials_for(path, &target.host, &target.repository)?,
             None => None,

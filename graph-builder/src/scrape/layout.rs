@@ -9,6 +9,7 @@ use futures::{StreamExt as _, TryStreamExt as _};
 use super::assemble::{assemble, digests, is_signature_tag, TagResult};
 use super::cache::Cache;
 use super::image::Source;
+use super::progress::{Running, ScrapeProgress};
 use super::{add_counters, resolve, ScrapeOutcome};
 use crate::oci_layout::OciLayout;
 use crate::registry::{ScrapeError, DEFAULT_MANIFESTREF_KEY};
@@ -23,6 +24,7 @@ pub struct LayoutScraper {
     payload_repository: String,
     // Boxed: the maps would make the scraper a large value to move around.
     cache: Box<Cache>,
+    progress: std::sync::Arc<ScrapeProgress>,
 }
 
 impl LayoutScraper {
@@ -33,16 +35,30 @@ impl LayoutScraper {
             dir: dir.into(),
             payload_repository: payload_repository.into().trim_end_matches('/').to_string(),
             cache: Box::default(),
+            progress: std::sync::Arc::default(),
         }
+    }
+
+    /// The progress of the scrape in progress (or of the last one).
+    pub fn progress(&self) -> std::sync::Arc<ScrapeProgress> {
+        std::sync::Arc::clone(&self.progress)
     }
 
     /// Reads `index.json` and finds every release among the tagged images. Metadata uses
     /// the default manifestref key.
     pub async fn scrape(&self) -> Result<ScrapeOutcome, ScrapeError> {
+        self.progress.start();
+        let _running = Running(&self.progress);
         let layout = OciLayout::open(&self.dir).await?;
         let entries = layout.tags().await?;
+        self.progress.listed(entries.len());
+        let name = self.dir.display().to_string();
         let results: Vec<TagResult> = futures::stream::iter(entries)
-            .map(|(tag, digest)| self.scrape_tag(&layout, tag, digest))
+            .map(|(tag, digest)| async {
+                let result = self.scrape_tag(&layout, tag, digest).await;
+                self.progress.tag_done(&name);
+                result
+            })
             .buffer_unordered(LAYOUT_CONCURRENCY)
             .try_collect()
             .await?;

@@ -25,6 +25,7 @@ mod assemble;
 mod cache;
 mod image;
 mod layout;
+pub mod progress;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
@@ -44,6 +45,8 @@ use assemble::{assemble, is_signature_tag, is_valid_tag, TagResult};
 use cache::Cache;
 use image::{inspect, Source};
 pub use layout::{scrape_oci_layout, LayoutScraper};
+use progress::Running;
+pub use progress::{ProgressReading, ScrapeProgress};
 
 /// One release found in the repository.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -121,9 +124,15 @@ pub struct Scraper {
     /// The registry's token (or Basic header), kept across scrapes.
     authorization: SharedAuth,
     retry: RetryPolicy,
+    progress: Arc<ScrapeProgress>,
 }
 
 impl Scraper {
+    /// The progress of the scrape in progress (or of the last one).
+    pub fn progress(&self) -> Arc<ScrapeProgress> {
+        Arc::clone(&self.progress)
+    }
+
     /// Validates the settings, loads the CA directory and builds the HTTP client.
     pub fn new(settings: ScrapeSettings) -> Result<Self, ScrapeError> {
         if settings.fetch_concurrency == 0 {
@@ -134,11 +143,11 @@ impl Scraper {
             });
         }
         let target = Target::parse(&settings.registry, &settings.repository)?;
-        let certificates = match &settings.root_certificate_dir {
-            Some(dir) => load_ca_directory(dir)?.certificates,
-            None => Vec::new(),
+        let ca = match &settings.root_certificate_dir {
+            Some(dir) => load_ca_directory(dir)?,
+            None => Default::default(),
         };
-        let http = build_http_client(&target.host, certificates)?;
+        let http = build_http_client(&target.host, &ca)?;
         Ok(Scraper {
             settings,
             target,
@@ -146,6 +155,7 @@ impl Scraper {
             cache: Cache::default(),
             authorization: Arc::default(),
             retry: RetryPolicy::default(),
+            progress: Arc::default(),
         })
     }
 
@@ -197,10 +207,18 @@ impl Scraper {
     }
 
     async fn scrape_with(&self, client: &RegistryClient) -> Result<ScrapeOutcome, ScrapeError> {
+        self.progress.start();
+        let _running = Running(&self.progress);
         let tags = client.list_tags().await?;
+        self.progress.listed(tags.len());
         let warm = !self.cache.is_empty();
+        let repository = &self.target.repository;
         let results: Vec<TagResult> = futures::stream::iter(tags)
-            .map(|tag| self.scrape_tag(client, tag, warm))
+            .map(|tag| async move {
+                let result = self.scrape_tag(client, tag, warm).await;
+                self.progress.tag_done(repository);
+                result
+            })
             .buffer_unordered(self.settings.fetch_concurrency)
             .try_collect()
             .await?;
@@ -248,7 +266,7 @@ impl Scraper {
             client.get_manifest(&tag, &item).await?
         };
         let Some(manifest) = fetched else {
-            tracing::warn!(%tag, "tag vanished during the scrape; skipping it");
+            tracing::info!(%tag, "tag vanished during the scrape; skipping it");
             return Ok(TagResult::Skipped);
         };
         resolve(Source::Registry(client), &self.cache, tag, &manifest).await

@@ -131,14 +131,16 @@ pub enum LoadFailure {
     Invalid(Vec<LoadError>),
 }
 
-/// Renders a problem list as `N problem(s) in graph-data:` followed by one line each.
+/// Renders a problem list on one line, `N problem(s) in graph-data: a; b; c`, so a log
+/// record holding it stays one record.
 struct Invalid<'a>(&'a [LoadError]);
 
 impl fmt::Display for Invalid<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} problem(s) in graph-data", self.0.len())?;
-        for e in self.0 {
-            write!(f, "\n  {e}")?;
+        for (i, e) in self.0.iter().enumerate() {
+            f.write_str(if i == 0 { ": " } else { "; " })?;
+            write!(f, "{e}")?;
         }
         Ok(())
     }
@@ -161,7 +163,7 @@ mod tests {
         ]);
         assert_eq!(
             all.to_string(),
-            "2 problem(s) in graph-data\n  blocked-edges/4.1.10.yaml: field `name`: missing\n  channels: missing (a directory)"
+            "2 problem(s) in graph-data: blocked-edges/4.1.10.yaml: field `name`: missing; channels: missing (a directory)"
         );
     }
 }
