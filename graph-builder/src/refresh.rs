@@ -240,6 +240,10 @@ fn process(
     // Applies graph-data and edge-add-remove, recording why edges went (the planner).
     let provenance = graph_data::provenance::apply_recorded(&mut graph, data.as_ref(), risks)
         .map_err(|e| RefreshError::Apply(Box::new(e)))?;
+    let graph_data_warnings = data
+        .as_ref()
+        .map(|d| d.warnings.iter().map(ToString::to_string).collect())
+        .unwrap_or_default();
     drop(data);
     timings.apply = started.elapsed();
     let started = Instant::now();
@@ -252,10 +256,7 @@ fn process(
         graph_data_source: tarball
             .as_ref()
             .map(|(source, bytes)| (source.clone(), crate::report::sha256(bytes))),
-        graph_data_warnings: data
-            .as_ref()
-            .map(|d| d.warnings.iter().map(ToString::to_string).collect())
-            .unwrap_or_default(),
+        graph_data_warnings,
         graph_data: tarball.map(|(_, bytes)| bytes),
         raw_releases,
         per_arch,
