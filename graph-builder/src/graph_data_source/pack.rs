@@ -11,7 +11,7 @@ use graph_data::repo::{Child, ChildKind, RootDir, RootDirError, TarLimits};
 
 use super::GraphDataError;
 
-/// The files a graph-data root contributes (SPEC B §3.1 allowlist); `channels/` and
+/// The files a graph-data root contributes (the format's allowlist); `channels/` and
 /// `blocked-edges/` are read one level deep, as the loader does.
 pub(super) const ROOT_FILES: [&str; 3] = ["version", "LICENSE", "raw/metadata.json"];
 pub(super) const YAML_DIRS: [&str; 2] = ["channels", "blocked-edges"];

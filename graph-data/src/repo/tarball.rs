@@ -1,4 +1,4 @@
-//! Reading a graph-data tree from a `graph-data.tar.gz` (SPEC B §3.1 layout), safely.
+//! Reading a graph-data tree from a `graph-data.tar.gz`, safely.
 //!
 //! The root holds `blocked-edges/`, `channels/`, `LICENSE`, `raw/` and `version`;
 //! entries may be prefixed `./`, and one top-level directory wrapping everything (as in

@@ -1,5 +1,5 @@
 //! The files of a graph-data tree as the loader sees them, whatever the source
-//! (a directory on disk or a tarball), and the directory reading rules (SPEC B §3.4).
+//! (a directory on disk or a tarball), and the directory reading rules.
 //!
 //! Only what the format reads is kept: `version`, `raw/metadata.json` and the direct
 //! children of `channels/` and `blocked-edges/` (non-recursive). Files the rules would
