@@ -407,8 +407,8 @@ mod tests {
         h.set_size(2 << 30);
         h.set_path("pax").unwrap();
         h.set_cksum();
-        let plain = std::io::Cursor::new(h.as_bytes().to_vec())
-            .chain(std::io::repeat(b'a').take(2 << 30));
+        let plain =
+            std::io::Cursor::new(h.as_bytes().to_vec()).chain(std::io::repeat(b'a').take(2 << 30));
         let gz = flate2::read::GzEncoder::new(plain, flate2::Compression::fast());
         let err = extract(gz, &[], "sha256:00", Entries::new())
             .unwrap_err()
