@@ -5,7 +5,9 @@
 //! `StreamReader` -> `SyncIoBridge` on a blocking thread -> gzip (sniffed by magic bytes;
 //! plain tar otherwise) -> `tar` entries. Reading stops at the first matching entry and the
 //! stream is dropped, so peak memory is a few buffers, whatever the layer size (the
-//! reference buffered whole layers, B §8.1).
+//! reference buffered whole layers). Tar records are read raw, each long-name or PAX
+//! record capped before it is read (`graph_data::bounded_tar`), and a layer may
+//! decompress to at most [`LAYER_DECOMPRESSED_CAP`] bytes.
 
 use std::error::Error as StdError;
 use std::io::{self, BufRead, BufReader, Read};

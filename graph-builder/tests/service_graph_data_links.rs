@@ -72,7 +72,11 @@ async fn a_planted_link_to_the_credentials_is_never_served() {
     svc.metric_above(ERRORS, errors).await;
     svc.assert_failing("graph_data").await;
 
-    assert_eq!(svc.graph().await, good, "the last good graph is still served");
+    assert_eq!(
+        svc.graph().await,
+        good,
+        "the last good graph is still served"
+    );
     let now = svc
         .get(&format!("{}/graph-data", svc.public))
         .await

@@ -159,6 +159,52 @@ fn hostile_tarballs_stay_within_64_mib_of_the_baseline() {
     );
     within("YAML aliases");
 
+    // Files at the 256 KiB cap: a raw/metadata.json of 25k wrong-typed values and a
+    // channel file of 128k one-letter items: bounded parse, 101 lines of report each.
+    let mut raw = String::from("{\"4.1.0\":{");
+    let mut i = 0;
+    while raw.len() < (256 << 10) - 16 {
+        raw.push_str(&format!("\"k{i}\":1,"));
+        i += 1;
+    }
+    raw.push_str("\"z\":1}}");
+    let mut channel = String::from("name: c\nversions: [");
+    while channel.len() < (256 << 10) - 4 {
+        channel.push_str("x,");
+    }
+    channel.push_str("]\n");
+    let mut bytes = tree(&[("channels/long.yaml", channel.as_bytes())]);
+    let mut b = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_size(raw.len() as u64);
+    h.set_mode(0o644);
+    b.append_data(&mut h, "raw/metadata.json", raw.as_bytes())
+        .unwrap();
+    bytes.extend(b.into_inner().unwrap());
+    let got = problems(load_tarball_bytes(&gzip(&bytes), TarLimits::default()));
+    let raw_lines = got
+        .iter()
+        .filter(|l| l.starts_with("raw/metadata.json"))
+        .count();
+    let channel_lines = got
+        .iter()
+        .filter(|l| l.starts_with("channels/long.yaml"))
+        .count();
+    assert_eq!((raw_lines, channel_lines), (101, 101), "{:?}", &got[..3]);
+    assert!(
+        got.iter()
+            .any(|l| l.starts_with("raw/metadata.json: invalid JSON: and ")
+                && l.ends_with(" more problems in this file")),
+        "{got:?}"
+    );
+    assert!(
+        got.contains(&"channels/long.yaml: field `versions`: and 130961 more entries that are not SemVer versions".to_owned()),
+        "{:?}",
+        got.iter().filter(|l| l.contains("more")).collect::<Vec<_>>()
+    );
+    drop((raw, channel, bytes, got));
+    within("256 KiB files of bad fields");
+
     // 100k entries (dotfiles, which the rules skip) load, in linear time.
     let many = Headers {
         next: 0,

@@ -410,8 +410,8 @@ mod tests {
         h.set_size(2 << 30);
         h.set_path("pax").unwrap();
         h.set_cksum();
-        let plain = std::io::Cursor::new(h.as_bytes().to_vec())
-            .chain(std::io::repeat(b'a').take(2 << 30));
+        let plain =
+            std::io::Cursor::new(h.as_bytes().to_vec()).chain(std::io::repeat(b'a').take(2 << 30));
         let gz = flate2::read::GzEncoder::new(plain, flate2::Compression::fast());
         let err = extract(gz, &[], "sha256:00", Entries::new())
             .unwrap_err()
@@ -438,5 +438,58 @@ mod tests {
         let bytes = gzip(&b.into_inner().unwrap());
         // With a scan of every file per whiteout this would be 2.5e9 comparisons.
         assert!(apply(&bytes, &[], files).unwrap().is_empty());
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(
+            std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(256),
+        ))]
+
+        /// Any layer (graph-data paths, whiteouts, links and specials, flipped bytes)
+        /// is applied or refused, never a panic, and what is kept stays graph-data.
+        #[test]
+        fn any_layer_is_applied_or_refused(
+            entries in proptest::collection::vec(
+                (
+                    proptest::sample::select(vec![
+                        "version", "LICENSE", "raw/metadata.json", "channels", "channels/a.yaml",
+                        "channels/.wh.a.yaml", ".wh..wh..opq", "channels/.wh..wh..opq",
+                        "blocked-edges/b.yaml", "blocked-edges/deep/c.yaml", "etc/passwd", ".wh.channels",
+                    ]),
+                    proptest::sample::select(vec![
+                        tar::EntryType::Regular, tar::EntryType::Directory, tar::EntryType::Symlink,
+                        tar::EntryType::Link, tar::EntryType::Fifo, tar::EntryType::GNULongName,
+                        tar::EntryType::XHeader,
+                    ]),
+                ),
+                0..10,
+            ),
+            flips in proptest::collection::vec((proptest::prelude::any::<usize>(), 1u8..), 0..3),
+        ) {
+            let mut tar = Vec::new();
+            for (path, kind) in &entries {
+                let mut h = tar::Header::new_gnu();
+                h.as_gnu_mut().unwrap().name[..path.len()].copy_from_slice(path.as_bytes());
+                h.set_entry_type(*kind);
+                h.set_size(3);
+                h.set_cksum();
+                tar.extend_from_slice(h.as_bytes());
+                tar.extend_from_slice(b"abc");
+                tar.resize(tar.len() + 509, 0);
+            }
+            tar.resize(tar.len() + 1024, 0);
+            for (at, xor) in flips {
+                let at = at % tar.len();
+                tar[at] ^= xor;
+            }
+            let bytes = gzip(&tar);
+            let mut lower = Entries::new();
+            lower.insert("channels/z.yaml".to_owned(), Some(b"z".to_vec()));
+            if let Ok(files) = apply(&bytes, &[], lower) {
+                for path in files.keys() {
+                    proptest::prop_assert!(wanted(path, true) || wanted(path, false), "{path}");
+                }
+            }
+        }
     }
 }

@@ -7,11 +7,11 @@ use std::path::Path;
 use bytes::Bytes;
 use flate2::write::GzEncoder;
 use flate2::Compression;
-use graph_data::repo::{Child, ChildKind, RootDir, RootDirError, TarLimits};
+use graph_data::repo::{ChildKind, RootDir, RootDirError, TarLimits};
 
 use super::GraphDataError;
 
-/// The files a graph-data root contributes (SPEC B §3.1 allowlist); `channels/` and
+/// The files a graph-data root contributes (the format's allowlist); `channels/` and
 /// `blocked-edges/` are read one level deep, as the loader does.
 pub(super) const ROOT_FILES: [&str; 3] = ["version", "LICENSE", "raw/metadata.json"];
 pub(super) const YAML_DIRS: [&str; 2] = ["channels", "blocked-edges"];
@@ -99,26 +99,21 @@ pub fn pack_dir(root: &Path) -> Result<Vec<u8>, GraphDataError> {
         };
         entries.insert(name.to_owned(), None);
         for child in listing {
-            let child = match child {
-                Child::Named(child) => child,
-                // Packed under its lossy name; the loader reports the name.
-                Child::NotUtf8(shown) => shown,
-            };
-            let rel = format!("{name}/{child}");
-            match dir.kind(&rel).map_err(|e| refused(&rel, e))? {
+            // A name that is not UTF-8 is packed under its lossy form; the loader reports it.
+            let child_name = child.name.clone().unwrap_or_else(|shown| shown);
+            let rel = format!("{name}/{child_name}");
+            match child.kind {
                 // A subdirectory is kept empty so the loader can warn that it is ignored.
-                Some(ChildKind::Dir) => {
+                Ok(ChildKind::Dir) => {
                     entries.insert(rel, None);
                 }
-                Some(ChildKind::File) => {
-                    if let Some(bytes) = dir
-                        .read_file(&rel, limits.max_entry_bytes)
-                        .map_err(|e| refused(&rel, e))?
-                    {
-                        keep(&mut entries, rel, bytes)?;
-                    }
+                Ok(ChildKind::File) => {
+                    let bytes = child
+                        .read(limits.max_entry_bytes)
+                        .map_err(|e| refused(&rel, e))?;
+                    keep(&mut entries, rel, bytes)?;
                 }
-                None => {}
+                Err(e) => return Err(refused(&rel, e)),
             }
         }
     }

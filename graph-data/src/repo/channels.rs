@@ -53,11 +53,21 @@ pub fn parse(file: &str, bytes: &[u8]) -> Result<Channel, Vec<LoadError>> {
             "missing (a channel needs name and versions)",
         )),
         Some(serde_yaml_ng::Value::Sequence(items)) => {
+            let mut more = 0usize;
             for (i, item) in items.iter().enumerate() {
                 match yaml::semver_value(item) {
                     Ok(v) => versions.push(v),
+                    // Listed up to the per-file cap, counted beyond it.
+                    Err(_) if errors.len() >= super::load::MAX_PROBLEMS_PER_FILE => more += 1,
                     Err(e) => errors.push(LoadError::field(file, format!("versions[{i}]"), e)),
                 }
+            }
+            if more > 0 {
+                errors.push(LoadError::field(
+                    file,
+                    "versions",
+                    format!("and {more} more entries that are not SemVer versions"),
+                ));
             }
         }
         Some(other) => errors.push(LoadError::field(

@@ -184,7 +184,7 @@ fn check(tree: Tree) -> (Parts, Vec<LoadError>) {
             Vec::new()
         }
         Some(bytes) => raw::parse(&bytes).unwrap_or_else(|e| {
-            errors.extend(e);
+            extend_capped(&mut errors, e);
             Vec::new()
         }),
     };
@@ -193,7 +193,7 @@ fn check(tree: Tree) -> (Parts, Vec<LoadError>) {
     for (file, bytes) in yaml_files(CHANNELS, channels, &mut errors, &mut warnings) {
         match channels::parse(&file, &bytes) {
             Ok(c) => data_channels.push(c),
-            Err(e) => errors.extend(e),
+            Err(e) => extend_capped(&mut errors, e),
         }
     }
 
@@ -206,7 +206,7 @@ fn check(tree: Tree) -> (Parts, Vec<LoadError>) {
         match blocked_edges::parse_cached(&file, &bytes, &mut regexes) {
             Ok(BlockedEdge::Plain(b)) => blocks.push(b),
             Ok(BlockedEdge::Conditional(c)) => risks.push(c),
-            Err(e) => errors.extend(e),
+            Err(e) => extend_capped(&mut errors, e),
         }
     }
 
@@ -219,6 +219,27 @@ fn check(tree: Tree) -> (Parts, Vec<LoadError>) {
         warnings,
     };
     (parts, errors)
+}
+
+/// Most problems listed for one file; the rest are counted. A file of thousands of bad
+/// fields then costs a bounded report, not one message per field.
+pub(crate) const MAX_PROBLEMS_PER_FILE: usize = 100;
+
+fn extend_capped(errors: &mut Vec<LoadError>, mut file_errors: Vec<LoadError>) {
+    // One more line is the parser's own "and N more" summary, when it wrote one.
+    if file_errors.len() > MAX_PROBLEMS_PER_FILE + 1 {
+        let more = file_errors.len() - MAX_PROBLEMS_PER_FILE;
+        file_errors.truncate(MAX_PROBLEMS_PER_FILE);
+        let file = file_errors[0].file.clone();
+        file_errors.push(LoadError::new(
+            file,
+            Problem::Field {
+                field: "…".to_owned(),
+                message: format!("and {more} more problems in this file"),
+            },
+        ));
+    }
+    errors.extend(file_errors);
 }
 
 /// Channels that are valid but probably not what the author meant: a name defined twice

@@ -1,4 +1,4 @@
-//! The graph-data repository format (SPEC B §3): `version`, `raw/metadata.json`,
+//! The graph-data repository format: `version`, `raw/metadata.json`,
 //! `channels/*.yaml`, `blocked-edges/*.yaml`, read from a directory or a tarball,
 //! validated, with every problem reported by file and field.
 

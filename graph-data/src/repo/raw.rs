@@ -34,10 +34,15 @@ pub fn parse(bytes: &[u8]) -> Result<Vec<RawEntry>, Vec<LoadError>> {
         )]);
     };
     let mut errors = Vec::new();
+    let mut more = 0usize;
     let mut entries = Vec::with_capacity(top.len());
     for (key, inner) in top {
         let version = Version::parse(&key)
             .map_err(|e| {
+                if errors.len() >= super::load::MAX_PROBLEMS_PER_FILE {
+                    more += 1;
+                    return;
+                }
                 errors.push(LoadError::field(
                     FILE,
                     format!("{key:?}"),
@@ -46,6 +51,10 @@ pub fn parse(bytes: &[u8]) -> Result<Vec<RawEntry>, Vec<LoadError>> {
             })
             .ok();
         let Value::Object(inner) = inner else {
+            if errors.len() >= super::load::MAX_PROBLEMS_PER_FILE {
+                more += 1;
+                continue;
+            }
             errors.push(LoadError::field(
                 FILE,
                 format!("{key:?}"),
@@ -59,6 +68,8 @@ pub fn parse(bytes: &[u8]) -> Result<Vec<RawEntry>, Vec<LoadError>> {
                 Value::String(s) => {
                     metadata.insert(k, s);
                 }
+                // Listed up to the per-file cap, counted beyond it.
+                _ if errors.len() >= super::load::MAX_PROBLEMS_PER_FILE => more += 1,
                 other => errors.push(LoadError::field(
                     FILE,
                     format!("{key:?}.{k}"),
@@ -69,6 +80,12 @@ pub fn parse(bytes: &[u8]) -> Result<Vec<RawEntry>, Vec<LoadError>> {
         if let Some(version) = version {
             entries.push(RawEntry { version, metadata });
         }
+    }
+    if more > 0 {
+        errors.push(LoadError::new(
+            FILE,
+            Problem::Json(format!("and {more} more problems in this file")),
+        ));
     }
     if errors.is_empty() {
         Ok(entries)

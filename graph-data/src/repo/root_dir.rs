@@ -112,14 +112,7 @@ impl RootDir {
         let Some(target) = self.resolve(rel)? else {
             return Ok(None);
         };
-        let t = std::fs::metadata(&target)?.file_type();
-        if t.is_dir() {
-            Ok(Some(ChildKind::Dir))
-        } else if t.is_file() {
-            Ok(Some(ChildKind::File))
-        } else {
-            Err(RootDirError::NotRegular(kind_name(t)))
-        }
+        kind_of(std::fs::metadata(&target)?.file_type()).map(Some)
     }
 
     /// Reads the regular file `rel` (at most `cap` bytes); `Ok(None)` when it does not
@@ -129,44 +122,21 @@ impl RootDir {
             return Ok(None);
         };
         let t = std::fs::metadata(&target)?.file_type();
+        if t.is_dir() {
+            return Err(RootDirError::Io(io::Error::new(
+                io::ErrorKind::IsADirectory,
+                "it is a directory",
+            )));
+        }
         if !t.is_file() {
-            return Err(if t.is_dir() {
-                RootDirError::Io(io::Error::new(
-                    io::ErrorKind::IsADirectory,
-                    "it is a directory",
-                ))
-            } else {
-                RootDirError::NotRegular(kind_name(t))
-            });
+            return Err(RootDirError::NotRegular(kind_name(t)));
         }
-        // Checked again on the open file: the path may have been swapped meanwhile.
-        let file: File = OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-            .open(&target)?;
-        let meta = file.metadata()?;
-        if !meta.file_type().is_file() {
-            return Err(RootDirError::NotRegular(kind_name(meta.file_type())));
-        }
-        if meta.len() > cap {
-            return Err(RootDirError::TooLarge {
-                size: meta.len(),
-                cap,
-            });
-        }
-        let mut bytes = Vec::with_capacity(meta.len() as usize);
-        file.take(cap + 1).read_to_end(&mut bytes)?;
-        if bytes.len() as u64 > cap {
-            return Err(RootDirError::TooLarge {
-                size: bytes.len() as u64,
-                cap,
-            });
-        }
-        Ok(Some(bytes))
+        read_resolved(&target, cap).map(Some)
     }
 
-    /// The children of directory `rel` as (name, raw `OsString` name when it is not
-    /// UTF-8), at most `max` of them; `Ok(None)` when it does not exist.
+    /// The children of directory `rel`, at most `max` of them, each with what it is once
+    /// links are resolved inside the root; `Ok(None)` when the directory does not exist.
+    /// Only children that are links cost a resolution: the directory itself is resolved.
     pub fn list(&self, rel: &str, max: usize) -> Result<Option<Vec<Child>>, RootDirError> {
         let Some(target) = self.resolve(rel)? else {
             return Ok(None);
@@ -179,22 +149,102 @@ impl RootDir {
                     "more than {max} entries"
                 ))));
             }
-            children.push(match item.file_name().into_string() {
-                Ok(name) => Child::Named(name),
-                Err(raw) => Child::NotUtf8(raw.to_string_lossy().into_owned()),
-            });
+            let name = item
+                .file_name()
+                .into_string()
+                .map_err(|raw| raw.to_string_lossy().into_owned());
+            let path = item.path();
+            let kind = match item.file_type() {
+                Ok(t) if t.is_symlink() => self.kind_of_link(&path),
+                Ok(t) => kind_of(t),
+                Err(e) => Err(e.into()),
+            };
+            children.push(Child { name, path, kind });
         }
         Ok(Some(children))
     }
+
+    fn kind_of_link(&self, path: &Path) -> Result<ChildKind, RootDirError> {
+        let target = path.canonicalize().map_err(|e| {
+            if e.kind() == io::ErrorKind::NotFound {
+                RootDirError::Outside {
+                    target: std::fs::read_link(path).unwrap_or_else(|_| path.to_owned()),
+                }
+            } else {
+                e.into()
+            }
+        })?;
+        if !target.starts_with(&self.root) {
+            return Err(RootDirError::Outside { target });
+        }
+        kind_of(std::fs::metadata(&target)?.file_type())
+    }
 }
 
-/// A directory child's name.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Child {
-    /// A UTF-8 name.
-    Named(String),
-    /// A name that is not UTF-8, lossily decoded for messages.
-    NotUtf8(String),
+fn kind_of(t: std::fs::FileType) -> Result<ChildKind, RootDirError> {
+    if t.is_dir() {
+        Ok(ChildKind::Dir)
+    } else if t.is_file() {
+        Ok(ChildKind::File)
+    } else {
+        Err(RootDirError::NotRegular(kind_name(t)))
+    }
+}
+
+/// Opens a path already resolved inside the root without following a link swapped in
+/// meanwhile and without blocking on a FIFO, checks the open file, reads up to `cap`.
+fn read_resolved(path: &Path, cap: u64) -> Result<Vec<u8>, RootDirError> {
+    let file: File = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| {
+            // ELOOP: the last component became a link after it was resolved.
+            if e.raw_os_error() == Some(libc::ELOOP) {
+                RootDirError::Outside {
+                    target: std::fs::read_link(path).unwrap_or_else(|_| path.to_owned()),
+                }
+            } else {
+                e.into()
+            }
+        })?;
+    let meta = file.metadata()?;
+    if !meta.file_type().is_file() {
+        return Err(RootDirError::NotRegular(kind_name(meta.file_type())));
+    }
+    if meta.len() > cap {
+        return Err(RootDirError::TooLarge {
+            size: meta.len(),
+            cap,
+        });
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    file.take(cap + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > cap {
+        return Err(RootDirError::TooLarge {
+            size: bytes.len() as u64,
+            cap,
+        });
+    }
+    Ok(bytes)
+}
+
+/// A child of a listed directory.
+#[derive(Debug)]
+pub struct Child {
+    /// Its name, or the lossily decoded name when it is not UTF-8.
+    pub name: Result<String, String>,
+    /// Its path, to read it with [`Child::read`].
+    path: PathBuf,
+    /// What it is once links are resolved, or why it is refused.
+    pub kind: Result<ChildKind, RootDirError>,
+}
+
+impl Child {
+    /// Reads it, if it is a regular file (at most `cap` bytes).
+    pub fn read(&self, cap: u64) -> Result<Vec<u8>, RootDirError> {
+        read_resolved(&self.path, cap)
+    }
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
 //! The files of a graph-data tree as the loader sees them, whatever the source
-//! (a directory on disk or a tarball), and the directory reading rules (SPEC B §3.4).
+//! (a directory on disk or a tarball), and the directory reading rules.
 //!
 //! Only what the format reads is kept: `version`, `raw/metadata.json` and the direct
 //! children of `channels/` and `blocked-edges/` (non-recursive). Files the rules would
@@ -8,7 +8,7 @@
 use std::path::Path;
 
 use super::error::{LoadError, Problem};
-use super::root_dir::{Child, ChildKind, RootDir};
+use super::root_dir::{ChildKind, RootDir};
 use super::tarball::TarLimits;
 
 /// The two directories of YAML files.
@@ -119,26 +119,29 @@ struct DirReader {
 impl DirReader {
     fn read_file(&mut self, errors: &mut Vec<LoadError>, rel: &str) -> Option<Vec<u8>> {
         match self.dir.read_file(rel, self.limits.max_entry_bytes) {
-            Ok(Some(bytes)) => {
-                self.total += bytes.len() as u64;
-                if self.total > self.limits.max_total_bytes {
-                    errors.push(LoadError::new(
-                        rel,
-                        Problem::Refused(format!(
-                            "the graph-data files are above the {} byte limit in all",
-                            self.limits.max_total_bytes
-                        )),
-                    ));
-                    return None;
-                }
-                Some(bytes)
-            }
+            Ok(Some(bytes)) => self.count(errors, rel, bytes),
             Ok(None) => None,
             Err(e) => {
                 errors.push(LoadError::new(rel, e.into()));
                 None
             }
         }
+    }
+
+    /// Adds a file to the total read, refusing it past the cap.
+    fn count(&mut self, errors: &mut Vec<LoadError>, rel: &str, bytes: Vec<u8>) -> Option<Vec<u8>> {
+        self.total += bytes.len() as u64;
+        if self.total > self.limits.max_total_bytes {
+            errors.push(LoadError::new(
+                rel,
+                Problem::Refused(format!(
+                    "the graph-data files are above the {} byte limit in all",
+                    self.limits.max_total_bytes
+                )),
+            ));
+            return None;
+        }
+        Some(bytes)
     }
 
     fn read_listing(&mut self, errors: &mut Vec<LoadError>, dir: &str) -> Option<Vec<Entry>> {
@@ -152,9 +155,9 @@ impl DirReader {
         };
         let mut entries = Vec::new();
         for child in listing {
-            let name = match child {
-                Child::Named(name) => name,
-                Child::NotUtf8(shown) => {
+            let name = match &child.name {
+                Ok(name) => name.clone(),
+                Err(shown) => {
                     errors.push(LoadError::new(
                         format!("{dir}/{shown}"),
                         Problem::UnexpectedFile {
@@ -166,17 +169,21 @@ impl DirReader {
             };
             let rel = format!("{dir}/{name}");
             // Links are followed only while they stay inside the root.
-            let content = match self.dir.kind(&rel) {
-                Ok(Some(ChildKind::Dir)) => Content::Dir,
-                Ok(Some(ChildKind::File)) if classify(&name) == Kind::Yaml => {
-                    match self.read_file(errors, &rel) {
-                        Some(bytes) => Content::Yaml(bytes),
-                        None => continue,
+            let content = match child.kind {
+                Ok(ChildKind::Dir) => Content::Dir,
+                Ok(ChildKind::File) if classify(&name) == Kind::Yaml => {
+                    match child.read(self.limits.max_entry_bytes) {
+                        Ok(bytes) => match self.count(errors, &rel, bytes) {
+                            Some(bytes) => Content::Yaml(bytes),
+                            None => continue,
+                        },
+                        Err(e) => {
+                            errors.push(LoadError::new(rel, e.into()));
+                            continue;
+                        }
                     }
                 }
-                Ok(Some(ChildKind::File)) => Content::NotRead,
-                // Listed a moment ago, gone now.
-                Ok(None) => continue,
+                Ok(ChildKind::File) => Content::NotRead,
                 Err(e) => {
                     errors.push(LoadError::new(rel, e.into()));
                     continue;

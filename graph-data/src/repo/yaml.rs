@@ -286,7 +286,7 @@ mod tests {
             format!("a: [{}]\n", "1,".repeat(50_000)),
             format!("a:\n{}", "-\n".repeat(50_000)),
             format!("a: [{}]\n", "'',".repeat(50_000)),
-            format!("{}", (0..20_000).map(|i| format!("k{i}:\n")).collect::<String>()),
+            (0..20_000).map(|i| format!("k{i}:\n")).collect::<String>(),
         ] {
             parse_bounded(doc.as_bytes()).unwrap();
         }
