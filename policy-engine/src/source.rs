@@ -29,6 +29,9 @@ pub struct SourceState {
 #[derive(Debug, Clone)]
 pub struct GraphSource {
     tx: Arc<watch::Sender<SourceState>>,
+    /// What the producer knows about building the graph, for `/status` (one-process
+    /// mode fills it; an upstream fetcher has nothing to add).
+    board: Arc<graph_builder::report::StatusBoard>,
 }
 
 impl Default for GraphSource {
@@ -42,7 +45,13 @@ impl GraphSource {
     pub fn new() -> Self {
         Self {
             tx: Arc::new(watch::Sender::new(SourceState::default())),
+            board: Arc::default(),
         }
+    }
+
+    /// Where the producer records its build facts for `/status`.
+    pub fn board(&self) -> &graph_builder::report::StatusBoard {
+        &self.board
     }
 
     /// Makes `graph` the one served, as a new revision; returns that revision.
