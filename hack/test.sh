@@ -27,10 +27,12 @@ fi
 
 # deploy/ tests (Containerfile and manifests): kubectl renders the kustomizations
 # offline, kubernetes-validate holds the Kubernetes schemas, the runtime test runs the
-# built binaries chrooted in a fresh network namespace (unshare, ip).
+# built binaries chrooted in a fresh network namespace (unshare, ip), promtool (Debian's
+# prometheus package) checks and unit-tests the monitoring kit's alert rules.
 need=()
 command -v kubectl >/dev/null 2>&1 || need+=(kubernetes-client)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
+command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 python3 -c 'import pytest, yaml, kubernetes_validate' >/dev/null 2>&1 ||
   python3 -m pip --version >/dev/null 2>&1 || need+=(python3-pip)
 if [ "${#need[@]}" -gt 0 ]; then

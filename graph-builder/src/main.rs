@@ -28,9 +28,9 @@ fn main() -> ExitCode {
     }
     match serve(settings) {
         Ok(()) => ExitCode::SUCCESS,
+        // One record (cause chain on one line); on stderr as such once logging runs.
         Err(e) => {
             tracing::error!("{e:#}");
-            eprintln!("graph-builder: {e:#}");
             ExitCode::FAILURE
         }
     }

@@ -138,10 +138,23 @@ pub async fn refresh_loop(settings: InProcessSettings, source: GraphSource, metr
         }),
     };
     tracing::info!(releases = ?settings.releases, graph_data = ?settings.graph_data, "building the graph in-process");
+    source.board().watch_progress(pipeline.releases.progress());
     let mut last_digest = None;
     loop {
         metrics.upstream_requests.inc();
-        match pipeline.build().await {
+        let (started, started_at) = (std::time::Instant::now(), SystemTime::now());
+        let result = pipeline.build().await;
+        match &result {
+            Ok(built) => source
+                .board()
+                .record_success(built, started_at, started.elapsed()),
+            Err(error) => {
+                source
+                    .board()
+                    .record_failure(error, started_at, started.elapsed());
+            }
+        }
+        match result {
             Ok(built) => {
                 crate::planner::accept_provenance(&source, &built.provenance);
                 let digest: [u8; 32] = Sha256::digest(&built.graph_json).into();

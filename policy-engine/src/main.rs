@@ -8,8 +8,24 @@ use clap::Parser;
 use policy_engine::{Cli, Listeners};
 use tokio::net::TcpSocket;
 
+/// An error ends the process as one record (cause chain on one line), not as the
+/// multi-line report a `main` returning `Result` prints.
+fn main() -> std::process::ExitCode {
+    match serve() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            if tracing::dispatcher::has_been_set() {
+                tracing::error!("{error:#}");
+            } else {
+                eprintln!("policy-engine: {error:#}");
+            }
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn serve() -> anyhow::Result<()> {
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     let cli = Cli::parse_from(&args);
     let cli = match cli.config.clone() {

@@ -17,6 +17,7 @@ use crate::routes::{self, ApiState};
 use crate::source::GraphSource;
 use crate::status::{self, StatusState};
 use crate::{in_process, openapi, signatures, upstream};
+use graph_builder::config::ReleaseSourceSettings;
 
 /// The two listening sockets of a policy-engine.
 #[derive(Debug)]
@@ -187,9 +188,28 @@ fn build(
         .map_err(listen_error("public"))?
         .run();
 
+    let origin = match &settings.in_process {
+        Some(p) => {
+            let releases = match &p.releases {
+                ReleaseSourceSettings::Registry(s) => {
+                    format!("registry {} repository {}", s.registry, s.repository)
+                }
+                ReleaseSourceSettings::OciLayout { dir, .. } => {
+                    format!("OCI layout {}", dir.display())
+                }
+            };
+            let graph_data = p
+                .graph_data
+                .as_ref()
+                .map_or("none".to_owned(), |g| g.display().to_string());
+            format!("one-process: releases from {releases}, graph-data {graph_data}")
+        }
+        None => format!("upstream: {}", settings.upstream.url),
+    };
     let status_state = web::Data::new(StatusState {
         source: source.clone(),
         metrics: Arc::clone(metrics),
+        origin,
     });
     let status = HttpServer::new(move || {
         App::new()

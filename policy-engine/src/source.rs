@@ -31,6 +31,9 @@ pub struct GraphSource {
     tx: Arc<watch::Sender<SourceState>>,
     /// The planner's provenance and channel views, published next to the graph.
     planner: Arc<crate::planner::PlannerSlot>,
+    /// What the producer knows about building the graph, for `/status` (one-process
+    /// mode fills it; an upstream fetcher has nothing to add).
+    board: Arc<graph_builder::report::StatusBoard>,
 }
 
 impl Default for GraphSource {
@@ -45,12 +48,18 @@ impl GraphSource {
         Self {
             tx: Arc::new(watch::Sender::new(SourceState::default())),
             planner: Arc::default(),
+            board: Arc::default(),
         }
     }
 
     /// The planner's provenance and views; producers set the provenance of each graph.
     pub fn planner(&self) -> &crate::planner::PlannerSlot {
         &self.planner
+    }
+
+    /// Where the producer records its build facts for `/status`.
+    pub fn board(&self) -> &graph_builder::report::StatusBoard {
+        &self.board
     }
 
     /// Makes `graph` the one served, as a new revision; returns that revision.

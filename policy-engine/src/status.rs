@@ -1,4 +1,6 @@
-//! The status server (SPEC B §1.9): `/livez`, `/readyz` and `/metrics`.
+//! The status server: `/livez`, `/readyz`, `/metrics` and `/status` (a JSON document:
+//! the graph served, the last failure, and in one-process mode the graph-builder's facts
+//! about the build, the same document parts as the graph-builder's `/status`).
 //!
 //! Liveness is answered as soon as the server runs. Readiness means a graph is held:
 //! the reference reaches the same point by running a self-test request every 10 s,
@@ -19,13 +21,97 @@ pub struct StatusState {
     pub source: GraphSource,
     /// The metrics to export.
     pub metrics: Arc<Metrics>,
+    /// Where graphs come from, in words (`one-process: ...` or `upstream: URL`).
+    pub origin: String,
 }
 
 /// Registers the status routes.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/livez", web::get().to(livez))
         .route("/readyz", web::get().to(readyz))
-        .route("/metrics", web::get().to(metrics));
+        .route("/metrics", web::get().to(metrics))
+        .route("/status", web::get().to(status));
+}
+
+/// The `/status` document of the policy-engine.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct StatusDocument {
+    /// `policy-engine`.
+    pub service: &'static str,
+    /// The version built.
+    pub version: &'static str,
+    /// The git commit built from.
+    pub git_commit: &'static str,
+    /// Whether a graph is served (readiness).
+    pub ready: bool,
+    /// Why not, when not ready (the readiness body).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub not_ready: Option<String>,
+    /// Where graphs come from.
+    pub origin: String,
+    /// The graph served.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub served: Option<ServedGraph>,
+    /// The last failed refresh (fetch or build), until one succeeds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<LastError>,
+    /// One-process mode: the refresh, releases, graph-data and built graph.
+    #[serde(flatten)]
+    pub build: graph_builder::report::BuildReport,
+}
+
+/// The graph being served.
+#[derive(Debug, Clone, serde::Serialize, PartialEq, Eq)]
+pub struct ServedGraph {
+    /// Its revision here (1, 2, ... at each new graph).
+    pub revision: u64,
+    /// Its nodes.
+    pub nodes: usize,
+}
+
+/// A failed refresh.
+#[derive(Debug, Clone, serde::Serialize, PartialEq, Eq)]
+pub struct LastError {
+    /// What failed, with its cause.
+    pub message: String,
+    /// When (RFC 3339, UTC).
+    pub at: String,
+    /// Seconds ago.
+    pub age_seconds: u64,
+}
+
+impl StatusDocument {
+    /// The document as of now.
+    pub fn of(state: &StatusState) -> StatusDocument {
+        let current = state.source.current();
+        let ready = current.snapshot.is_some();
+        let not_ready = (!ready).then(|| match &current.last_error {
+            Some((error, _)) => format!("no graph yet: {error}"),
+            None => "no graph yet: waiting for the first one".to_owned(),
+        });
+        StatusDocument {
+            service: "policy-engine",
+            version: crate::metrics::VERSION,
+            git_commit: crate::metrics::GIT_COMMIT,
+            ready,
+            not_ready,
+            origin: state.origin.clone(),
+            served: current.snapshot.as_ref().map(|s| ServedGraph {
+                revision: s.revision(),
+                nodes: s.graph().len(),
+            }),
+            last_error: current.last_error.as_ref().map(|(error, at)| LastError {
+                message: error.to_string(),
+                at: graph_builder::report::rfc3339(*at),
+                age_seconds: at.elapsed().unwrap_or_default().as_secs(),
+            }),
+            build: state.source.board().report(),
+        }
+    }
+}
+
+async fn status(state: web::Data<StatusState>) -> HttpResponse {
+    HttpResponse::Ok().json(StatusDocument::of(&state))
 }
 
 async fn livez() -> HttpResponse {

@@ -10,8 +10,10 @@ use std::time::{Duration, Instant, SystemTime};
 const LOG_EVERY: Duration = Duration::from_secs(5);
 
 /// The progress of the current (or last) scrape; shared by the scraper and the readers.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct ScrapeProgress {
+    /// Least time between two progress records ([`LOG_EVERY`]; tests shorten it).
+    log_every: Duration,
     running: AtomicBool,
     total: AtomicUsize,
     done: AtomicUsize,
@@ -37,6 +39,18 @@ pub struct ProgressReading {
     pub started: Option<SystemTime>,
 }
 
+impl Default for ScrapeProgress {
+    fn default() -> Self {
+        ScrapeProgress {
+            log_every: LOG_EVERY,
+            running: AtomicBool::default(),
+            total: AtomicUsize::default(),
+            done: AtomicUsize::default(),
+            times: Mutex::default(),
+        }
+    }
+}
+
 impl ScrapeProgress {
     /// A scrape starts: nothing listed yet.
     pub(crate) fn start(&self) {
@@ -53,7 +67,7 @@ impl ScrapeProgress {
         self.total.store(total, Ordering::Relaxed);
     }
 
-    /// One more tag handled; logs progress at INFO at most every [`LOG_EVERY`].
+    /// One more tag handled; logs progress at INFO at most every `log_every`.
     pub(crate) fn tag_done(&self, repository: &str) {
         let done = self.done.fetch_add(1, Ordering::Relaxed) + 1;
         let total = self.total.load(Ordering::Relaxed);
@@ -62,7 +76,7 @@ impl ScrapeProgress {
             return;
         };
         let now = Instant::now();
-        let due = now.duration_since(times.last_log.unwrap_or(started)) >= LOG_EVERY;
+        let due = now.duration_since(times.last_log.unwrap_or(started)) >= self.log_every;
         if due && done < total {
             times.last_log = Some(now);
             drop(times);
@@ -125,6 +139,53 @@ mod tests {
         assert_eq!(
             (reading.running, reading.done, reading.total),
             (false, 2, 3)
+        );
+    }
+
+    /// A buffer the test subscriber writes to.
+    #[derive(Clone, Default)]
+    struct Buffer(std::sync::Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Buffer {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn progress_is_logged_at_info_while_tags_remain() {
+        let buffer = Buffer::default();
+        let writer = buffer.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::INFO)
+            .with_ansi(false)
+            .without_time()
+            .with_writer(move || writer.clone())
+            .finish();
+        let progress = ScrapeProgress {
+            log_every: Duration::ZERO,
+            ..ScrapeProgress::default()
+        };
+        tracing::subscriber::with_default(subscriber, || {
+            progress.start();
+            progress.listed(3);
+            for _ in 0..3 {
+                progress.tag_done("ocp/release");
+            }
+        });
+        let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        // Not after the last tag: "scrape finished" says that.
+        assert_eq!(
+            lines,
+            [
+                " INFO graph_builder::scrape::progress: scrape in progress: 1/3 tags repository=\"ocp/release\" tags_done=1 tags_total=3 seconds=0",
+                " INFO graph_builder::scrape::progress: scrape in progress: 2/3 tags repository=\"ocp/release\" tags_done=2 tags_total=3 seconds=0",
+            ]
         );
     }
 }

@@ -76,6 +76,33 @@ async fn the_readme_command_answers_the_readme_curl() {
     }
     let ready = get(&format!("{}/readyz", pe.status), &[]).await;
     assert_eq!(ready.summary(), "200 -\n");
+
+    let status = get(&format!("{}/status", pe.status), &[]).await;
+    assert_eq!(status.status, 200);
+    let doc = status.json();
+    assert_eq!(doc["service"], "policy-engine");
+    assert_eq!(doc["ready"], true);
+    assert_eq!(
+        doc["origin"],
+        format!(
+            "one-process: releases from OCI layout {}, graph-data {}",
+            repo_root().join("data/sample-releases").display(),
+            repo_root().join("data/graph-data").display()
+        )
+    );
+    assert_eq!(doc["served"]["revision"], 1);
+    assert_eq!(doc["last_refresh"]["result"], "succeeded");
+    let per_arch = doc["releases"]["per_arch"].as_object().unwrap();
+    assert_eq!(
+        per_arch.keys().collect::<Vec<_>>(),
+        ["amd64", "arm64", "multi"]
+    );
+    assert_eq!(per_arch["multi"], 6);
+    let sum: u64 = per_arch.values().map(|n| n.as_u64().unwrap()).sum();
+    assert_eq!(doc["releases"]["total"], sum);
+    assert_eq!(doc["releases"]["invalid"], serde_json::json!([]));
+    assert_eq!(doc["graph_data"]["problems"], serde_json::json!([]));
+    assert_eq!(doc["graph"]["nodes"], doc["served"]["nodes"]);
     pe.stop().await;
 }
 
@@ -125,6 +152,17 @@ async fn a_failed_rebuild_keeps_the_last_graph_and_says_so() {
     assert!(!metrics.contains("cincinnati_pe_refresh_failing_since_timestamp_seconds 0\n"));
     let after = get(&url, &[]).await;
     assert_eq!((after.status, &after.body), (before.status, &before.body));
+    let doc = get(&format!("{}/status", pe.status), &[]).await.json();
+    assert_eq!(doc["ready"], true);
+    assert_eq!(doc["served"]["revision"], 1);
+    assert_eq!(doc["last_refresh"]["result"], "failed");
+    assert_eq!(doc["last_refresh"]["error"]["stage"], "scrape");
+    let message = doc["last_refresh"]["error"]["message"].as_str().unwrap();
+    assert!(message.contains("index.json"), "{message}");
+    assert!(doc["last_error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("index.json"));
     pe.stop().await;
 }
 
@@ -138,5 +176,11 @@ async fn without_a_graph_readiness_names_the_missing_layout() {
     let ready = get(&format!("{}/readyz", pe.status), &[]).await;
     assert_eq!(ready.status, 503);
     assert!(ready.text().contains("no-such-layout"), "{}", ready.text());
+    let doc = get(&format!("{}/status", pe.status), &[]).await.json();
+    assert_eq!(doc["ready"], false);
+    let not_ready = doc["not_ready"].as_str().unwrap();
+    assert!(not_ready.starts_with("no graph yet: "), "{not_ready}");
+    assert!(not_ready.contains("no-such-layout"), "{not_ready}");
+    assert!(doc.get("served").is_none(), "{doc}");
     pe.stop().await;
 }

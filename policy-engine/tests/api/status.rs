@@ -47,5 +47,23 @@ async fn live_ready_and_counted() {
     )
     .await;
     assert_eq!(gzip.header("content-encoding"), Some("gzip"));
+
+    // Fed a graph directly, as from an upstream: no build facts, only what is served.
+    let doc = get(&format!("{}/status", pe.status), &[]).await.json();
+    assert_eq!(
+        doc,
+        serde_json::json!({
+            "service": "policy-engine",
+            "version": env!("CARGO_PKG_VERSION"),
+            "git_commit": graph_builder::GIT_COMMIT,
+            "ready": true,
+            "origin": doc["origin"],
+            "served": {"revision": 1, "nodes": doc["served"]["nodes"]},
+        })
+    );
+    assert!(
+        doc["origin"].as_str().unwrap().starts_with("upstream: "),
+        "{doc}"
+    );
     pe.stop().await;
 }
