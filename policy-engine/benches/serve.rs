@@ -1,13 +1,15 @@
 //! Load benchmark of the policy-engine binary, loopback only and bounded in time.
 //!
 //! For each graph, serves it from an upstream inside this process, starts the
-//! `policy-engine` binary against it, and drives 64 keep-alive connections at it: first
-//! one key, the same with `Accept-Encoding: gzip`, then a rotating mix of every channel
-//! and arch of the graph, plain and gzipped, after one warm-up request per key. Prints requests per second, p50/p99/max latency, and the
-//! policy-engine's peak RSS (VmHWM). Graphs:
+//! `policy-engine` binary against it, and drives 64 keep-alive connections at it (the
+//! load generator of `support/load.rs`): first one key, the same with
+//! `Accept-Encoding: gzip`, then a rotating mix of every channel and arch of the graph,
+//! plain and gzipped, after one warm-up request per key. Prints requests per second,
+//! p50/p99/max latency, and the policy-engine's RSS once every body was served once and
+//! at the end, with its peak (VmHWM). Graphs:
 //! - `conformance`: the reference's conformance graph (1085 releases, 19478 edges), key
 //!   `channel=candidate-4.6&arch=amd64`;
-//! - `full`: the full-scale graph of SPEC A5 ([`full_graph`]), key
+//! - `full`: the full-scale graph ([`full_graph`]), key
 //!   `channel=stable-4.18&arch=amd64`.
 //!
 //! `PE_BENCH_SECS` sets the duration of each phase (default 10 s); `PE_BENCH_GRAPH`
@@ -15,10 +17,11 @@
 
 #[path = "support/full_graph.rs"]
 mod full_graph;
+#[path = "support/load.rs"]
+mod load;
 
 use std::collections::BTreeSet;
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -58,97 +61,34 @@ fn keys(graph: &[u8]) -> Vec<String> {
         .collect()
 }
 
-struct Phase {
-    requests: usize,
-    errors: usize,
-    bytes: usize,
-    elapsed: Duration,
-    latencies: Vec<Duration>,
+fn report(name: &str, phase: &load::Phase) {
+    println!("{name}: {}", phase.summary());
 }
 
-async fn load(base: &str, queries: Arc<Vec<String>>, duration: Duration, gzip: bool) -> Phase {
-    let next = Arc::new(AtomicUsize::new(0));
-    let start = Instant::now();
-    let deadline = start + duration;
-    let mut tasks = Vec::new();
-    for _ in 0..CONNECTIONS {
-        let (base, queries, next) = (base.to_owned(), Arc::clone(&queries), Arc::clone(&next));
-        tasks.push(tokio::spawn(async move {
-            // One client per task: one keep-alive connection each.
-            let client = reqwest::Client::builder()
-                .pool_max_idle_per_host(1)
-                .no_gzip()
-                .build()
-                .expect("client");
-            let (mut latencies, mut errors, mut bytes) = (Vec::new(), 0, 0);
-            while Instant::now() < deadline {
-                let query = &queries[next.fetch_add(1, Ordering::Relaxed) % queries.len()];
-                let t0 = Instant::now();
-                let mut request = client
-                    .get(format!("{base}/api/upgrades_info/graph?{query}"))
-                    .header("accept", "application/json");
-                if gzip {
-                    // What Go's HTTP client (the CVO's) asks for by itself.
-                    request = request.header("accept-encoding", "gzip");
-                }
-                let response = request.send().await;
-                match response {
-                    Ok(r) if r.status() == 200 => match r.bytes().await {
-                        Ok(b) => bytes += b.len(),
-                        Err(_) => errors += 1,
-                    },
-                    _ => errors += 1,
-                }
-                latencies.push(t0.elapsed());
-            }
-            (latencies, errors, bytes)
-        }));
-    }
-    let mut phase = Phase {
-        requests: 0,
-        errors: 0,
-        bytes: 0,
-        elapsed: Duration::ZERO,
-        latencies: Vec::new(),
-    };
-    for task in tasks {
-        let (latencies, errors, bytes) = task.await.expect("load task");
-        phase.requests += latencies.len();
-        phase.errors += errors;
-        phase.bytes += bytes;
-        phase.latencies.extend(latencies);
-    }
-    phase.elapsed = start.elapsed();
-    phase.latencies.sort_unstable();
-    phase
+/// The requests for `queries`, with or without `Accept-Encoding: gzip`.
+fn requests(queries: &[String], gzip: bool) -> Arc<Vec<Vec<u8>>> {
+    Arc::new(
+        queries
+            .iter()
+            .map(|q| load::get(&format!("/api/upgrades_info/graph?{q}"), gzip))
+            .collect(),
+    )
 }
 
-fn report(name: &str, phase: &Phase) {
-    let pct = |p: f64| {
-        let i = ((phase.latencies.len() as f64 * p) as usize).min(phase.latencies.len() - 1);
-        phase.latencies[i].as_secs_f64() * 1000.0
-    };
-    println!(
-        "{name}: {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms, {} requests, {} errors, {:.1} KB mean body",
-        phase.requests as f64 / phase.elapsed.as_secs_f64(),
-        pct(0.50),
-        pct(0.99),
-        phase.latencies.last().map_or(0.0, |d| d.as_secs_f64() * 1000.0),
-        phase.requests,
-        phase.errors,
-        phase.bytes as f64 / phase.requests.max(1) as f64 / 1024.0,
-    );
-}
-
-fn peak_rss_kib(child: &Child) -> String {
+/// A line of `/proc/PID/status`: `VmHWM` (peak RSS) or `VmRSS` (now).
+fn proc_status(child: &Child, field: &str) -> String {
     std::fs::read_to_string(format!("/proc/{}/status", child.id()))
         .ok()
         .and_then(|s| {
             s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .map(|l| l.trim_start_matches("VmHWM:").trim().to_owned())
+                .find(|l| l.starts_with(field))
+                .map(|l| l[field.len()..].trim_start_matches(':').trim().to_owned())
         })
         .unwrap_or_else(|| "unknown".to_owned())
+}
+
+fn peak_rss_kib(child: &Child) -> String {
+    proc_status(child, "VmHWM")
 }
 
 #[tokio::main]
@@ -181,7 +121,7 @@ async fn main() {
 /// Serves `graph` from an in-process upstream to a fresh policy-engine binary and runs
 /// the three load phases against it.
 async fn bench(graph: Vec<u8>, key: &str, duration: Duration) {
-    let mix = Arc::new(keys(&graph));
+    let mix = keys(&graph);
     let graph = web::Data::new(bytes::Bytes::from(graph));
     let upstream = std::net::TcpListener::bind("127.0.0.1:0").expect("upstream listener");
     let upstream_url = format!("http://{}/graph", upstream.local_addr().expect("address"));
@@ -223,7 +163,6 @@ async fn bench(graph: Vec<u8>, key: &str, duration: Duration) {
         .stderr(Stdio::null())
         .spawn()
         .expect("starting the policy-engine binary");
-    let base = format!("http://127.0.0.1:{port}");
     let ready = format!("http://127.0.0.1:{status_port}/readyz");
     let client = reqwest::Client::new();
     let mut is_ready = false;
@@ -250,40 +189,47 @@ async fn bench(graph: Vec<u8>, key: &str, duration: Duration) {
         peak_rss_kib(&pe)
     );
 
-    let single = Arc::new(vec![key.to_owned()]);
+    let single = vec![key.to_owned()];
     // Warm-up: one request per key, so the phases measure the steady state (each key's
     // body is computed once per graph revision; that cold path is the filter bench's).
     let started = Instant::now();
+    let addr: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
     for query in mix.iter() {
-        let url = format!("{base}/api/upgrades_info/graph?{query}");
-        let answer = client.get(url).send().await;
+        let request = load::get(&format!("/api/upgrades_info/graph?{query}"), false);
+        let answer = load::fetch(addr, &request).await;
         assert!(
-            answer.is_ok_and(|r| r.status() == 200),
+            answer.is_ok_and(|(status, _, _)| status == 200),
             "warm-up of {query}"
         );
     }
     println!(
-        "warm-up: {} keys computed in {:.1?}",
+        "warm-up: {} keys computed in {:.1?}; every body served once: RSS {}, peak RSS {}",
         mix.len(),
-        started.elapsed()
+        started.elapsed(),
+        proc_status(&pe, "VmRSS"),
+        peak_rss_kib(&pe)
     );
     report(
         key,
-        &load(&base, Arc::clone(&single), duration, false).await,
+        &load::run(addr, requests(&single, false), CONNECTIONS, duration).await,
     );
     report(
         &format!("{key}, gzip"),
-        &load(&base, single, duration, true).await,
+        &load::run(addr, requests(&single, true), CONNECTIONS, duration).await,
     );
     report(
         &format!("rotating mix of {} channel/arch keys", mix.len()),
-        &load(&base, Arc::clone(&mix), duration, false).await,
+        &load::run(addr, requests(&mix, false), CONNECTIONS, duration).await,
     );
     report(
         &format!("rotating mix of {} channel/arch keys, gzip", mix.len()),
-        &load(&base, mix, duration, true).await,
+        &load::run(addr, requests(&mix, true), CONNECTIONS, duration).await,
     );
-    println!("policy-engine peak RSS (VmHWM): {}", peak_rss_kib(&pe));
+    println!(
+        "policy-engine RSS {}, peak RSS (VmHWM): {}",
+        proc_status(&pe, "VmRSS"),
+        peak_rss_kib(&pe)
+    );
     let _ = pe.kill();
     let _ = pe.wait();
     upstream_handle.stop(true).await;

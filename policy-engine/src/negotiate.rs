@@ -29,6 +29,12 @@ pub fn content_type(accept: Option<&str>) -> Result<&'static str, ApiError> {
     let Some(accept) = accept.filter(|a| !a.trim().is_empty()) else {
         return Ok(CINCINNATI_V1);
     };
+    // What clients send nearly always: one exact type, decided without parsing.
+    for exact in [JSON, CINCINNATI_V1] {
+        if accept == exact {
+            return Ok(exact);
+        }
+    }
     let ranges: Vec<MediaRange> = accept.split(',').filter_map(MediaRange::parse).collect();
     // For each type we serve: the q of the most specific range that matches it
     // (RFC 9110 §12.5.1), with that range's position as a tie-breaker.
@@ -125,16 +131,16 @@ pub fn accepts_gzip(accept_encoding: Option<&str>) -> bool {
     let mut any = None;
     for element in value.split(',') {
         let mut parts = element.split(';');
-        let coding = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+        let coding = parts.next().unwrap_or("").trim();
         let q = parts
             .filter_map(|p| p.split_once('='))
             .find(|(n, _)| n.trim().eq_ignore_ascii_case("q"))
             .map_or(Some(1000), |(_, v)| parse_qvalue(v.trim()));
         let Some(q) = q else { continue };
-        match coding.as_str() {
-            "gzip" | "x-gzip" => gzip = Some(q),
-            "*" => any = Some(q),
-            _ => {}
+        if coding.eq_ignore_ascii_case("gzip") || coding.eq_ignore_ascii_case("x-gzip") {
+            gzip = Some(q);
+        } else if coding == "*" {
+            any = Some(q);
         }
     }
     gzip.or(any).is_some_and(|q| q > 0)
@@ -220,6 +226,8 @@ mod tests {
         assert!(accepts_gzip(Some("gzip")));
         assert!(accepts_gzip(Some("br, gzip;q=0.5")));
         assert!(accepts_gzip(Some("*")));
+        assert!(accepts_gzip(Some("GZip")));
+        assert!(accepts_gzip(Some("deflate, X-GZIP;q=0.3")));
         assert!(!accepts_gzip(Some("gzip;q=0")));
         assert!(!accepts_gzip(Some("*, gzip;q=0")));
         assert!(!accepts_gzip(Some("br")));

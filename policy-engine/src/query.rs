@@ -19,12 +19,13 @@ pub fn ensure_present(mandatory: &BTreeSet<String>, query: &str) -> Result<(), A
     if mandatory.is_empty() {
         return Ok(());
     }
-    let present: BTreeSet<String> = pairs(query)
-        .map(|(k, _)| decode_component(k).unwrap_or_else(|| k.to_owned()))
+    // Keys borrowed as sent unless they hold an escape: no allocation on the common path.
+    let present: Vec<Cow<'_, str>> = pairs(query)
+        .map(|(k, _)| decode_component(k).unwrap_or(Cow::Borrowed(k)))
         .collect();
     let missing: Vec<String> = mandatory
         .iter()
-        .filter(|m| !present.contains(m.as_str()))
+        .filter(|m| !present.iter().any(|k| k == m.as_str()))
         .cloned()
         .collect();
     if missing.is_empty() {
@@ -46,7 +47,7 @@ pub fn decode(query: &str) -> Result<HashMap<String, String>, ApiError> {
         };
         let k = decode_component(key).ok_or_else(|| bad("key", key))?;
         let v = decode_component(value).ok_or_else(|| bad("value", value))?;
-        out.insert(k, v);
+        out.insert(k.into_owned(), v.into_owned());
     }
     Ok(out)
 }
@@ -58,12 +59,16 @@ fn pairs(query: &str) -> impl Iterator<Item = (&str, &str)> {
         .map(|p| p.split_once('=').unwrap_or((p, "")))
 }
 
-fn decode_component(raw: &str) -> Option<String> {
+/// `+` is a space, `%XX` a byte; borrowed when there is neither.
+fn decode_component(raw: &str) -> Option<Cow<'_, str>> {
+    if !raw.contains(['+', '%']) {
+        return Some(Cow::Borrowed(raw));
+    }
     let spaced = raw.replace('+', " ");
     percent_decode(spaced.as_bytes())
         .decode_utf8()
         .ok()
-        .map(Cow::into_owned)
+        .map(|text| Cow::Owned(text.into_owned()))
 }
 
 #[cfg(test)]

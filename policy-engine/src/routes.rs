@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_cors::Cors;
-use actix_web::http::header::{self, HeaderName};
+use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::{web, HttpRequest, HttpResponse};
 use bytes::Bytes;
 
@@ -66,11 +66,7 @@ pub fn cors() -> Cors {
 }
 
 async fn graph(req: HttpRequest, state: web::Data<ApiState>) -> Result<HttpResponse, ApiError> {
-    state
-        .metrics
-        .incoming_requests
-        .with_label_values(&[req.path()])
-        .inc();
+    state.metrics.count_incoming(req.path());
     let result = serve_graph(&req, &state).await;
     if let Err(error) = &result {
         state.metrics.count_error(error);
@@ -96,26 +92,41 @@ async fn serve_graph(req: &HttpRequest, state: &ApiState) -> Result<HttpResponse
     let gzip = negotiate::accepts_gzip(accept_encoding.as_deref());
     let etag = if gzip { &body.etag_gzip } else { &body.etag };
     let if_none_match = header_list(req, header::IF_NONE_MATCH).ok().flatten();
-    let fresh = negotiate::none_match(if_none_match.as_deref(), &[&body.etag, &body.etag_gzip]);
+    let fresh = if_none_match.is_some_and(|value| {
+        negotiate::none_match(
+            Some(&value),
+            &[tag_str(&body.etag), tag_str(&body.etag_gzip)],
+        )
+    });
     let mut response = if fresh {
         HttpResponse::NotModified()
     } else {
         HttpResponse::Ok()
     };
+    // Header values are built once per body, not per request.
     response
-        .insert_header((header::ETAG, etag.as_str()))
-        .insert_header((header::VARY, "Accept, Accept-Encoding"));
+        .insert_header((header::ETAG, etag.clone()))
+        // The body depends on both headers.
+        .insert_header((
+            header::VARY,
+            HeaderValue::from_static("Accept, Accept-Encoding"),
+        ));
     if fresh {
         return Ok(response.finish());
     }
-    response.content_type(content_type);
+    response.insert_header((header::CONTENT_TYPE, HeaderValue::from_static(content_type)));
     Ok(if gzip {
         response
-            .insert_header((header::CONTENT_ENCODING, "gzip"))
+            .insert_header((header::CONTENT_ENCODING, HeaderValue::from_static("gzip")))
             .body(body.gzip.clone())
     } else {
-        response.body(body.identity.clone())
+        response.body(snapshot.identity(&body).await?)
     })
+}
+
+/// An entity tag we made: always visible ASCII.
+fn tag_str(tag: &HeaderValue) -> &str {
+    tag.to_str().unwrap_or_default()
 }
 
 /// All values of a header joined as one list (RFC 9110 §5.3), borrowed in the common

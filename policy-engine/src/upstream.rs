@@ -17,6 +17,10 @@ use crate::error::ApiError;
 use crate::metrics::Metrics;
 use crate::source::GraphSource;
 
+/// Largest graph document accepted from the upstream (decoded): the full public graph
+/// is about 22 MB.
+pub const MAX_GRAPH_BYTES: u64 = 512 << 20;
+
 /// Retry interval while no graph is held.
 pub const FIRST_GRAPH_RETRY: Duration = Duration::from_secs(5);
 
@@ -56,6 +60,14 @@ pub enum FetchError {
         /// The status it answered with.
         status: reqwest::StatusCode,
     },
+    /// The body is larger than [`MAX_GRAPH_BYTES`].
+    #[error("the graph from {url} is larger than {limit} bytes")]
+    TooLarge {
+        /// The upstream URL.
+        url: String,
+        /// The limit.
+        limit: u64,
+    },
     /// The body is not a valid Cincinnati graph.
     #[error("{source}")]
     Parse {
@@ -92,15 +104,29 @@ pub async fn refresh_loop(settings: UpstreamSettings, source: GraphSource, metri
         metrics.upstream_requests.inc();
         match fetch(&client, &settings.url).await {
             Ok(body) => {
-                let digest: [u8; 32] = Sha256::digest(&body).into();
-                let changed = last_digest != Some(digest);
-                if last_digest == Some(digest) {
-                    tracing::debug!(url = %settings.url, "upstream graph unchanged");
-                    source.clear_failure();
-                } else {
-                    match parse_and_publish(&settings.url, &body, &source) {
-                        Ok(()) => last_digest = Some(digest),
-                        Err(error) => fail(&source, &metrics, &settings.url, &error),
+                // Hashing and parsing a full graph take tens of milliseconds of CPU: on
+                // the blocking pool, so that no request waits behind them.
+                let (url, published) = (settings.url.clone(), source.clone());
+                let outcome = tokio::task::spawn_blocking(move || {
+                    let digest: [u8; 32] = Sha256::digest(&body).into();
+                    if last_digest == Some(digest) {
+                        return Ok(None);
+                    }
+                    parse_and_publish(&url, body, &published).map(|()| Some(digest))
+                })
+                .await;
+                let changed = matches!(outcome, Ok(Ok(Some(_))));
+                match outcome {
+                    Ok(Ok(Some(digest))) => last_digest = Some(digest),
+                    Ok(Ok(None)) => {
+                        tracing::debug!(url = %settings.url, "upstream graph unchanged");
+                        source.clear_failure();
+                    }
+                    Ok(Err(error)) => fail(&source, &metrics, &settings.url, &error),
+                    Err(join) => {
+                        tracing::error!(url = %settings.url, "parsing the upstream graph: {join}");
+                        metrics.upstream_errors.inc();
+                        source.report_failure(ApiError::JsonIn(format!("parsing task: {join}")));
                     }
                 }
                 crate::planner::sync_provenance(&client, &settings.url, &source, changed).await;
@@ -144,17 +170,39 @@ pub async fn fetch(client: &reqwest::Client, url: &str) -> Result<bytes::Bytes, 
             status,
         });
     }
-    response
-        .bytes()
+    // Read chunk by chunk into one buffer: `Response::bytes` gathers the chunks and then
+    // copies them into one more buffer of the full size, twice the memory at the moment
+    // the graph is largest (21.5 MB at full scale, before the parse).
+    let mut response = response;
+    let expected = response.content_length().unwrap_or(0).min(MAX_GRAPH_BYTES);
+    let mut body = Vec::with_capacity(usize::try_from(expected).unwrap_or(0));
+    while let Some(chunk) = response
+        .chunk()
         .await
-        .map_err(|source| FetchError::Transport { source })
+        .map_err(|source| FetchError::Transport { source })?
+    {
+        if (body.len() + chunk.len()) as u64 > MAX_GRAPH_BYTES {
+            return Err(FetchError::TooLarge {
+                url: url.to_owned(),
+                limit: MAX_GRAPH_BYTES,
+            });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(bytes::Bytes::from(body))
 }
 
-fn parse_and_publish(url: &str, body: &[u8], source: &GraphSource) -> Result<(), FetchError> {
-    let graph = graph_data::wire::from_json(body).map_err(|e| FetchError::Parse {
+fn parse_and_publish(
+    url: &str,
+    body: bytes::Bytes,
+    source: &GraphSource,
+) -> Result<(), FetchError> {
+    let graph = graph_data::wire::from_json(&body).map_err(|e| FetchError::Parse {
         url: url.to_owned(),
         source: e,
     })?;
+    // The raw document is no longer needed: free it before the new snapshot is built.
+    drop(body);
     let (nodes, edges) = (graph.len(), graph.edge_count());
     match source.publish(graph) {
         Ok(revision) => {

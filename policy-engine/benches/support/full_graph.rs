@@ -1,4 +1,4 @@
-//! The full-scale graph of SPEC A5, built in-process (no registry): every version the
+//! The full-scale graph, built in-process (no registry): every version the
 //! bundled graph-data's channels list, on amd64, arm64, ppc64le, s390x and multi, each
 //! release's `previous` being every earlier version of its minor and every version of
 //! the minor before (as real payloads list them), then the bundled graph-data applied
