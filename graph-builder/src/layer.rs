@@ -13,24 +13,15 @@ use std::io::{self, BufRead, BufReader, Read};
 use bytes::Bytes;
 use futures::Stream;
 
+// Whoever made the stream marks a failure of its source (network or disk) with this, so
+// that it can be told apart from a decoding error after the gzip and tar readers.
+use crate::registry::BlobReadError as SourceError;
+
 /// Largest release-metadata file we accept.
 pub const METADATA_SIZE_CAP: u64 = 1024 * 1024;
 
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
-
-/// Wraps an error of the layer's source (network or disk) so that it can be told apart from
-/// a decoding error after passing through the gzip and tar readers.
-#[derive(Debug, thiserror::Error)]
-#[error("reading the layer from its source failed")]
-pub struct SourceError(#[source] pub Box<dyn StdError + Send + Sync>);
-
-impl SourceError {
-    /// An `io::Error` carrying `error` as a source failure.
-    pub fn wrap(error: impl Into<Box<dyn StdError + Send + Sync>>) -> io::Error {
-        io::Error::other(SourceError(error.into()))
-    }
-}
 
 /// Why a layer could not be searched.
 #[derive(Debug, thiserror::Error)]

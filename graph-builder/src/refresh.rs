@@ -18,8 +18,7 @@ use tokio_util::sync::CancellationToken;
 use crate::assemble::{assemble, AssembleError};
 use crate::config::{EdgeAddRemoveSettings, RefreshSettings, ReleaseSourceSettings};
 use crate::graph_data_source::{self, GraphDataError, GraphDataSource};
-use crate::registry::ScrapeError;
-use crate::scrape::{LayoutScraper, ScrapeOutcome, Scraper};
+use crate::scrape::{LayoutScraper, ScrapeError, ScrapeOutcome, Scraper};
 use crate::status::{AppState, Published};
 
 /// Where release images come from.
@@ -36,7 +35,7 @@ impl ReleaseSource {
     pub fn new(settings: &ReleaseSourceSettings) -> Result<ReleaseSource, ScrapeError> {
         Ok(match settings {
             ReleaseSourceSettings::Registry(s) => {
-                ReleaseSource::Registry(Box::new(Scraper::new(s.clone())?))
+                ReleaseSource::Registry(Box::new(Scraper::new((**s).clone())?))
             }
             ReleaseSourceSettings::OciLayout {
                 dir,

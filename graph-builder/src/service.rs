@@ -22,7 +22,8 @@ use crate::error::ServiceError;
 use crate::graph_data_source::{GraphDataImage, GraphDataSource};
 use crate::metrics::Metrics;
 use crate::refresh::{self, Pipeline, ReleaseSource};
-use crate::registry::ScrapeError;
+use crate::registry::RegistryError;
+use crate::scrape::ScrapeError;
 use crate::status::{self, AppState};
 
 /// How long a graceful shutdown waits for requests in flight.
@@ -78,7 +79,7 @@ pub enum RunError {
     ReleaseSource(#[source] Box<ScrapeError>),
     /// The graph-data image settings are unusable (registry URL, CA directory, …).
     #[error("cannot set up the graph-data image source")]
-    GraphDataSource(#[source] Box<ScrapeError>),
+    GraphDataSource(#[source] RegistryError),
     /// The metrics registry refused a metric (a bug).
     #[error("cannot register the metrics")]
     Metrics(#[source] prometheus::Error),
@@ -113,8 +114,7 @@ pub async fn run(
             None => None,
             Some(GraphDataSettings::Path(path)) => Some(GraphDataSource::Path(path.clone())),
             Some(GraphDataSettings::Image(image)) => Some(GraphDataSource::Image(Box::new(
-                GraphDataImage::new(image.clone())
-                    .map_err(|e| RunError::GraphDataSource(Box::new(e)))?,
+                GraphDataImage::new((**image).clone()).map_err(RunError::GraphDataSource)?,
             ))),
         },
         edge_add_remove: settings.edge_add_remove,

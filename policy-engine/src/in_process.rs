@@ -16,7 +16,8 @@ use clap::Args;
 use graph_builder::config::{EdgeAddRemoveSettings, ReleaseSourceSettings};
 use graph_builder::graph_data_source::GraphDataSource;
 use graph_builder::refresh::{chain, Pipeline, ReleaseSource};
-use graph_builder::registry::ScrapeSettings;
+use graph_builder::registry::ClientConfig;
+use graph_builder::scrape::ScrapeSettings;
 use sha2::{Digest, Sha256};
 
 use crate::error::ApiError;
@@ -100,13 +101,16 @@ impl InProcessArgs {
                 dir: dir.clone(),
                 payload_repository: self.payload_repository.clone(),
             },
-            (None, Some(registry)) => ReleaseSourceSettings::Registry(ScrapeSettings {
+            (None, Some(registry)) => ReleaseSourceSettings::Registry(Box::new(ScrapeSettings {
                 registry: registry.clone(),
                 repository: self.releases_repository.clone().unwrap_or_default(),
-                credentials_path: self.releases_credentials.clone(),
-                root_certificate_dir: Some(self.releases_ca_dir.clone()),
+                client: ClientConfig {
+                    credentials_path: self.releases_credentials.clone(),
+                    ca_dir: Some(self.releases_ca_dir.clone()),
+                    ..ClientConfig::default()
+                },
                 ..ScrapeSettings::default()
-            }),
+            })),
             (None, None) => return None,
         };
         Some(InProcessSettings {
@@ -262,9 +266,12 @@ mod tests {
         };
         assert_eq!(scrape.registry, "http://127.0.0.1:5000");
         assert_eq!(scrape.repository, "ocp/release");
-        assert_eq!(scrape.credentials_path, Some("/run/config.json".into()));
         assert_eq!(
-            scrape.root_certificate_dir,
+            scrape.client.credentials_path,
+            Some("/run/config.json".into())
+        );
+        assert_eq!(
+            scrape.client.ca_dir,
             Some("/etc/pki/ca-trust/extracted".into())
         );
         assert_eq!(p.refresh, Duration::from_secs(1), "0 would spin");

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use graph_builder::graph_data_push::{push_graph_data_image, ImageLayout, PushError, PushRequest};
+use graph_builder::registry::ClientConfig;
 
 /// Tooling for graph-data trees (channels, blocked edges, raw metadata).
 #[derive(Debug, Parser)]
@@ -114,8 +115,11 @@ fn main() -> ExitCode {
                 graph_data,
                 to,
                 layout,
-                credentials_path: credentials,
-                root_certificate_dir: ca_dir,
+                client: ClientConfig {
+                    credentials_path: credentials,
+                    ca_dir,
+                    ..ClientConfig::default()
+                },
             };
             let runtime = match tokio::runtime::Builder::new_current_thread()
                 .enable_all()

@@ -20,7 +20,8 @@ pub use cli::{Args, Cli};
 pub use file::{ConfigFile, PluginSettings};
 
 use crate::graph_data_source::GraphDataImageSettings;
-use crate::registry::{ScrapeSettings, Target};
+use crate::registry::Target;
+use crate::scrape::ScrapeSettings;
 use plugins::{edge_add_remove_settings, graph_data_settings, scrape_settings, Plugins};
 
 /// What the graph-builder runs with, validated.
@@ -69,8 +70,8 @@ pub struct RefreshSettings {
 /// Where release images come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReleaseSourceSettings {
-    /// Scrape a registry repository.
-    Registry(ScrapeSettings),
+    /// Scrape a registry repository (boxed: the client's limits make it large).
+    Registry(Box<ScrapeSettings>),
     /// Read an OCI image layout directory.
     OciLayout {
         /// The layout directory.
@@ -85,8 +86,8 @@ pub enum ReleaseSourceSettings {
 pub enum GraphDataSettings {
     /// A directory (re-read at each refresh) or a `graph-data.tar.gz`.
     Path(PathBuf),
-    /// A container image in a registry.
-    Image(GraphDataImageSettings),
+    /// A container image in a registry (boxed: the client's limits make it large).
+    Image(Box<GraphDataImageSettings>),
 }
 
 /// How edge-add-remove runs.
@@ -295,7 +296,7 @@ impl Settings {
             None if !file.plugin_settings.is_empty() && plugins.release_scrape.is_none() => {
                 return Err(ConfigError::NoReleaseSource)
             }
-            None => ReleaseSourceSettings::Registry(scrape),
+            None => ReleaseSourceSettings::Registry(Box::new(scrape)),
         };
 
         Ok(Settings {

@@ -20,7 +20,7 @@ use graph_data::repo::{GraphData, LoadFailure, TarLimits};
 pub use image::{GraphDataImage, GraphDataImageSettings};
 pub use pack::pack_dir;
 
-use crate::registry::ScrapeError;
+use crate::registry::RegistryError;
 
 /// Why graph-data could not be obtained or is invalid.
 #[derive(Debug, thiserror::Error)]
@@ -39,7 +39,7 @@ pub enum GraphDataError {
         /// `host/repository:tag`.
         reference: String,
         /// What the registry client met.
-        source: Box<ScrapeError>,
+        source: RegistryError,
     },
     /// The graph-data image is not usable (no such tag, unexpected manifest, bad layer).
     #[error("graph-data image {reference}: {reason}")]

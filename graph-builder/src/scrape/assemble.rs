@@ -7,8 +7,8 @@ use std::sync::Arc;
 use semver::{BuildMetadata, Version};
 
 use super::cache::{ImageOutcome, ReleaseImage};
+use super::ScrapeError;
 use super::{InvalidRelease, ScrapeOutcome, ScrapeStats, ScrapedRelease};
-use crate::registry::ScrapeError;
 
 /// The metadata key that receives the architecture.
 pub const ARCH_KEY: &str = "io.openshift.upgrades.graph.release.arch";

@@ -9,9 +9,8 @@ use futures::{StreamExt as _, TryStreamExt as _};
 use super::assemble::{assemble, digests, is_signature_tag, TagResult};
 use super::cache::Cache;
 use super::image::Source;
-use super::{add_counters, resolve, ScrapeOutcome};
+use super::{add_counters, resolve, ScrapeError, ScrapeOutcome, DEFAULT_MANIFESTREF_KEY};
 use crate::oci_layout::OciLayout;
-use crate::registry::{ScrapeError, DEFAULT_MANIFESTREF_KEY};
 
 /// Images inspected at once: disk reads, so fewer than for a registry.
 const LAYOUT_CONCURRENCY: usize = 8;

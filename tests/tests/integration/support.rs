@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use graph_builder::registry::ScrapeSettings;
+use graph_builder::scrape::ScrapeSettings;
 use graph_builder::scrape::{ScrapeOutcome, ScrapedRelease};
 use integration_tests::images::release_image;
 use integration_tests::{Format, Image, Index, Pusher, ReleaseMetadata, TestRegistry};
@@ -21,8 +21,7 @@ pub fn settings(registry: &TestRegistry, repository: &str) -> ScrapeSettings {
     ScrapeSettings {
         registry: registry.base_url(),
         repository: repository.to_owned(),
-        credentials_path: None,
-        root_certificate_dir: None,
+        client: Default::default(),
         fetch_concurrency: 4,
         ..ScrapeSettings::default()
     }

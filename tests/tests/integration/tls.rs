@@ -2,6 +2,7 @@
 //! directory holding a PEM bundle (our CA second, as in real trust bundles), and without
 //! that CA the scrape fails naming the registry and repository.
 
+use graph_builder::registry::ErrorKind;
 use graph_builder::scrape::{ScrapeError, Scraper};
 use integration_tests::{Format, Pusher, RegistryOptions, TestRegistry};
 
@@ -33,7 +34,7 @@ async fn https_registry_is_trusted_through_the_second_certificate_of_a_bundle() 
     let mut settings = settings(&registry, "secure");
     // No scheme: HTTPS, as for a production mirror.
     settings.registry = registry.host_port();
-    settings.root_certificate_dir = Some(ca_dir);
+    settings.client.ca_dir = Some(ca_dir);
 
     let outcome = Scraper::new(settings)?.scrape().await?;
 
@@ -58,7 +59,7 @@ async fn https_registry_without_its_ca_fails_naming_registry_and_repository() ->
     // Not retried: a certificate does not get better with backoff (four attempts with
     // backoff take 1.4 s at least).
     assert!(
-        matches!(error, ScrapeError::Certificate { .. }),
+        matches!(error.registry_kind(), Some(ErrorKind::Certificate(_))),
         "{error:?}"
     );
     assert!(started.elapsed() < std::time::Duration::from_millis(1000));
@@ -94,20 +95,19 @@ async fn https_registry_under_a_name_its_certificate_lacks_fails_at_once() -> an
         .unwrap_or_default()
         .to_owned();
     settings.registry = format!("localhost:{port}");
-    settings.root_certificate_dir = Some(tls.ca_dir.clone());
+    settings.client.ca_dir = Some(tls.ca_dir.clone());
 
     let error = Scraper::new(settings)?.scrape().await.unwrap_err();
 
-    let ScrapeError::Certificate {
-        registry: host,
-        repository,
-        ..
-    } = &error
-    else {
-        panic!("not a certificate error: {error:?}");
+    let ScrapeError::Registry(registry_error) = &error else {
+        panic!("not a registry error: {error:?}");
     };
+    assert!(
+        matches!(registry_error.kind(), ErrorKind::Certificate(_)),
+        "not a certificate error: {error:?}"
+    );
     assert_eq!(
-        (host.as_str(), repository.as_str()),
+        (registry_error.registry(), registry_error.repository()),
         (format!("localhost:{port}").as_str(), "secure")
     );
     assert!(
