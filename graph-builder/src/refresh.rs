@@ -13,6 +13,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use graph_data::apply::ApplyError;
+use graph_data::Graph;
+use sha2::{Digest as _, Sha256};
 use tokio_util::sync::CancellationToken;
 
 use crate::assemble::{assemble, AssembleError};
@@ -99,7 +101,24 @@ pub fn chain(error: &dyn std::error::Error) -> String {
     text
 }
 
-/// A successful build.
+/// A graph built in memory, for a caller that serves it itself (one-process mode).
+#[derive(Debug)]
+pub struct BuiltGraph {
+    /// The graph, graph-data applied.
+    pub graph: Graph,
+    /// The graph-data tarball applied, if any.
+    pub graph_data: Option<Bytes>,
+    /// Releases the scrape found.
+    pub raw_releases: usize,
+    /// The sha256 of what the graph was built from (every release's pull spec, in version
+    /// order, and the graph-data tarball): equal inputs build an equal graph, so a caller
+    /// can skip publishing a graph that cannot have changed.
+    pub inputs: [u8; 32],
+    /// Where the time went.
+    pub timings: Timings,
+}
+
+/// A successful build, serialized for the graph-builder's own routes.
 #[derive(Debug)]
 pub struct Built {
     /// The raw graph JSON.
@@ -143,8 +162,31 @@ pub struct Pipeline {
 }
 
 impl Pipeline {
-    /// Runs every step once.
+    /// Runs every step once and serializes the graph (the graph-builder's raw graph JSON).
     pub async fn build(&self) -> Result<Built, RefreshError> {
+        let built = self.build_graph().await?;
+        // Serializing a full-scale graph is CPU work: off the async workers too.
+        let serialized = tokio::task::spawn_blocking(move || {
+            let started = Instant::now();
+            let graph_json = Bytes::from(graph_data::wire::to_json(&built.graph));
+            let mut timings = built.timings;
+            timings.serialize = started.elapsed();
+            Built {
+                graph_json,
+                graph_data: built.graph_data,
+                raw_releases: built.raw_releases,
+                nodes: built.graph.len(),
+                edges: built.graph.edge_count(),
+                timings,
+            }
+        })
+        .await
+        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+        Ok(serialized)
+    }
+
+    /// Runs every step once and returns the graph itself, not JSON.
+    pub async fn build_graph(&self) -> Result<BuiltGraph, RefreshError> {
         let mut timings = Timings::default();
         let started = Instant::now();
         let outcome = self
@@ -182,8 +224,9 @@ fn process(
     tarball: Option<(String, Bytes)>,
     edge_add_remove: Option<EdgeAddRemoveSettings>,
     mut timings: Timings,
-) -> Result<Built, RefreshError> {
+) -> Result<BuiltGraph, RefreshError> {
     let started = Instant::now();
+    let inputs = inputs_digest(&outcome, tarball.as_ref().map(|(_, bytes)| bytes));
     let mut graph = assemble(&outcome.releases).map_err(|e| RefreshError::Assemble(Box::new(e)))?;
     // The releases (hundreds of `previous` versions each) are in the graph now; holding
     // them through apply and serialize would add tens of MB to the peak at full scale.
@@ -216,17 +259,30 @@ fn process(
             .map_err(|e| RefreshError::Apply(Box::new(e)))?;
     }
     timings.apply = started.elapsed();
-    let started = Instant::now();
-    let graph_json = Bytes::from(graph_data::wire::to_json(&graph));
-    timings.serialize = started.elapsed();
-    Ok(Built {
-        graph_json,
+    Ok(BuiltGraph {
+        graph,
         graph_data: tarball.map(|(_, bytes)| bytes),
         raw_releases,
-        nodes: graph.len(),
-        edges: graph.edge_count(),
+        inputs,
         timings,
     })
+}
+
+/// The sha256 of the releases' pull specs (which name their manifest digests) in version
+/// order, then of the graph-data tarball.
+fn inputs_digest(outcome: &ScrapeOutcome, tarball: Option<&Bytes>) -> [u8; 32] {
+    let mut hasher = Sha256::new();
+    for release in &outcome.releases {
+        hasher.update(release.version.to_string().as_bytes());
+        hasher.update([0]);
+        hasher.update(release.payload.as_bytes());
+        hasher.update([0]);
+    }
+    hasher.update([0xff]);
+    if let Some(tarball) = tarball {
+        hasher.update(tarball);
+    }
+    hasher.finalize().into()
 }
 
 /// Runs refreshes until `stop` is cancelled: the first at once, the next `pause` after

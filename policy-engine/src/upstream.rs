@@ -1,21 +1,20 @@
 //! Getting the graph from a graph-builder over HTTP (SPEC B §1.11) and keeping it fresh.
 //!
-//! The reference fetches on request and caches the answer for 60 s. Here a background
-//! task fetches every `refresh` interval (60 s by default, the same staleness) and
-//! publishes into the [`GraphSource`]; requests never wait for the upstream once a graph
-//! is held. Until the first success it retries every [`FIRST_GRAPH_RETRY`], so the
-//! service becomes ready soon after the graph-builder's first scrape. A body identical
-//! to the last one published is not published again, so the response cache survives.
+//! The reference fetches on request and caches the answer for 60 s. Here the refresh loop
+//! ([`crate::refresh`]) fetches every `refresh` interval (60 s by default, the same
+//! staleness) and publishes into the graph source; requests never wait for the upstream
+//! once a graph is held. Until the first success it retries every [`FIRST_GRAPH_RETRY`],
+//! so the service becomes ready soon after the graph-builder's first scrape. A body
+//! identical to the last one published is not parsed or published again, so the response
+//! cache survives.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::header::{HeaderValue, ACCEPT};
 use sha2::{Digest, Sha256};
 
 use crate::error::ApiError;
-use crate::metrics::Metrics;
-use crate::source::GraphSource;
+use crate::refresh::{Failure, Produced};
 
 /// Retry interval while no graph is held.
 pub const FIRST_GRAPH_RETRY: Duration = Duration::from_secs(5);
@@ -75,42 +74,61 @@ impl From<&FetchError> for ApiError {
     }
 }
 
-/// Fetches the graph now and then, publishing each new one into `source`, until the
-/// task is dropped or aborted.
-pub async fn refresh_loop(settings: UpstreamSettings, source: GraphSource, metrics: Arc<Metrics>) {
-    let client = match client(&settings) {
-        Ok(client) => client,
-        Err(error) => {
-            tracing::error!("{error}");
-            source.report_failure(ApiError::from(&error));
-            return;
+/// The upstream producer: fetches the graph and parses it, off the async workers.
+#[derive(Debug)]
+pub struct Upstream {
+    settings: UpstreamSettings,
+    client: reqwest::Client,
+}
+
+impl Upstream {
+    /// Builds the HTTP client.
+    pub fn new(settings: UpstreamSettings) -> Result<Upstream, FetchError> {
+        let client = client(&settings)?;
+        Ok(Upstream { settings, client })
+    }
+
+    /// The graph-builder's graph URL.
+    pub fn url(&self) -> &str {
+        &self.settings.url
+    }
+
+    pub(crate) fn refresh(&self) -> Duration {
+        self.settings.refresh
+    }
+
+    pub(crate) fn first_graph_retry(&self) -> Duration {
+        FIRST_GRAPH_RETRY.min(self.settings.refresh)
+    }
+
+    /// One fetch: `Unchanged` when the body is the one `last` fingerprints.
+    pub(crate) async fn produce(&self, last: Option<&[u8; 32]>) -> Result<Produced, Failure> {
+        let url = &self.settings.url;
+        let body = fetch(&self.client, url).await.map_err(failure)?;
+        let fingerprint: [u8; 32] = Sha256::digest(&body).into();
+        if last == Some(&fingerprint) {
+            return Ok(Produced::Unchanged);
         }
-    };
-    tracing::info!(url = %settings.url, "waiting for the first graph from the upstream graph-builder");
-    let mut last_digest = None;
-    loop {
-        metrics.upstream_requests.inc();
-        match fetch(&client, &settings.url).await {
-            Ok(body) => {
-                let digest: [u8; 32] = Sha256::digest(&body).into();
-                if last_digest == Some(digest) {
-                    tracing::debug!(url = %settings.url, "upstream graph unchanged");
-                    source.clear_failure();
-                } else {
-                    match parse_and_publish(&settings.url, &body, &source) {
-                        Ok(()) => last_digest = Some(digest),
-                        Err(error) => fail(&source, &metrics, &settings.url, &error),
-                    }
-                }
-            }
-            Err(error) => fail(&source, &metrics, &settings.url, &error),
-        }
-        let pause = if source.is_ready() {
-            settings.refresh
-        } else {
-            FIRST_GRAPH_RETRY.min(settings.refresh)
-        };
-        tokio::time::sleep(pause).await;
+        let owned_url = url.clone();
+        // A full-scale graph is hundreds of thousands of edges: parse it on a blocking
+        // thread, not on a worker that serves requests.
+        let graph = tokio::task::spawn_blocking(move || {
+            graph_data::wire::from_json(&body).map_err(|source| FetchError::Parse {
+                url: owned_url,
+                source,
+            })
+        })
+        .await
+        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
+        .map_err(failure)?;
+        Ok(Produced::New { graph, fingerprint })
+    }
+}
+
+fn failure(error: FetchError) -> Failure {
+    Failure {
+        error: ApiError::from(&error),
+        build_stage: None,
     }
 }
 
@@ -146,36 +164,4 @@ pub async fn fetch(client: &reqwest::Client, url: &str) -> Result<bytes::Bytes, 
         .bytes()
         .await
         .map_err(|source| FetchError::Transport { source })
-}
-
-fn parse_and_publish(url: &str, body: &[u8], source: &GraphSource) -> Result<(), FetchError> {
-    let graph = graph_data::wire::from_json(body).map_err(|e| FetchError::Parse {
-        url: url.to_owned(),
-        source: e,
-    })?;
-    let (nodes, edges) = (graph.len(), graph.edge_count());
-    match source.publish(graph) {
-        Ok(revision) => {
-            tracing::info!(url, revision, nodes, edges, "serving a new graph");
-        }
-        // Only the empty-body gzip can fail here; keep the last graph and say so.
-        Err(error) => {
-            tracing::error!(url, "cannot serve the new graph: {error}");
-            source.report_failure(error);
-        }
-    }
-    Ok(())
-}
-
-fn fail(source: &GraphSource, metrics: &Metrics, url: &str, error: &FetchError) {
-    metrics.upstream_errors.inc();
-    source.report_failure(ApiError::from(error));
-    if source.is_ready() {
-        tracing::warn!(
-            url,
-            "upstream fetch failed, still serving the last good graph: {error}"
-        );
-    } else {
-        tracing::warn!(url, "upstream fetch failed, no graph to serve yet: {error}");
-    }
 }
