@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::time::Instant;
 
-use graph_builder::assemble::assemble;
+use graph_builder::assemble;
 use graph_builder::graph_data_source::{self, GraphDataSource};
 use graph_builder::scrape::{ScrapedRelease, ARCH_KEY};
 use semver::{BuildMetadata, Version};

@@ -287,7 +287,7 @@ fn inputs_digest(outcome: &ScrapeOutcome, tarball: Option<&Bytes>) -> [u8; 32] {
 
 /// Runs refreshes until `stop` is cancelled: the first at once, the next `pause` after
 /// the end of the previous one. A refresh in progress is abandoned when `stop` fires.
-pub async fn run(
+pub(crate) async fn run(
     pipeline: Arc<Pipeline>,
     state: Arc<AppState>,
     settings: RefreshSettings,

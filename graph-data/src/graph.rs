@@ -137,11 +137,6 @@ impl Graph {
         }
     }
 
-    /// Whether the edge `from -> to` exists.
-    pub fn has_edge(&self, from: ReleaseId, to: ReleaseId) -> bool {
-        self.dag.find_edge(from, to).is_some()
-    }
-
     /// Releases with an edge to `id`.
     pub fn parents(&self, id: ReleaseId) -> Vec<ReleaseId> {
         self.dag

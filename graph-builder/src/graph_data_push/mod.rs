@@ -11,14 +11,14 @@
 //! The image is OCI (manifest and config media types) and built deterministically, so an
 //! unchanged tree pushes the same manifest digest.
 
-mod layer;
+mod image_layer;
 
 use std::path::PathBuf;
 
 use bytes::Bytes;
 use serde_json::{json, Value};
 
-pub use layer::{build_layer, Layer, OC_MIRROR_ROOT};
+pub use image_layer::{build_layer, Layer, OC_MIRROR_ROOT};
 
 use crate::registry::manifest::{parse_manifest, Manifest, OCI_MANIFEST};
 use crate::registry::push::{ImageReference, PushClient};

@@ -12,8 +12,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
 
-use super::layer::extract;
 use super::pack::{pack_entries, Entries};
+use super::unpack::extract;
 use super::GraphDataError;
 use crate::registry::client::Session;
 use crate::registry::manifest::{parse_manifest, Manifest};

@@ -9,8 +9,8 @@
 //! graph was built with, even when the source changes in between.
 
 pub mod image;
-mod layer;
 mod pack;
+mod unpack;
 
 use std::path::PathBuf;
 

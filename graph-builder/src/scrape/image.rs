@@ -11,14 +11,14 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::cache::{Cache, ImageOutcome, ReleaseImage};
-use crate::layer::{find_release_metadata, LayerError};
-use crate::oci_layout::OciLayout;
 use crate::registry::client::{BlobStream, FetchedManifest, Session};
 use crate::registry::manifest::{
     config_architecture, is_sha256_digest, parse_manifest, ImageManifest, Manifest,
 };
 use crate::registry::{ErrorKind, RetryPolicy};
-use crate::release_metadata::parse_release_metadata;
+use crate::scrape::layer_scan::{find_release_metadata, LayerError};
+use crate::scrape::oci_layout::OciLayout;
+use crate::scrape::release_metadata::parse_release_metadata;
 use crate::scrape::ScrapeError;
 
 /// The metadata key a multi payload sets on itself (B §2.3 step 10).
@@ -246,7 +246,10 @@ pub(crate) async fn inspect(
     ))
 }
 
-fn release(arch: String, metadata: crate::release_metadata::ReleaseMetadata) -> ImageOutcome {
+fn release(
+    arch: String,
+    metadata: crate::scrape::release_metadata::ReleaseMetadata,
+) -> ImageOutcome {
     let is_shard = metadata.metadata.get(PAYLOAD_ARCH_KEY).map(String::as_str) == Some("multi")
         && arch != "multi";
     if is_shard {

@@ -6,11 +6,11 @@ use std::path::{Path, PathBuf};
 
 use futures::{StreamExt as _, TryStreamExt as _};
 
-use super::assemble::{assemble, digests, is_signature_tag, TagResult};
 use super::cache::Cache;
+use super::collect::{collect, digests, is_signature_tag, TagResult};
 use super::image::Source;
 use super::{add_counters, resolve, ScrapeError, ScrapeOutcome, DEFAULT_MANIFESTREF_KEY};
-use crate::oci_layout::OciLayout;
+use crate::scrape::oci_layout::OciLayout;
 
 /// Images inspected at once: disk reads, so fewer than for a registry.
 const LAYOUT_CONCURRENCY: usize = 8;
@@ -47,7 +47,7 @@ impl LayoutScraper {
             .await?;
         let seen = digests(&results);
         let payload = &self.payload_repository;
-        let mut outcome = assemble(
+        let mut outcome = collect(
             results,
             |digest| format!("{payload}@{digest}"),
             DEFAULT_MANIFESTREF_KEY,

@@ -21,12 +21,20 @@
 //! (skipped and counted), and images we cannot read into (reported in `invalid`).
 //!
 //! The cache forgets, after each complete scrape, the images no tag points at any more.
+//!
+//! Inside: `image` decides what one image is, `layer_scan` searches a layer for the
+//! release-metadata file (`release_metadata`, its format), `oci_layout` reads images from
+//! a directory instead of a registry, `cache` remembers images by digest, `collect` turns
+//! per-tag results into the outcome.
 
-mod assemble;
 mod cache;
+mod collect;
 mod error;
 mod image;
+mod layer_scan;
 mod layout;
+mod oci_layout;
+mod release_metadata;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -36,9 +44,9 @@ use futures::{StreamExt as _, TryStreamExt as _};
 
 use crate::registry::client::{Counters, FetchedManifest, Head, Session};
 use crate::registry::{Client, ClientConfig};
-pub use assemble::ARCH_KEY;
-use assemble::{assemble, is_signature_tag, is_valid_tag, TagResult};
 use cache::Cache;
+pub use collect::ARCH_KEY;
+use collect::{collect, is_signature_tag, is_valid_tag, TagResult};
 pub use error::ScrapeError;
 use image::{inspect, Source};
 pub use layout::{scrape_oci_layout, LayoutScraper};
@@ -215,9 +223,9 @@ impl Scraper {
             .buffer_unordered(self.fetch_concurrency)
             .try_collect()
             .await?;
-        let seen = assemble::digests(&results);
+        let seen = collect::digests(&results);
         let target = self.client.target();
-        let outcome = assemble(
+        let outcome = collect(
             results,
             |digest| target.payload(digest),
             &self.manifestref_key,

@@ -138,7 +138,7 @@ fn scan_tar(reader: impl Read) -> Result<Option<Vec<u8>>, LayerError> {
         let entry = entry.map_err(classify)?;
         let path = entry.path_bytes();
         let path = path.strip_prefix(b"./").unwrap_or(&path);
-        if path != crate::release_metadata::METADATA_PATH.as_bytes()
+        if path != crate::scrape::release_metadata::METADATA_PATH.as_bytes()
             || !entry.header().entry_type().is_file()
         {
             continue;

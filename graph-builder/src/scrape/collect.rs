@@ -69,7 +69,7 @@ pub(crate) fn digests(results: &[TagResult]) -> std::collections::HashSet<String
 }
 
 /// Folds the tag results into releases; `payload` turns a digest into a pull spec.
-pub(crate) fn assemble(
+pub(crate) fn collect(
     results: Vec<TagResult>,
     payload: impl Fn(&str) -> String,
     manifestref_key: &str,
@@ -161,7 +161,7 @@ fn scraped_release(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::release_metadata::ReleaseMetadata;
+    use crate::scrape::release_metadata::ReleaseMetadata;
 
     fn image(version: &str, arch: &str) -> ImageOutcome {
         ImageOutcome::Release(Arc::new(ReleaseImage {
@@ -186,7 +186,7 @@ mod tests {
 
     #[test]
     fn tags_on_one_digest_make_one_release() {
-        let outcome = assemble(
+        let outcome = collect(
             vec![
                 tagged("b", "sha256:1", image("4.14.3", "amd64")),
                 tagged("a", "sha256:1", image("4.14.3", "amd64")),
@@ -223,7 +223,7 @@ mod tests {
 
     #[test]
     fn one_version_on_two_digests_is_an_error_naming_both() {
-        let err = assemble(
+        let err = collect(
             vec![
                 tagged("x", "sha256:1", image("4.14.3", "amd64")),
                 tagged("y", "sha256:2", image("4.14.3", "amd64")),
