@@ -188,9 +188,9 @@ async fn child(registry: &str) -> anyhow::Result<()> {
         }),
     };
     let (cold, cold_time) = timed(pipeline.build()).await;
-    let cold = cold.map_err(|e| anyhow::anyhow!(graph_builder::refresh::chain(&e)))?;
+    let cold = cold.map_err(|e| anyhow::anyhow!(graph_data::keys::chain(&e)))?;
     let (warm, warm_time) = timed(pipeline.build()).await;
-    let warm = warm.map_err(|e| anyhow::anyhow!(graph_builder::refresh::chain(&e)))?;
+    let warm = warm.map_err(|e| anyhow::anyhow!(graph_data::keys::chain(&e)))?;
     if warm.graph_json != cold.graph_json {
         bail!("the warm build differs from the cold one");
     }

@@ -7,12 +7,12 @@
 //! graph-data, apply it, run edge-add-remove, serialize. The release source is an enum,
 //! so a build runs the same way against a registry or an OCI layout on disk.
 
-use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use graph_data::apply::ApplyError;
+use graph_data::keys::chain;
 use graph_data::Graph;
 use sha2::{Digest as _, Sha256};
 use tokio_util::sync::CancellationToken;
@@ -88,17 +88,6 @@ impl RefreshError {
             RefreshError::Timeout(_) => "timeout",
         }
     }
-}
-
-/// The error and its causes on one line: `a: b: c`.
-pub fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let _ = write!(text, ": {cause}");
-        source = cause.source();
-    }
-    text
 }
 
 /// A graph built in memory, for a caller that serves it itself (one-process mode).

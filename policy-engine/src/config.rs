@@ -228,13 +228,7 @@ impl Settings {
     }
 }
 
-/// Trims slashes and adds one leading slash; nothing at all for an empty prefix.
-pub fn normalize_prefix(prefix: &str) -> String {
-    match prefix.trim_matches('/') {
-        "" => String::new(),
-        trimmed => format!("/{trimmed}"),
-    }
-}
+pub use graph_data::keys::normalize_prefix;
 
 /// Comma-separated names, trimmed, empty ones dropped, deduplicated.
 pub fn parse_params(csv: &str) -> BTreeSet<String> {

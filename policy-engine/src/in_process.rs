@@ -15,9 +15,10 @@ use std::time::Duration;
 use clap::Args;
 use graph_builder::config::{EdgeAddRemoveSettings, ReleaseSourceSettings};
 use graph_builder::graph_data_source::GraphDataSource;
-use graph_builder::refresh::{chain, Pipeline, ReleaseSource};
+use graph_builder::refresh::{Pipeline, ReleaseSource};
 use graph_builder::registry::ClientConfig;
 use graph_builder::scrape::ScrapeSettings;
+use graph_data::keys::chain;
 
 use crate::error::ApiError;
 use crate::refresh::{Failure, Produced};

@@ -16,17 +16,7 @@ use crate::error::ApiError;
 /// reporting the missing ones sorted, as the reference does. Keys are decoded leniently
 /// here because the reference checks presence before it decodes.
 pub fn ensure_present(mandatory: &BTreeSet<String>, query: &str) -> Result<(), ApiError> {
-    if mandatory.is_empty() {
-        return Ok(());
-    }
-    let present: BTreeSet<String> = pairs(query)
-        .map(|(k, _)| decode_component(k).unwrap_or_else(|| k.to_owned()))
-        .collect();
-    let missing: Vec<String> = mandatory
-        .iter()
-        .filter(|m| !present.contains(m.as_str()))
-        .cloned()
-        .collect();
+    let missing = graph_data::keys::missing_parameters(mandatory, query);
     if missing.is_empty() {
         Ok(())
     } else {

@@ -212,7 +212,7 @@ impl Settings {
         let service = ServiceSettings {
             main: SocketAddr::new(address, port),
             public: SocketAddr::new(address, public_port),
-            path_prefix: normalize_prefix(&prefix),
+            path_prefix: graph_data::keys::normalize_prefix(&prefix),
             mandatory_client_parameters: mandatory
                 .iter()
                 .map(|p| p.trim().to_owned())
@@ -309,17 +309,6 @@ impl Settings {
             edge_add_remove,
             warnings,
         })
-    }
-}
-
-/// Trims slashes and adds one leading slash; an empty prefix stays empty (the reference
-/// turns an explicitly empty prefix into `/`, serving `//graph`; we serve `/graph`).
-fn normalize_prefix(prefix: &str) -> String {
-    let trimmed = prefix.trim_matches('/');
-    if trimmed.is_empty() {
-        String::new()
-    } else {
-        format!("/{trimmed}")
     }
 }
 

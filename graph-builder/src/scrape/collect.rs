@@ -4,14 +4,12 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use graph_data::keys::ARCH_KEY;
 use semver::{BuildMetadata, Version};
 
 use super::cache::{ImageOutcome, ReleaseImage};
 use super::ScrapeError;
 use super::{InvalidRelease, ScrapeOutcome, ScrapeStats, ScrapedRelease};
-
-/// The metadata key that receives the architecture.
-pub const ARCH_KEY: &str = "io.openshift.upgrades.graph.release.arch";
 
 /// What happened to one tag.
 #[derive(Debug)]

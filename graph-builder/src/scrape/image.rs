@@ -5,10 +5,10 @@
 //! (the reference fetched child digests as blobs, B §8.5); several entries make `multi`, read
 //! from the last child like the reference does.
 
-use std::error::Error as StdError;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use graph_data::keys::{chain, PAYLOAD_ARCH_KEY};
 
 use super::cache::{Cache, ImageOutcome, ReleaseImage};
 use crate::registry::client::{BlobStream, FetchedManifest, Session};
@@ -20,9 +20,6 @@ use crate::scrape::layer_scan::{find_release_metadata, LayerError};
 use crate::scrape::oci_layout::OciLayout;
 use crate::scrape::release_metadata::parse_release_metadata;
 use crate::scrape::ScrapeError;
-
-/// The metadata key a multi payload sets on itself (B §2.3 step 10).
-const PAYLOAD_ARCH_KEY: &str = "release.openshift.io/architecture";
 
 /// Reads of one layer before a broken stream fails the scrape, on the client's backoff.
 const LAYER_ATTEMPTS: u32 = 3;
@@ -87,18 +84,6 @@ impl Source<'_> {
             },
         }
     }
-}
-
-/// `error: cause: cause` on one line, for the invalid list and logs.
-pub(crate) fn chain(error: &dyn StdError) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 /// Decides what the image behind `manifest` is. `Err` only for failures that must fail the

@@ -9,8 +9,9 @@ use futures::{StreamExt as _, TryStreamExt as _};
 use super::cache::Cache;
 use super::collect::{collect, digests, is_signature_tag, TagResult};
 use super::image::Source;
-use super::{add_counters, resolve, ScrapeError, ScrapeOutcome, DEFAULT_MANIFESTREF_KEY};
+use super::{add_counters, resolve, ScrapeError, ScrapeOutcome};
 use crate::scrape::oci_layout::OciLayout;
+use graph_data::keys::MANIFESTREF_KEY;
 
 /// Images inspected at once: disk reads, so fewer than for a registry.
 const LAYOUT_CONCURRENCY: usize = 8;
@@ -50,7 +51,7 @@ impl LayoutScraper {
         let mut outcome = collect(
             results,
             |digest| format!("{payload}@{digest}"),
-            DEFAULT_MANIFESTREF_KEY,
+            MANIFESTREF_KEY,
         )?;
         self.cache.retain_images(&seen);
         add_counters(&mut outcome.stats, &layout.counters);

@@ -41,18 +41,15 @@ use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 
 use futures::{StreamExt as _, TryStreamExt as _};
+use graph_data::keys::MANIFESTREF_KEY;
 
 use crate::registry::client::{Counters, FetchedManifest, Head, Session};
 use crate::registry::{Client, ClientConfig};
 use cache::Cache;
-pub use collect::ARCH_KEY;
 use collect::{collect, is_signature_tag, is_valid_tag, TagResult};
 pub use error::ScrapeError;
 use image::{inspect, Source};
 pub use layout::{scrape_oci_layout, LayoutScraper};
-
-/// The default metadata key that carries the manifest digest.
-pub const DEFAULT_MANIFESTREF_KEY: &str = "io.openshift.upgrades.graph.release.manifestref";
 
 /// Where and how to scrape release images.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,7 +77,7 @@ impl Default for ScrapeSettings {
                 ..ClientConfig::default()
             },
             fetch_concurrency: 16,
-            manifestref_key: DEFAULT_MANIFESTREF_KEY.to_string(),
+            manifestref_key: MANIFESTREF_KEY.to_string(),
         }
     }
 }
@@ -98,7 +95,8 @@ pub struct ScrapedRelease {
     pub arch: String,
     /// Every tag that pointed at this digest, sorted.
     pub tags: Vec<String>,
-    /// The release-metadata `metadata`, plus the manifestref key and [`ARCH_KEY`].
+    /// The release-metadata `metadata`, plus the manifestref key and the arch key
+    /// ([`graph_data::keys::ARCH_KEY`]).
     pub metadata: BTreeMap<String, String>,
     /// `previous` as in the release-metadata, without the arch.
     pub previous: Vec<semver::Version>,

@@ -8,12 +8,7 @@ use graph_builder::scrape::{ScrapeOutcome, ScrapedRelease};
 use integration_tests::images::release_image;
 use integration_tests::{Format, Image, Index, Pusher, ReleaseMetadata, TestRegistry};
 
-/// The metadata key every scraped release carries its manifest digest under.
-pub const MANIFESTREF_KEY: &str = "io.openshift.upgrades.graph.release.manifestref";
-/// The metadata key every scraped release carries its architecture under.
-pub const ARCH_KEY: &str = "io.openshift.upgrades.graph.release.arch";
-/// The release-metadata key that marks the per-arch children of a multi payload.
-pub const PAYLOAD_ARCH_KEY: &str = "release.openshift.io/architecture";
+pub use graph_data::keys::{ARCH_KEY, MANIFESTREF_KEY, PAYLOAD_ARCH_KEY};
 
 /// Scrape settings for `repository` on `registry` over plain HTTP, no credentials, no
 /// extra CA directory.
