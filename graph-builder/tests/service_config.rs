@@ -133,9 +133,10 @@ fn upstream_registry_table_feeds_the_default_chain() {
 #[test]
 fn unknown_plugin_names_and_keys_are_errors_naming_them() {
     let path = write_temp("[[plugin_settings]]\nname = \"release-scrape-dockerv3\"\n");
-    let err = Settings::load(&args(&["-c", path.to_str().unwrap()]))
-        .unwrap_err()
-        .to_string();
+    // As the binary prints it: the message naming the file, then the cause.
+    let err = graph_data::keys::chain(
+        &Settings::load(&args(&["-c", path.to_str().unwrap()])).unwrap_err(),
+    );
     assert!(err.contains("release-scrape-dockerv3"), "{err}");
     assert!(
         err.contains(path.to_str().unwrap()),

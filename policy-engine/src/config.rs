@@ -120,7 +120,7 @@ pub enum ConfigError {
     #[error("--service.address/--service.port and --status.address/--status.port are both {0}")]
     SameSocket(SocketAddr),
     /// The upstream URL does not parse.
-    #[error("--upstream.cincinnati.url {url:?}: {source}")]
+    #[error("--upstream.cincinnati.url {url:?} is not a URL")]
     UpstreamUrl {
         /// The value given.
         url: String,

@@ -34,7 +34,7 @@ pub struct UpstreamSettings {
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
     /// The HTTP client could not be built (TLS roots, for instance).
-    #[error("building the HTTP client for {url}: {source}")]
+    #[error("building the HTTP client for {url}")]
     Client {
         /// The upstream URL.
         url: String,
@@ -42,11 +42,8 @@ pub enum FetchError {
         source: reqwest::Error,
     },
     /// Connection, timeout or body read failure; reqwest's text names the URL.
-    #[error("{source}")]
-    Transport {
-        /// The cause.
-        source: reqwest::Error,
-    },
+    #[error(transparent)]
+    Transport(reqwest::Error),
     /// The upstream answered with a non-success status.
     #[error("{status}")]
     Status {
@@ -56,19 +53,16 @@ pub enum FetchError {
         status: reqwest::StatusCode,
     },
     /// The body is not a valid Cincinnati graph.
-    #[error("{source}")]
-    Parse {
-        /// The upstream URL.
-        url: String,
-        /// Why the body is not a graph.
-        source: graph_data::WireError,
-    },
+    #[error(transparent)]
+    Parse(graph_data::WireError),
 }
 
 impl From<&FetchError> for ApiError {
     fn from(error: &FetchError) -> Self {
         match error {
-            FetchError::Parse { .. } => ApiError::JsonIn(error.to_string()),
+            FetchError::Parse(_) => ApiError::JsonIn(error.to_string()),
+            // Its message names the URL only; the cause says what failed.
+            FetchError::Client { .. } => ApiError::UpstreamFetch(graph_data::keys::chain(error)),
             _ => ApiError::UpstreamFetch(error.to_string()),
         }
     }
@@ -109,14 +103,10 @@ impl Upstream {
         if last == Some(&fingerprint) {
             return Ok(Produced::Unchanged);
         }
-        let owned_url = url.clone();
         // A full-scale graph is hundreds of thousands of edges: parse it on a blocking
         // thread, not on a worker that serves requests.
         let graph = tokio::task::spawn_blocking(move || {
-            graph_data::wire::from_json(&body).map_err(|source| FetchError::Parse {
-                url: owned_url,
-                source,
-            })
+            graph_data::wire::from_json(&body).map_err(FetchError::Parse)
         })
         .await
         .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
@@ -152,7 +142,7 @@ pub async fn fetch(client: &reqwest::Client, url: &str) -> Result<bytes::Bytes, 
         .get(url)
         .send()
         .await
-        .map_err(|source| FetchError::Transport { source })?;
+        .map_err(FetchError::Transport)?;
     let status = response.status();
     if !status.is_success() {
         return Err(FetchError::Status {
@@ -160,8 +150,5 @@ pub async fn fetch(client: &reqwest::Client, url: &str) -> Result<bytes::Bytes, 
             status,
         });
     }
-    response
-        .bytes()
-        .await
-        .map_err(|source| FetchError::Transport { source })
+    response.bytes().await.map_err(FetchError::Transport)
 }

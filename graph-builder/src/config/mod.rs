@@ -101,7 +101,7 @@ pub struct EdgeAddRemoveSettings {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// The `-c` file cannot be read.
-    #[error("cannot read config file {}: {source}", path.display())]
+    #[error("cannot read config file {}", path.display())]
     ReadFile {
         /// The file.
         path: PathBuf,
@@ -109,7 +109,7 @@ pub enum ConfigError {
         source: std::io::Error,
     },
     /// The `-c` file is not valid TOML of our format (unknown keys and plugins included).
-    #[error("invalid config file {}: {source}", path.display())]
+    #[error("invalid config file {}", path.display())]
     ParseFile {
         /// The file.
         path: PathBuf,

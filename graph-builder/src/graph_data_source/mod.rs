@@ -26,7 +26,7 @@ use crate::registry::RegistryError;
 #[derive(Debug, thiserror::Error)]
 pub enum GraphDataError {
     /// A file or directory of the source cannot be read.
-    #[error("cannot read graph-data {}: {source}", path.display())]
+    #[error("cannot read graph-data {}", path.display())]
     Read {
         /// The file or directory.
         path: PathBuf,
