@@ -12,13 +12,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::time::Instant;
 
-use graph_builder::assemble::assemble;
+use graph_builder::assemble;
 use graph_builder::graph_data_source::{self, GraphDataSource};
-use graph_builder::scrape::{ScrapedRelease, ARCH_KEY};
+use graph_builder::scrape::ScrapedRelease;
+use graph_data::keys::{ARCH_KEY, MANIFESTREF_KEY};
 use semver::{BuildMetadata, Version};
 
 const ARCHES: [&str; 5] = ["amd64", "arm64", "ppc64le", "s390x", "multi"];
-const MANIFESTREF_KEY: &str = "io.openshift.upgrades.graph.release.manifestref";
 
 fn graph_data_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../data/graph-data")

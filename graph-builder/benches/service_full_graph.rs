@@ -22,7 +22,7 @@ use futures::{stream, StreamExt as _, TryStreamExt as _};
 use graph_builder::config::EdgeAddRemoveSettings;
 use graph_builder::graph_data_source::GraphDataSource;
 use graph_builder::refresh::{Pipeline, ReleaseSource, Timings};
-use graph_builder::registry::ScrapeSettings;
+use graph_builder::scrape::ScrapeSettings;
 use graph_builder::scrape::Scraper;
 use integration_tests::images::release_image;
 use integration_tests::{
@@ -176,7 +176,7 @@ async fn child(registry: &str) -> anyhow::Result<()> {
     let settings = ScrapeSettings {
         registry: registry.to_owned(),
         repository: REPO.to_owned(),
-        root_certificate_dir: None,
+        client: Default::default(),
         ..ScrapeSettings::default()
     };
     let scraper = Scraper::new(settings)?;
@@ -188,9 +188,9 @@ async fn child(registry: &str) -> anyhow::Result<()> {
         }),
     };
     let (cold, cold_time) = timed(pipeline.build()).await;
-    let cold = cold.map_err(|e| anyhow::anyhow!(graph_builder::refresh::chain(&e)))?;
+    let cold = cold.map_err(|e| anyhow::anyhow!(graph_data::keys::chain(&e)))?;
     let (warm, warm_time) = timed(pipeline.build()).await;
-    let warm = warm.map_err(|e| anyhow::anyhow!(graph_builder::refresh::chain(&e)))?;
+    let warm = warm.map_err(|e| anyhow::anyhow!(graph_data::keys::chain(&e)))?;
     if warm.graph_json != cold.graph_json {
         bail!("the warm build differs from the cold one");
     }

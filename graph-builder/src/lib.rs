@@ -1,42 +1,41 @@
 //! Graph-builder: scrapes release images from a mirror registry (or an OCI layout on disk)
 //! and assembles the update graph from them and the graph-data.
 //!
-//! - [`registry`]: the Docker Registry v2 / OCI distribution client and its settings,
-//! - [`scrape`]: turns a repository's tags into releases, with a digest-keyed cache,
-//! - [`oci_layout`]: the same from an OCI image layout directory,
-//! - [`layer`]: the streaming search of a layer for the release-metadata file,
-//! - [`release_metadata`]: that file's format,
-//! - [`assemble`]: scraped releases to the graph,
-//! - [`config`]: flags, the TOML file and the validated settings,
-//! - [`graph_data_source`]: graph-data from a directory or a tarball,
+//! The public surface, in pipeline order:
+//! - [`registry`]: the registry client ([`registry::Client`], [`registry::ClientConfig`],
+//!   [`registry::RegistryError`]) and the push client of the `graph-data` tool,
+//! - [`scrape`]: a repository's tags (or an OCI layout's) to releases, with a digest cache,
+//! - [`graph_data_source`]: graph-data from a directory, a tarball or an image,
+//! - [`refresh`]: one build ([`refresh::Pipeline`]: as a [`graph_data::Graph`] with
+//!   `build_graph`, or as the raw JSON with `build`) and the service's refresh loop,
+//! - [`config`]: flags, the TOML file and the validated settings of the binary,
 //! - [`graph_data_push`]: builds and pushes a graph-data image (the `graph-data` tool),
-//! - [`refresh`]: the refresh loop and the build pipeline,
-//! - [`report`]: the `/status` facts about building the graph (both binaries),
-//! - [`status`]: the shared state (last good graph, failures) and the status routes,
-//! - [`metrics`]: the `cincinnati_gb_*` metrics,
 //! - [`logging`]: the logging flags and subscriber of both binaries,
-//! - [`service`]: the listeners and [`run`],
-//! - [`error`]: request errors and their HTTP mapping.
+//! - [`report`]: the `/status` facts about building the graph (both binaries),
+//! - [`plan_cli`]: the update planner's commands of the `graph-data` tool,
+//! - [`run`]: the service.
+//!
+//! Everything else is private to the crate: `assemble` (releases to the graph), `status`
+//! (the last good graph, failures, the status routes), `metrics`, `service` (listeners)
+//! and `error` (request errors and their HTTP mapping).
 #![deny(missing_docs)]
 
-pub mod assemble;
+pub(crate) mod assemble;
 pub mod config;
-pub mod error;
+pub(crate) mod error;
 pub mod graph_data_push;
 pub mod graph_data_source;
-pub mod layer;
 pub mod logging;
-pub mod metrics;
-pub mod oci_layout;
+pub(crate) mod metrics;
 pub mod plan_cli;
 pub mod refresh;
 pub mod registry;
-pub mod release_metadata;
 pub mod report;
 pub mod scrape;
-pub mod service;
-pub mod status;
+pub(crate) mod service;
+pub(crate) mod status;
 
+pub use assemble::{assemble, AssembleError};
 pub use service::{run, Listeners, RunError};
 
 /// The git commit these binaries were built from (`GIT_COMMIT` at build time, else the

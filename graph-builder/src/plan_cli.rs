@@ -16,8 +16,10 @@ use semver::Version;
 
 use crate::config::{EdgeAddRemoveSettings, ReleaseSourceSettings};
 use crate::graph_data_source::GraphDataSource;
-use crate::refresh::{chain, Pipeline, ReleaseSource};
-use crate::registry::ScrapeSettings;
+use crate::refresh::{Pipeline, ReleaseSource};
+use graph_data::keys::chain;
+use crate::registry::ClientConfig;
+use crate::scrape::ScrapeSettings;
 
 /// Largest answer accepted from a server, in bytes.
 const MAX_ANSWER_BYTES: usize = 64 * 1024 * 1024;
@@ -217,12 +219,15 @@ async fn build(source: &SourceArgs) -> Result<(Graph, Provenance), String> {
             dir: dir.clone(),
             payload_repository: source.payload_repository.clone(),
         },
-        (None, Some(registry)) => ReleaseSourceSettings::Registry(ScrapeSettings {
+        (None, Some(registry)) => ReleaseSourceSettings::Registry(Box::new(ScrapeSettings {
             registry: registry.clone(),
             repository: source.releases_repository.clone().unwrap_or_default(),
-            credentials_path: source.releases_credentials.clone(),
+            client: ClientConfig {
+                credentials_path: source.releases_credentials.clone(),
+                ..ClientConfig::default()
+            },
             ..ScrapeSettings::default()
-        }),
+        })),
         (None, None) => {
             return Err(
                 "give --server URL, or --releases-oci-layout DIR or --releases-registry HOST \

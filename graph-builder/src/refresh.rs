@@ -7,19 +7,22 @@
 //! graph-data, apply it, run edge-add-remove, serialize. The release source is an enum,
 //! so a build runs the same way against a registry or an OCI layout on disk.
 
-use std::fmt::Write as _;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use graph_data::apply::ApplyError;
+use graph_data::keys::chain;
+use graph_data::provenance::Provenance;
+use graph_data::Graph;
+use sha2::{Digest as _, Sha256};
 use tokio_util::sync::CancellationToken;
 
 use crate::assemble::{assemble, AssembleError};
 use crate::config::{EdgeAddRemoveSettings, RefreshSettings, ReleaseSourceSettings};
 use crate::graph_data_source::{self, GraphDataError, GraphDataSource};
-use crate::registry::ScrapeError;
-use crate::scrape::{LayoutScraper, ScrapeOutcome, Scraper};
+use crate::scrape::{LayoutScraper, ScrapeError, ScrapeOutcome, Scraper};
 use crate::status::{AppState, Published};
 
 /// Where release images come from.
@@ -36,7 +39,7 @@ impl ReleaseSource {
     pub fn new(settings: &ReleaseSourceSettings) -> Result<ReleaseSource, ScrapeError> {
         Ok(match settings {
             ReleaseSourceSettings::Registry(s) => {
-                ReleaseSource::Registry(Box::new(Scraper::new(s.clone())?))
+                ReleaseSource::Registry(Box::new(Scraper::new((**s).clone())?))
             }
             ReleaseSourceSettings::OciLayout {
                 dir,
@@ -97,23 +100,34 @@ impl RefreshError {
     }
 }
 
-/// The error and its causes on one line: `a: b: c`. Line breaks inside a message (a
-/// registry's error body may hold some) are written as `\n`, so a log collector keeps
-/// the record whole.
-pub fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let _ = write!(text, ": {cause}");
-        source = cause.source();
-    }
-    if text.contains(['\n', '\r']) {
-        text = text.replace('\r', "\\r").replace('\n', "\\n");
-    }
-    text
+/// A graph built in memory, for a caller that serves it itself (one-process mode).
+#[derive(Debug)]
+pub struct BuiltGraph {
+    /// The graph, graph-data applied.
+    pub graph: Graph,
+    /// Why edges were removed or made conditional, and what is missing.
+    pub provenance: Provenance,
+    /// The graph-data tarball applied, if any.
+    pub graph_data: Option<Bytes>,
+    /// Releases the scrape found.
+    pub raw_releases: usize,
+    /// Those releases per architecture.
+    pub per_arch: BTreeMap<String, usize>,
+    /// Release images the scrape could not use.
+    pub invalid: Vec<crate::scrape::InvalidRelease>,
+    /// The graph-data source and the `sha256:` of the tarball applied, if any.
+    pub graph_data_source: Option<(String, String)>,
+    /// The graph-data's warnings (`file: message`).
+    pub graph_data_warnings: Vec<String>,
+    /// The sha256 of what the graph was built from (every release's pull spec, in version
+    /// order, and the graph-data tarball): equal inputs build an equal graph, so a caller
+    /// can skip publishing a graph that cannot have changed.
+    pub inputs: [u8; 32],
+    /// Where the time went.
+    pub timings: Timings,
 }
 
-/// A successful build.
+/// A successful build, serialized for the graph-builder's own routes.
 #[derive(Debug)]
 pub struct Built {
     /// The raw graph JSON.
@@ -125,7 +139,7 @@ pub struct Built {
     /// Releases the scrape found.
     pub raw_releases: usize,
     /// Those releases per architecture.
-    pub per_arch: std::collections::BTreeMap<String, usize>,
+    pub per_arch: BTreeMap<String, usize>,
     /// Release images the scrape could not use.
     pub invalid: Vec<crate::scrape::InvalidRelease>,
     /// The graph-data source and the `sha256:` of the tarball applied, if any.
@@ -167,8 +181,37 @@ pub struct Pipeline {
 }
 
 impl Pipeline {
-    /// Runs every step once.
+    /// Runs every step once and serializes the graph (the graph-builder's raw graph JSON).
     pub async fn build(&self) -> Result<Built, RefreshError> {
+        let built = self.build_graph().await?;
+        // Serializing a full-scale graph is CPU work: off the async workers too.
+        let serialized = tokio::task::spawn_blocking(move || {
+            let started = Instant::now();
+            let graph_json = Bytes::from(graph_data::wire::to_json(&built.graph));
+            let provenance = Bytes::from(built.provenance.to_json());
+            let mut timings = built.timings;
+            timings.serialize = started.elapsed();
+            Built {
+                graph_json,
+                provenance,
+                graph_data: built.graph_data,
+                raw_releases: built.raw_releases,
+                per_arch: built.per_arch,
+                invalid: built.invalid,
+                graph_data_source: built.graph_data_source,
+                graph_data_warnings: built.graph_data_warnings,
+                nodes: built.graph.len(),
+                edges: built.graph.edge_count(),
+                timings,
+            }
+        })
+        .await
+        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+        Ok(serialized)
+    }
+
+    /// Runs every step once and returns the graph itself, not JSON.
+    pub async fn build_graph(&self) -> Result<BuiltGraph, RefreshError> {
         let mut timings = Timings::default();
         let started = Instant::now();
         let outcome = self
@@ -206,13 +249,14 @@ fn process(
     tarball: Option<(String, Bytes)>,
     edge_add_remove: Option<EdgeAddRemoveSettings>,
     mut timings: Timings,
-) -> Result<Built, RefreshError> {
+) -> Result<BuiltGraph, RefreshError> {
     let started = Instant::now();
+    let inputs = inputs_digest(&outcome, tarball.as_ref().map(|(_, bytes)| bytes));
     let mut graph = assemble(&outcome.releases).map_err(|e| RefreshError::Assemble(Box::new(e)))?;
     // The releases (hundreds of `previous` versions each) are in the graph now; holding
     // them through apply and serialize would add tens of MB to the peak at full scale.
     let raw_releases = outcome.releases.len();
-    let mut per_arch = std::collections::BTreeMap::new();
+    let mut per_arch = BTreeMap::new();
     for release in &outcome.releases {
         *per_arch.entry(release.arch.clone()).or_insert(0) += 1;
     }
@@ -246,12 +290,8 @@ fn process(
         .unwrap_or_default();
     drop(data);
     timings.apply = started.elapsed();
-    let started = Instant::now();
-    let graph_json = Bytes::from(graph_data::wire::to_json(&graph));
-    let provenance = Bytes::from(provenance.to_json());
-    timings.serialize = started.elapsed();
-    Ok(Built {
-        graph_json,
+    Ok(BuiltGraph {
+        graph,
         provenance,
         graph_data_source: tarball
             .as_ref()
@@ -261,15 +301,31 @@ fn process(
         raw_releases,
         per_arch,
         invalid,
-        nodes: graph.len(),
-        edges: graph.edge_count(),
+        inputs,
         timings,
     })
 }
 
+/// The sha256 of the releases' pull specs (which name their manifest digests) in version
+/// order, then of the graph-data tarball.
+fn inputs_digest(outcome: &ScrapeOutcome, tarball: Option<&Bytes>) -> [u8; 32] {
+    let mut hasher = Sha256::new();
+    for release in &outcome.releases {
+        hasher.update(release.version.to_string().as_bytes());
+        hasher.update([0]);
+        hasher.update(release.payload.as_bytes());
+        hasher.update([0]);
+    }
+    hasher.update([0xff]);
+    if let Some(tarball) = tarball {
+        hasher.update(tarball);
+    }
+    hasher.finalize().into()
+}
+
 /// Runs refreshes until `stop` is cancelled: the first at once, the next `pause` after
 /// the end of the previous one. A refresh in progress is abandoned when `stop` fires.
-pub async fn run(
+pub(crate) async fn run(
     pipeline: Arc<Pipeline>,
     state: Arc<AppState>,
     settings: RefreshSettings,

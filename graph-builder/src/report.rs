@@ -15,7 +15,8 @@ use serde::Serialize;
 use sha2::{Digest as _, Sha256};
 
 use crate::graph_data_source::GraphDataError;
-use crate::refresh::{chain, Built, RefreshError};
+use crate::refresh::{Built, BuiltGraph, RefreshError};
+use graph_data::keys::chain;
 use crate::scrape::{InvalidRelease, ScrapeProgress};
 
 /// What is known about building the graph.
@@ -134,7 +135,7 @@ pub struct ProblemReport {
 /// The graph being served.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct GraphReport {
-    /// `sha256:` of the graph JSON.
+    /// `sha256:` of the graph JSON (in one-process mode, of the graph's inputs).
     pub revision: String,
     /// Nodes (releases).
     pub nodes: usize,
@@ -144,6 +145,18 @@ pub struct GraphReport {
     pub built: String,
     /// Seconds since then.
     pub age_seconds: u64,
+}
+
+/// What a successful build tells the board, from either kind of build.
+struct BuildFacts<'a> {
+    raw_releases: usize,
+    per_arch: &'a std::collections::BTreeMap<String, usize>,
+    invalid: &'a [crate::scrape::InvalidRelease],
+    graph_data_source: Option<&'a (String, String)>,
+    graph_data_warnings: &'a [String],
+    revision: String,
+    nodes: usize,
+    edges: usize,
 }
 
 /// Where the refresh loop records what [`BuildReport`] shows.
@@ -172,6 +185,43 @@ impl StatusBoard {
 
     /// Records a refresh that built `built`, started at `started` and took `elapsed`.
     pub fn record_success(&self, built: &Built, started: SystemTime, elapsed: Duration) {
+        self.record(
+            BuildFacts {
+                raw_releases: built.raw_releases,
+                per_arch: &built.per_arch,
+                invalid: &built.invalid,
+                graph_data_source: built.graph_data_source.as_ref(),
+                graph_data_warnings: &built.graph_data_warnings,
+                revision: sha256(&built.graph_json),
+                nodes: built.nodes,
+                edges: built.edges,
+            },
+            started,
+            elapsed,
+        );
+    }
+
+    /// Records a refresh that built `built` in memory (one-process mode), started at
+    /// `started` and took `elapsed`. With no JSON written, the graph's revision is the
+    /// `sha256:` fingerprint of its inputs (equal inputs build an equal graph).
+    pub fn record_built_graph(&self, built: &BuiltGraph, started: SystemTime, elapsed: Duration) {
+        self.record(
+            BuildFacts {
+                raw_releases: built.raw_releases,
+                per_arch: &built.per_arch,
+                invalid: &built.invalid,
+                graph_data_source: built.graph_data_source.as_ref(),
+                graph_data_warnings: &built.graph_data_warnings,
+                revision: format!("sha256:{}", hex::encode(built.inputs)),
+                nodes: built.graph.len(),
+                edges: built.graph.edge_count(),
+            },
+            started,
+            elapsed,
+        );
+    }
+
+    fn record(&self, built: BuildFacts<'_>, started: SystemTime, elapsed: Duration) {
         let mut facts = self.lock();
         facts.failures = 0;
         facts.failing_since = None;
@@ -186,9 +236,9 @@ impl StatusBoard {
         facts.releases = Some(ReleasesReport {
             total: built.raw_releases,
             per_arch: built.per_arch.clone(),
-            invalid: invalid_reports(&built.invalid),
+            invalid: invalid_reports(built.invalid),
         });
-        if let Some((source, digest)) = &built.graph_data_source {
+        if let Some((source, digest)) = built.graph_data_source {
             let changed = facts.changed_since(digest);
             facts.graph_data = Some(GraphDataReport {
                 source: source.clone(),
@@ -196,13 +246,13 @@ impl StatusBoard {
                 changed: Some(rfc3339(changed)),
                 age_seconds: None,
                 problems: Vec::new(),
-                warnings: built.graph_data_warnings.clone(),
+                warnings: built.graph_data_warnings.to_vec(),
             });
         }
         let now = SystemTime::now();
         facts.graph = Some((
             GraphReport {
-                revision: sha256(&built.graph_json),
+                revision: built.revision,
                 nodes: built.nodes,
                 edges: built.edges,
                 built: rfc3339(now),

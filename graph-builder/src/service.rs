@@ -15,6 +15,7 @@ use std::time::Duration;
 use actix_web::http::header::{HeaderValue, ACCEPT};
 use actix_web::middleware::Compress;
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer, ResponseError as _};
+use graph_data::keys::missing_parameters;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{GraphDataSettings, Settings};
@@ -22,7 +23,8 @@ use crate::error::ServiceError;
 use crate::graph_data_source::{GraphDataImage, GraphDataSource};
 use crate::metrics::Metrics;
 use crate::refresh::{self, Pipeline, ReleaseSource};
-use crate::registry::ScrapeError;
+use crate::registry::RegistryError;
+use crate::scrape::ScrapeError;
 use crate::status::{self, AppState};
 
 /// How long a graceful shutdown waits for requests in flight.
@@ -78,7 +80,7 @@ pub enum RunError {
     ReleaseSource(#[source] Box<ScrapeError>),
     /// The graph-data image settings are unusable (registry URL, CA directory, …).
     #[error("cannot set up the graph-data image source")]
-    GraphDataSource(#[source] Box<ScrapeError>),
+    GraphDataSource(#[source] RegistryError),
     /// The metrics registry refused a metric (a bug).
     #[error("cannot register the metrics")]
     Metrics(#[source] prometheus::Error),
@@ -113,8 +115,7 @@ pub async fn run(
             None => None,
             Some(GraphDataSettings::Path(path)) => Some(GraphDataSource::Path(path.clone())),
             Some(GraphDataSettings::Image(image)) => Some(GraphDataSource::Image(Box::new(
-                GraphDataImage::new(image.clone())
-                    .map_err(|e| RunError::GraphDataSource(Box::new(e)))?,
+                GraphDataImage::new((**image).clone()).map_err(RunError::GraphDataSource)?,
             ))),
         },
         edge_add_remove: settings.edge_add_remove,
@@ -237,14 +238,6 @@ fn acceptable(accept: Option<&HeaderValue>) -> bool {
     }
 }
 
-/// The mandatory parameters absent from the query string, sorted.
-fn missing_params(query: &str, mandatory: &BTreeSet<String>) -> Vec<String> {
-    let present: BTreeSet<String> = url::form_urlencoded::parse(query.as_bytes())
-        .map(|(key, _)| key.into_owned())
-        .collect();
-    mandatory.difference(&present).cloned().collect()
-}
-
 async fn graph(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -258,7 +251,7 @@ async fn graph(
     if !acceptable(req.headers().get(ACCEPT)) {
         return Err(refuse(&state, ServiceError::InvalidContentType));
     }
-    let missing = missing_params(req.query_string(), &routes.mandatory_client_parameters);
+    let missing = missing_parameters(&routes.mandatory_client_parameters, req.query_string());
     if !missing.is_empty() {
         return Err(refuse(&state, ServiceError::MissingParams(missing)));
     }
@@ -317,12 +310,5 @@ mod tests {
         ] {
             assert!(!ok(v), "{v}");
         }
-    }
-
-    #[test]
-    fn missing_parameters_are_sorted() {
-        let mandatory: BTreeSet<String> = ["channel", "arch", "id"].map(String::from).into();
-        assert_eq!(missing_params("id=1&x=2", &mandatory), ["arch", "channel"]);
-        assert!(missing_params("arch=&channel=a&id", &mandatory).is_empty());
     }
 }

@@ -72,11 +72,6 @@ impl AppState {
         self.published.borrow().clone()
     }
 
-    /// Notified at each newly published graph.
-    pub fn subscribe(&self) -> watch::Receiver<Option<Arc<Published>>> {
-        self.published.subscribe()
-    }
-
     /// Swaps in a new graph and ends the current run of failures.
     pub fn publish(&self, published: Published) {
         self.published.send_replace(Some(Arc::new(published)));

@@ -36,8 +36,7 @@ fn settings(registry: &TestRegistry, tag: &str) -> GraphDataImageSettings {
         registry: format!("http://{}", registry.host_port()),
         repository: REPO.to_owned(),
         tag: tag.to_owned(),
-        credentials_path: None,
-        root_certificate_dir: None,
+        client: Default::default(),
         graph_data_path: "/".to_owned(),
         output_directory: None,
     }

@@ -22,7 +22,7 @@ fn settings(extra: &[&str], toml: &str) -> Result<Settings, ConfigError> {
     Settings::from_parts(&args(extra), ConfigFile::parse(toml).expect("valid TOML"))
 }
 
-fn registry(s: &Settings) -> &graph_builder::registry::ScrapeSettings {
+fn registry(s: &Settings) -> &graph_builder::scrape::ScrapeSettings {
     match &s.releases {
         ReleaseSourceSettings::Registry(r) => r,
         other => panic!("expected a registry source, got {other:?}"),
@@ -45,7 +45,7 @@ fn operator_gb_toml_parses_verbatim() {
     assert_eq!(r.repository, "ocp/release");
     assert_eq!(r.fetch_concurrency, 16);
     assert_eq!(
-        r.credentials_path.as_deref(),
+        r.client.credentials_path.as_deref(),
         Some(Path::new(
             "/var/lib/cincinnati/registry-credentials/.dockerconfigjson"
         ))
@@ -133,9 +133,10 @@ fn upstream_registry_table_feeds_the_default_chain() {
 #[test]
 fn unknown_plugin_names_and_keys_are_errors_naming_them() {
     let path = write_temp("[[plugin_settings]]\nname = \"release-scrape-dockerv3\"\n");
-    let err = Settings::load(&args(&["-c", path.to_str().unwrap()]))
-        .unwrap_err()
-        .to_string();
+    // As the binary prints it: the message naming the file, then the cause.
+    let err = graph_data::keys::chain(
+        &Settings::load(&args(&["-c", path.to_str().unwrap()])).unwrap_err(),
+    );
     assert!(err.contains("release-scrape-dockerv3"), "{err}");
     assert!(
         err.contains(path.to_str().unwrap()),

@@ -16,7 +16,7 @@ use service::{graph_data, summary, wait_for, write, Service};
 
 const REPO: &str = "ocp/release";
 const ERRORS: &str = "cincinnati_gb_graph_upstream_errors_total";
-const CHANNELS: &str = "io.openshift.upgrades.graph.release.channels";
+use graph_data::keys::CHANNELS_KEY as CHANNELS;
 
 fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
     items

@@ -60,8 +60,7 @@ fn image_settings(registry: &TestRegistry, tag: &str, root: &str) -> GraphDataIm
         registry: format!("http://{}", registry.host_port()),
         repository: GD_REPO.to_owned(),
         tag: tag.to_owned(),
-        credentials_path: None,
-        root_certificate_dir: None,
+        client: Default::default(),
         graph_data_path: format!("/{root}"),
         output_directory: None,
     }

@@ -11,7 +11,8 @@ use std::hint::black_box;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use graph_data::apply::{apply_all, ARCH_KEY};
+use graph_data::apply::apply_all;
+use graph_data::keys::ARCH_KEY;
 use graph_data::repo::{load_dir, validate};
 use graph_data::{wire, Graph, Metadata, Release};
 use semver::{BuildMetadata, Version};

@@ -5,7 +5,8 @@
 //! - the graph-data repository format (`version`, `channels/`, `blocked-edges/`, `raw/`),
 //!   its loader and validator, and the pure functions that apply it to a scraped graph;
 //! - release signatures in the atomic signature-store layout ([`signatures`]): the
-//!   `signatures/` tree of graph-data and signature ConfigMaps, loaded into a bounded store.
+//!   `signatures/` tree of graph-data and signature ConfigMaps, loaded into a bounded store;
+//! - [`keys`]: the metadata keys and the small API rules both services share.
 #![deny(missing_docs)]
 
 pub mod apply;
@@ -13,6 +14,7 @@ pub mod bounded_tar;
 mod conditional;
 mod error;
 mod graph;
+pub mod keys;
 pub mod planner;
 pub mod provenance;
 mod release;

@@ -13,7 +13,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use semver::{BuildMetadata, Version};
 use serde::{Deserialize, Serialize};
 
-use crate::apply::{ARCH_KEY, CHANNELS_KEY};
+use crate::keys::{ARCH_KEY, CHANNELS_KEY};
 use crate::graph::{Graph, ReleaseId};
 use crate::provenance::{Provenance, Rule};
 use crate::{Release, Risk};

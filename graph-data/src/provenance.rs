@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::apply::{self, ApplyError};
 use crate::graph::{Graph, ReleaseId};
+use crate::keys;
 use crate::repo::GraphData;
 
 /// Path of the raw metadata file, relative to the graph-data root.
@@ -394,15 +395,15 @@ fn removed_edges(
         .raw_metadata
         .iter()
         .filter(|e| {
-            e.metadata.contains_key(apply::PREVIOUS_REMOVE_KEY)
-                || e.metadata.contains_key(apply::PREVIOUS_REMOVE_REGEX_KEY)
+            e.metadata.contains_key(keys::PREVIOUS_REMOVE_KEY)
+                || e.metadata.contains_key(keys::PREVIOUS_REMOVE_REGEX_KEY)
         })
         .map(|e| apply::base(&e.version))
         .collect();
     let raw_next_removes: HashSet<Version> = data
         .raw_metadata
         .iter()
-        .filter(|e| e.metadata.contains_key(apply::NEXT_REMOVE_KEY))
+        .filter(|e| e.metadata.contains_key(keys::NEXT_REMOVE_KEY))
         .map(|e| apply::base(&e.version))
         .collect();
     // Compiled once: many targets share a regex.
@@ -457,13 +458,13 @@ fn attribute<'a>(
             .any(|e| e == "*" || Version::parse(e).is_ok_and(|p| apply::base(&p) == apply::base(v)))
     };
     if to_metadata
-        .get(apply::PREVIOUS_REMOVE_KEY)
+        .get(keys::PREVIOUS_REMOVE_KEY)
         .is_some_and(|csv| names(csv, from_version))
     {
         return (Rule::RemovedByMetadata, raw(raw_removes, &to_base));
     }
     if from_metadata
-        .get(apply::NEXT_REMOVE_KEY)
+        .get(keys::NEXT_REMOVE_KEY)
         .is_some_and(|csv| names(csv, to_version))
     {
         return (Rule::RemovedByMetadata, raw(raw_next_removes, &from_base));
@@ -497,7 +498,7 @@ fn attribute<'a>(
     }
     // Otherwise a regex the release carries itself or raw metadata added.
     let by_regex = to_metadata
-        .get(apply::PREVIOUS_REMOVE_REGEX_KEY)
+        .get(keys::PREVIOUS_REMOVE_REGEX_KEY)
         .and_then(|pattern| {
             regexes
                 .entry(pattern.clone())

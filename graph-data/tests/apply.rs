@@ -2,9 +2,10 @@
 
 use std::collections::BTreeSet;
 
-use graph_data::apply::{
-    apply, apply_all, edge_add_remove, ApplyError, ARCH_KEY, CHANNELS_KEY, NEXT_ADD_KEY,
-    NEXT_REMOVE_KEY, PREVIOUS_ADD_KEY, PREVIOUS_REMOVE_KEY, PREVIOUS_REMOVE_REGEX_KEY,
+use graph_data::apply::{apply, apply_all, edge_add_remove, ApplyError};
+use graph_data::keys::{
+    ARCH_KEY, CHANNELS_KEY, NEXT_ADD_KEY, NEXT_REMOVE_KEY, PREVIOUS_ADD_KEY, PREVIOUS_REMOVE_KEY,
+    PREVIOUS_REMOVE_REGEX_KEY,
 };
 use graph_data::repo::{load_dir, GraphData};
 use graph_data::{Graph, Metadata, Release};

@@ -6,9 +6,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use graph_data::apply::{
-    apply_all, edge_add_remove, CHANNELS_KEY, PREVIOUS_REMOVE_KEY, PREVIOUS_REMOVE_REGEX_KEY,
-};
+use graph_data::apply::{apply_all, edge_add_remove};
+use graph_data::keys::{CHANNELS_KEY, PREVIOUS_REMOVE_KEY, PREVIOUS_REMOVE_REGEX_KEY};
 use graph_data::repo::{load_dir, LoadFailure};
 use graph_data::{wire, Graph};
 use semver::Version;

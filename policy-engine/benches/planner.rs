@@ -19,8 +19,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use graph_builder::assemble::assemble;
-use graph_builder::scrape::{ScrapedRelease, ARCH_KEY};
+use graph_builder::assemble;
+use graph_builder::scrape::ScrapedRelease;
+use graph_data::keys::ARCH_KEY;
 use graph_data::planner::ChannelView;
 use graph_data::provenance::{self, Provenance};
 use policy_engine::metrics::Metrics;

@@ -123,7 +123,7 @@ pub enum ConfigError {
     #[error("--service.address/--service.port and --status.address/--status.port are both {0}")]
     SameSocket(SocketAddr),
     /// The upstream URL does not parse.
-    #[error("--upstream.cincinnati.url {url:?}: {source}")]
+    #[error("--upstream.cincinnati.url {url:?} is not a URL")]
     UpstreamUrl {
         /// The value given.
         url: String,
@@ -242,13 +242,7 @@ impl Settings {
     }
 }
 
-/// Trims slashes and adds one leading slash; nothing at all for an empty prefix.
-pub fn normalize_prefix(prefix: &str) -> String {
-    match prefix.trim_matches('/') {
-        "" => String::new(),
-        trimmed => format!("/{trimmed}"),
-    }
-}
+pub use graph_data::keys::normalize_prefix;
 
 /// Comma-separated names, trimmed, empty ones dropped, deduplicated.
 pub fn parse_params(csv: &str) -> BTreeSet<String> {

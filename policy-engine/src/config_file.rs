@@ -17,7 +17,7 @@ use serde::Deserialize;
 #[derive(Debug, thiserror::Error)]
 pub enum FileError {
     /// The file cannot be read.
-    #[error("reading config file {path}: {source}")]
+    #[error("reading config file {}", path.display())]
     Read {
         /// The file.
         path: PathBuf,
@@ -25,7 +25,7 @@ pub enum FileError {
         source: std::io::Error,
     },
     /// The file is not TOML of the expected shape.
-    #[error("config file {path}: {source}")]
+    #[error("config file {}", path.display())]
     Parse {
         /// The file.
         path: PathBuf,
@@ -154,6 +154,8 @@ fn flags_from_str(path: &Path, text: &str) -> Result<Vec<OsString>, FileError> {
 
 #[cfg(test)]
 mod tests {
+    use graph_data::keys::chain;
+
     use super::*;
 
     const FULL: &str = r#"
@@ -191,12 +193,14 @@ url = "http://gb:8080/v1/graph"
 
     #[test]
     fn policies_unknown_keys_and_bad_verbosity_are_errors_naming_the_file() {
-        let err = flags_from_str(Path::new("pe.toml"), "[[policy]]\nname = \"x\"\n").unwrap_err();
-        assert!(err.to_string().starts_with("config file pe.toml:"), "{err}");
-        assert!(err.to_string().contains("policy"), "{err}");
-        let err = flags_from_str(Path::new("pe.toml"), "[service]\nprot = 1\n").unwrap_err();
-        assert!(err.to_string().contains("prot"), "{err}");
-        let err = flags_from_str(Path::new("pe.toml"), "verbosity = \"debug\"\n").unwrap_err();
-        assert!(err.to_string().contains("field `verbosity`"), "{err}");
+        // The message names the file; the cause (the key) follows in the chain.
+        let text = |toml: &str| chain(&flags_from_str(Path::new("pe.toml"), toml).unwrap_err());
+        let err = text("[[policy]]\nname = \"x\"\n");
+        assert!(err.starts_with("config file pe.toml:"), "{err}");
+        assert!(err.contains("policy"), "{err}");
+        let err = text("[service]\nprot = 1\n");
+        assert!(err.contains("prot"), "{err}");
+        let err = text("verbosity = \"debug\"\n");
+        assert!(err.contains("field `verbosity`"), "{err}");
     }
 }

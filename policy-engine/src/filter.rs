@@ -14,11 +14,8 @@ use semver::{BuildMetadata, Version};
 
 use crate::error::ApiError;
 
-/// Metadata key listing the channels of a release, comma-separated.
-pub const CHANNELS_KEY: &str = "io.openshift.upgrades.graph.release.channels";
-/// Metadata key listing the architectures of a release, comma-separated; removed from
-/// every node the policy-engine serves.
-pub const ARCH_KEY: &str = "io.openshift.upgrades.graph.release.arch";
+// The metadata keys the filters read; the arch key is removed from every node served.
+pub use graph_data::keys::{ARCH_KEY, CHANNELS_KEY};
 /// The architecture assumed when the client sends none.
 pub const DEFAULT_ARCH: &str = "amd64";
 

@@ -1,6 +1,7 @@
 //! One-process mode (SPEC A4): the policy-engine builds the graph itself with the
 //! graph-builder library, from release images (an OCI layout on disk or a registry) and
-//! graph-data, and publishes each good graph into its [`GraphSource`].
+//! graph-data, and hands each good graph, as built, to the refresh loop
+//! ([`crate::refresh`]).
 //!
 //! The build is the graph-builder's own [`Pipeline`] (scrape, assemble, graph-data,
 //! edge-add-remove), so one process and two processes serve the same graph. A failed
@@ -9,19 +10,19 @@
 //! `cincinnati_pe_refresh_failing_since_timestamp_seconds` and shown by `/readyz`.
 
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
 
 use clap::Args;
 use graph_builder::config::{EdgeAddRemoveSettings, ReleaseSourceSettings};
 use graph_builder::graph_data_source::GraphDataSource;
-use graph_builder::refresh::{chain, Pipeline, ReleaseSource};
-use graph_builder::registry::ScrapeSettings;
-use sha2::{Digest, Sha256};
+use graph_builder::refresh::{Pipeline, ReleaseSource};
+use graph_builder::registry::ClientConfig;
+use graph_builder::report::StatusBoard;
+use graph_builder::scrape::ScrapeSettings;
+use graph_data::keys::chain;
 
 use crate::error::ApiError;
-use crate::metrics::Metrics;
-use crate::source::GraphSource;
+use crate::refresh::{Failure, Produced};
 
 /// Where payload pull specs point when the layout's images are not said to be mirrored
 /// elsewhere: the reference's default repository.
@@ -100,13 +101,16 @@ impl InProcessArgs {
                 dir: dir.clone(),
                 payload_repository: self.payload_repository.clone(),
             },
-            (None, Some(registry)) => ReleaseSourceSettings::Registry(ScrapeSettings {
+            (None, Some(registry)) => ReleaseSourceSettings::Registry(Box::new(ScrapeSettings {
                 registry: registry.clone(),
                 repository: self.releases_repository.clone().unwrap_or_default(),
-                credentials_path: self.releases_credentials.clone(),
-                root_certificate_dir: Some(self.releases_ca_dir.clone()),
+                client: ClientConfig {
+                    credentials_path: self.releases_credentials.clone(),
+                    ca_dir: Some(self.releases_ca_dir.clone()),
+                    ..ClientConfig::default()
+                },
                 ..ScrapeSettings::default()
-            }),
+            })),
             (None, None) => return None,
         };
         Some(InProcessSettings {
@@ -117,103 +121,89 @@ impl InProcessArgs {
     }
 }
 
-/// Builds the graph now and then, publishing each new one into `source`, until the task
-/// is dropped or aborted.
-pub async fn refresh_loop(settings: InProcessSettings, source: GraphSource, metrics: Arc<Metrics>) {
-    let releases = match ReleaseSource::new(&settings.releases) {
-        Ok(releases) => releases,
-        Err(error) => {
-            let message = format!("cannot set up the release source: {}", chain(&error));
-            tracing::error!("{message}");
-            source.report_failure(ApiError::UpstreamFetch(message));
-            return;
-        }
-    };
-    let pipeline = Pipeline {
-        releases,
-        graph_data: settings.graph_data.clone().map(GraphDataSource::Path),
-        // As the operator's chain: previous/next add-remove, risks as conditional edges.
-        edge_add_remove: Some(EdgeAddRemoveSettings {
-            include_conditional_edges: true,
-        }),
-    };
-    tracing::info!(releases = ?settings.releases, graph_data = ?settings.graph_data, "building the graph in-process");
-    source.board().watch_progress(pipeline.releases.progress());
-    let mut last_digest = None;
-    loop {
-        metrics.upstream_requests.inc();
-        let (started, started_at) = (std::time::Instant::now(), SystemTime::now());
-        let result = pipeline.build().await;
+/// The in-process producer: the graph-builder's pipeline, run here.
+#[derive(Debug)]
+pub struct InProcess {
+    pipeline: Pipeline,
+    refresh: Duration,
+}
+
+impl InProcess {
+    /// Sets up the release source (registry client, CA directory) and the pipeline.
+    pub fn new(settings: &InProcessSettings) -> Result<InProcess, ApiError> {
+        let releases = ReleaseSource::new(&settings.releases).map_err(|error| {
+            ApiError::UpstreamFetch(format!(
+                "cannot set up the release source: {}",
+                chain(&error)
+            ))
+        })?;
+        tracing::info!(releases = ?settings.releases, graph_data = ?settings.graph_data, "building the graph in-process");
+        Ok(InProcess {
+            pipeline: Pipeline {
+                releases,
+                graph_data: settings.graph_data.clone().map(GraphDataSource::Path),
+                // As the operator's chain: previous/next add-remove, risks as conditional
+                // edges.
+                edge_add_remove: Some(EdgeAddRemoveSettings {
+                    include_conditional_edges: true,
+                }),
+            },
+            refresh: settings.refresh,
+        })
+    }
+
+    pub(crate) fn refresh(&self) -> Duration {
+        self.refresh
+    }
+
+    /// Shows the progress of the builds' scrapes on `board`.
+    pub(crate) fn attach(&self, board: &StatusBoard) {
+        board.watch_progress(self.pipeline.releases.progress());
+    }
+
+    /// One build, recorded on `board` for `/status`: `Unchanged` when the releases and
+    /// graph-data are those `last` fingerprints. The graph is handed over as built, with
+    /// no JSON in between, with its provenance for the planner.
+    pub(crate) async fn produce(
+        &self,
+        last: Option<&[u8; 32]>,
+        board: &StatusBoard,
+    ) -> Result<Produced, Failure> {
+        let (started, started_at) = (Instant::now(), SystemTime::now());
+        let result = self.pipeline.build_graph().await;
         match &result {
-            Ok(built) => source
-                .board()
-                .record_success(built, started_at, started.elapsed()),
+            Ok(built) => board.record_built_graph(built, started_at, started.elapsed()),
             Err(error) => {
-                source
-                    .board()
-                    .record_failure(error, started_at, started.elapsed());
+                board.record_failure(error, started_at, started.elapsed());
             }
         }
         match result {
+            Ok(built) if last == Some(&built.inputs) => Ok(Produced::Unchanged),
             Ok(built) => {
-                crate::planner::accept_provenance(&source, &built.provenance);
-                let digest: [u8; 32] = Sha256::digest(&built.graph_json).into();
-                if last_digest == Some(digest) {
-                    tracing::debug!("in-process graph unchanged");
-                    metrics.refresh_failing_since.set(0.0);
-                    source.clear_failure();
-                } else {
-                    match publish(&built.graph_json, &source) {
-                        Ok(revision) => {
-                            last_digest = Some(digest);
-                            metrics.refresh_failing_since.set(0.0);
-                            tracing::info!(
-                                revision,
-                                releases = built.raw_releases,
-                                nodes = built.nodes,
-                                edges = built.edges,
-                                "serving a new graph built in-process"
-                            );
-                        }
-                        Err(error) => fail(&source, &metrics, "publish", error),
-                    }
-                }
+                tracing::info!(
+                    releases = built.raw_releases,
+                    nodes = built.graph.len(),
+                    edges = built.graph.edge_count(),
+                    "graph built in-process"
+                );
+                Ok(Produced::New {
+                    graph: built.graph,
+                    fingerprint: built.inputs,
+                    provenance: Some(built.provenance),
+                })
             }
-            Err(error) => fail(&source, &metrics, error.stage(), chain(&error)),
+            Err(error) => {
+                let stage = error.stage();
+                Err(Failure {
+                    error: ApiError::UpstreamFetch(format!(
+                        "building the graph ({stage}): {}",
+                        chain(&error)
+                    )),
+                    build_stage: Some(stage),
+                })
+            }
         }
-        tokio::time::sleep(settings.refresh).await;
     }
-}
-
-fn publish(graph_json: &[u8], source: &GraphSource) -> Result<u64, String> {
-    let graph = graph_data::wire::from_json(graph_json)
-        .map_err(|e| format!("the built graph does not parse back: {e}"))?;
-    source.publish(graph).map_err(|e| e.to_string())
-}
-
-fn fail(source: &GraphSource, metrics: &Metrics, stage: &str, message: String) {
-    metrics.upstream_errors.inc();
-    metrics.build_errors.with_label_values(&[stage]).inc();
-    if metrics.refresh_failing_since.get() == 0.0 {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default();
-        metrics.refresh_failing_since.set(now.as_secs_f64());
-    }
-    if source.is_ready() {
-        tracing::error!(
-            stage,
-            "in-process build failed, still serving the last good graph: {message}"
-        );
-    } else {
-        tracing::error!(
-            stage,
-            "in-process build failed, no graph to serve yet: {message}"
-        );
-    }
-    source.report_failure(ApiError::UpstreamFetch(format!(
-        "building the graph ({stage}): {message}"
-    )));
 }
 
 #[cfg(test)]
@@ -276,9 +266,12 @@ mod tests {
         };
         assert_eq!(scrape.registry, "http://127.0.0.1:5000");
         assert_eq!(scrape.repository, "ocp/release");
-        assert_eq!(scrape.credentials_path, Some("/run/config.json".into()));
         assert_eq!(
-            scrape.root_certificate_dir,
+            scrape.client.credentials_path,
+            Some("/run/config.json".into())
+        );
+        assert_eq!(
+            scrape.client.ca_dir,
             Some("/etc/pki/ca-trust/extracted".into())
         );
         assert_eq!(p.refresh, Duration::from_secs(1), "0 would spin");
@@ -314,5 +307,48 @@ mod tests {
             "{err}"
         );
         assert!(err.to_string().contains("--graph-data"));
+    }
+
+    fn sample_settings() -> InProcessSettings {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        parse(&[
+            "--releases-oci-layout",
+            root.join("data/sample-releases").to_str().unwrap(),
+            "--graph-data",
+            root.join("data/graph-data").to_str().unwrap(),
+        ])
+        .unwrap()
+        .settings()
+        .unwrap()
+        .in_process
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn an_unchanged_rebuild_is_unchanged_and_the_graph_is_the_graph_builders() {
+        let settings = sample_settings();
+        let producer = InProcess::new(&settings).unwrap();
+        let board = StatusBoard::default();
+        let Produced::New {
+            graph, fingerprint, ..
+        } = producer.produce(None, &board).await.unwrap()
+        else {
+            panic!("the first build is new")
+        };
+        assert_eq!(graph.len(), 328);
+        assert!(matches!(
+            producer.produce(Some(&fingerprint), &board).await.unwrap(),
+            Produced::Unchanged
+        ));
+        let Produced::New {
+            fingerprint: again, ..
+        } = producer.produce(Some(&[0; 32]), &board).await.unwrap()
+        else {
+            panic!("another fingerprint builds again")
+        };
+        assert_eq!(again, fingerprint);
+        // The graph handed over is, byte for byte, the graph-builder's raw graph.
+        let built = producer.pipeline.build().await.unwrap();
+        assert_eq!(graph_data::wire::to_json(&graph), built.graph_json);
     }
 }

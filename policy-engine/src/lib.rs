@@ -2,8 +2,9 @@
 //! over the Cincinnati HTTP API.
 //!
 //! - [`config`], [`config_file`]: command line, TOML file and validated settings;
-//! - [`source`]: the seam producers publish graphs into; [`upstream`] fetches from a
-//!   graph-builder, [`in_process`] builds the graph here (one-process mode);
+//! - [`source`]: the seam producers publish graphs into; [`refresh`]: the one refresh
+//!   loop over the two producers, [`upstream`] (fetches from a graph-builder) and
+//!   [`in_process`] (builds the graph here: one-process mode);
 //! - [`cache`]: response bodies per graph revision, channel and arch;
 //! - [`filter`]: client parameters and the channel/arch filters, pure functions;
 //! - [`routes`], [`negotiate`], [`query`], [`openapi`]: the public API;
@@ -26,6 +27,7 @@ pub mod negotiate;
 pub mod openapi;
 pub mod planner;
 pub mod query;
+pub mod refresh;
 pub mod routes;
 pub mod server;
 pub mod signatures;

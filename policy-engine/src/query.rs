@@ -16,18 +16,7 @@ use crate::error::ApiError;
 /// reporting the missing ones sorted, as the reference does. Keys are decoded leniently
 /// here because the reference checks presence before it decodes.
 pub fn ensure_present(mandatory: &BTreeSet<String>, query: &str) -> Result<(), ApiError> {
-    if mandatory.is_empty() {
-        return Ok(());
-    }
-    // Keys borrowed as sent unless they hold an escape: no allocation on the common path.
-    let present: Vec<Cow<'_, str>> = pairs(query)
-        .map(|(k, _)| decode_component(k).unwrap_or(Cow::Borrowed(k)))
-        .collect();
-    let missing: Vec<String> = mandatory
-        .iter()
-        .filter(|m| !present.iter().any(|k| k == m.as_str()))
-        .cloned()
-        .collect();
+    let missing = graph_data::keys::missing_parameters(mandatory, query);
     if missing.is_empty() {
         Ok(())
     } else {

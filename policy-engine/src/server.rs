@@ -12,11 +12,16 @@ use actix_web::{web, App, HttpServer};
 use bytes::Bytes;
 
 use crate::config::Settings;
+use crate::error::ApiError;
+use crate::in_process::InProcess;
 use crate::metrics::{Metrics, GIT_COMMIT, VERSION};
+use crate::openapi;
+use crate::refresh::{self, Producer};
 use crate::routes::{self, ApiState};
 use crate::source::GraphSource;
 use crate::status::{self, StatusState};
-use crate::{in_process, openapi, signatures, upstream};
+use crate::signatures;
+use crate::upstream::Upstream;
 use graph_builder::config::ReleaseSourceSettings;
 
 /// The two listening sockets of a policy-engine.
@@ -76,20 +81,29 @@ pub async fn run(
 ) -> Result<(), RunError> {
     let metrics = Arc::new(Metrics::new()?);
     let source = GraphSource::new();
-    let fetcher = match &settings.in_process {
-        Some(in_process) => tokio::spawn(in_process::refresh_loop(
-            in_process.clone(),
+    let producer = match &settings.in_process {
+        Some(in_process) => InProcess::new(in_process).map(|p| Producer::InProcess(Box::new(p))),
+        None => Upstream::new(settings.upstream.clone())
+            .map(Producer::Upstream)
+            .map_err(|e| ApiError::from(&e)),
+    };
+    let fetcher = match producer {
+        Ok(producer) => Some(tokio::spawn(refresh::refresh_loop(
+            producer,
             source.clone(),
             Arc::clone(&metrics),
-        )),
-        None => tokio::spawn(upstream::refresh_loop(
-            settings.upstream.clone(),
-            source.clone(),
-            Arc::clone(&metrics),
-        )),
+        ))),
+        // Served as the answer to every request (and shown by readiness) until restarted.
+        Err(error) => {
+            tracing::error!("cannot set up the graph producer: {error}");
+            source.report_failure(error);
+            None
+        }
     };
     let result = serve(&settings, source, metrics, listeners, shutdown).await;
-    fetcher.abort();
+    if let Some(fetcher) = fetcher {
+        fetcher.abort();
+    }
     result
 }
 

@@ -1,20 +1,20 @@
 //! Getting the graph from a graph-builder over HTTP (SPEC B §1.11) and keeping it fresh.
 //!
-//! The reference fetches on request and caches the answer for 60 s. Here a background
-//! task fetches every `refresh` interval (60 s by default, the same staleness) and
-//! publishes into the [`GraphSource`]; requests never wait for the upstream once a graph
-//! is held. Until the first success it retries every [`FIRST_GRAPH_RETRY`], so the
-//! service becomes ready soon after the graph-builder's first scrape. A body identical
-//! to the last one published is not published again, so the response cache survives.
+//! The reference fetches on request and caches the answer for 60 s. Here the refresh loop
+//! ([`crate::refresh`]) fetches every `refresh` interval (60 s by default, the same
+//! staleness) and publishes into the graph source; requests never wait for the upstream
+//! once a graph is held. Until the first success it retries every [`FIRST_GRAPH_RETRY`],
+//! so the service becomes ready soon after the graph-builder's first scrape. A body
+//! identical to the last one published is not parsed or published again, so the response
+//! cache survives.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::header::{HeaderValue, ACCEPT};
 use sha2::{Digest, Sha256};
 
 use crate::error::ApiError;
-use crate::metrics::Metrics;
+use crate::refresh::{Failure, Produced};
 use crate::source::GraphSource;
 
 /// Largest graph document accepted from the upstream (decoded): the full public graph
@@ -39,7 +39,7 @@ pub struct UpstreamSettings {
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
     /// The HTTP client could not be built (TLS roots, for instance).
-    #[error("building the HTTP client for {url}: {source}")]
+    #[error("building the HTTP client for {url}")]
     Client {
         /// The upstream URL.
         url: String,
@@ -47,11 +47,8 @@ pub enum FetchError {
         source: reqwest::Error,
     },
     /// Connection, timeout or body read failure; reqwest's text names the URL.
-    #[error("{source}")]
-    Transport {
-        /// The cause.
-        source: reqwest::Error,
-    },
+    #[error(transparent)]
+    Transport(reqwest::Error),
     /// The upstream answered with a non-success status.
     #[error("{status}")]
     Status {
@@ -69,76 +66,82 @@ pub enum FetchError {
         limit: u64,
     },
     /// The body is not a valid Cincinnati graph.
-    #[error("{source}")]
-    Parse {
-        /// The upstream URL.
-        url: String,
-        /// Why the body is not a graph.
-        source: graph_data::WireError,
-    },
+    #[error(transparent)]
+    Parse(graph_data::WireError),
 }
 
 impl From<&FetchError> for ApiError {
     fn from(error: &FetchError) -> Self {
         match error {
-            FetchError::Parse { .. } => ApiError::JsonIn(error.to_string()),
+            FetchError::Parse(_) => ApiError::JsonIn(error.to_string()),
+            // Its message names the URL only; the cause says what failed.
+            FetchError::Client { .. } => ApiError::UpstreamFetch(graph_data::keys::chain(error)),
             _ => ApiError::UpstreamFetch(error.to_string()),
         }
     }
 }
 
-/// Fetches the graph now and then, publishing each new one into `source`, until the
-/// task is dropped or aborted.
-pub async fn refresh_loop(settings: UpstreamSettings, source: GraphSource, metrics: Arc<Metrics>) {
-    let client = match client(&settings) {
-        Ok(client) => client,
-        Err(error) => {
-            tracing::error!("{error}");
-            source.report_failure(ApiError::from(&error));
-            return;
+/// The upstream producer: fetches the graph and parses it, off the async workers.
+#[derive(Debug)]
+pub struct Upstream {
+    settings: UpstreamSettings,
+    client: reqwest::Client,
+}
+
+impl Upstream {
+    /// Builds the HTTP client.
+    pub fn new(settings: UpstreamSettings) -> Result<Upstream, FetchError> {
+        let client = client(&settings)?;
+        Ok(Upstream { settings, client })
+    }
+
+    /// The graph-builder's graph URL.
+    pub fn url(&self) -> &str {
+        &self.settings.url
+    }
+
+    pub(crate) fn refresh(&self) -> Duration {
+        self.settings.refresh
+    }
+
+    pub(crate) fn first_graph_retry(&self) -> Duration {
+        FIRST_GRAPH_RETRY.min(self.settings.refresh)
+    }
+
+    /// Fetches the provenance served next to the graph, when the graph changed or none
+    /// is held yet (the planner's explanations).
+    pub(crate) async fn sync_provenance(&self, source: &GraphSource, changed: bool) {
+        crate::planner::sync_provenance(&self.client, &self.settings.url, source, changed).await;
+    }
+
+    /// One fetch: `Unchanged` when the body is the one `last` fingerprints.
+    pub(crate) async fn produce(&self, last: Option<&[u8; 32]>) -> Result<Produced, Failure> {
+        let url = &self.settings.url;
+        let body = fetch(&self.client, url).await.map_err(failure)?;
+        let fingerprint: [u8; 32] = Sha256::digest(&body).into();
+        if last == Some(&fingerprint) {
+            return Ok(Produced::Unchanged);
         }
-    };
-    tracing::info!(url = %settings.url, "waiting for the first graph from the upstream graph-builder");
-    let mut last_digest = None;
-    loop {
-        metrics.upstream_requests.inc();
-        match fetch(&client, &settings.url).await {
-            Ok(body) => {
-                // Hashing and parsing a full graph take tens of milliseconds of CPU: on
-                // the blocking pool, so that no request waits behind them.
-                let (url, published) = (settings.url.clone(), source.clone());
-                let outcome = tokio::task::spawn_blocking(move || {
-                    let digest: [u8; 32] = Sha256::digest(&body).into();
-                    if last_digest == Some(digest) {
-                        return Ok(None);
-                    }
-                    parse_and_publish(&url, body, &published).map(|()| Some(digest))
-                })
-                .await;
-                let changed = matches!(outcome, Ok(Ok(Some(_))));
-                match outcome {
-                    Ok(Ok(Some(digest))) => last_digest = Some(digest),
-                    Ok(Ok(None)) => {
-                        tracing::debug!(url = %settings.url, "upstream graph unchanged");
-                        source.clear_failure();
-                    }
-                    Ok(Err(error)) => fail(&source, &metrics, &settings.url, &error),
-                    Err(join) => {
-                        tracing::error!(url = %settings.url, "parsing the upstream graph: {join}");
-                        metrics.upstream_errors.inc();
-                        source.report_failure(ApiError::JsonIn(format!("parsing task: {join}")));
-                    }
-                }
-                crate::planner::sync_provenance(&client, &settings.url, &source, changed).await;
-            }
-            Err(error) => fail(&source, &metrics, &settings.url, &error),
-        }
-        let pause = if source.is_ready() {
-            settings.refresh
-        } else {
-            FIRST_GRAPH_RETRY.min(settings.refresh)
-        };
-        tokio::time::sleep(pause).await;
+        // A full-scale graph is hundreds of thousands of edges: parse it on a blocking
+        // thread, not on a worker that serves requests.
+        let graph = tokio::task::spawn_blocking(move || {
+            graph_data::wire::from_json(&body).map_err(FetchError::Parse)
+        })
+        .await
+        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
+        .map_err(failure)?;
+        Ok(Produced::New {
+            graph,
+            fingerprint,
+            provenance: None,
+        })
+    }
+}
+
+fn failure(error: FetchError) -> Failure {
+    Failure {
+        error: ApiError::from(&error),
+        build_stage: None,
     }
 }
 
@@ -162,7 +165,7 @@ pub async fn fetch(client: &reqwest::Client, url: &str) -> Result<bytes::Bytes, 
         .get(url)
         .send()
         .await
-        .map_err(|source| FetchError::Transport { source })?;
+        .map_err(FetchError::Transport)?;
     let status = response.status();
     if !status.is_success() {
         return Err(FetchError::Status {
@@ -179,7 +182,7 @@ pub async fn fetch(client: &reqwest::Client, url: &str) -> Result<bytes::Bytes, 
     while let Some(chunk) = response
         .chunk()
         .await
-        .map_err(|source| FetchError::Transport { source })?
+        .map_err(FetchError::Transport)?
     {
         if (body.len() + chunk.len()) as u64 > MAX_GRAPH_BYTES {
             return Err(FetchError::TooLarge {
@@ -190,42 +193,4 @@ pub async fn fetch(client: &reqwest::Client, url: &str) -> Result<bytes::Bytes, 
         body.extend_from_slice(&chunk);
     }
     Ok(bytes::Bytes::from(body))
-}
-
-fn parse_and_publish(
-    url: &str,
-    body: bytes::Bytes,
-    source: &GraphSource,
-) -> Result<(), FetchError> {
-    let graph = graph_data::wire::from_json(&body).map_err(|e| FetchError::Parse {
-        url: url.to_owned(),
-        source: e,
-    })?;
-    // The raw document is no longer needed: free it before the new snapshot is built.
-    drop(body);
-    let (nodes, edges) = (graph.len(), graph.edge_count());
-    match source.publish(graph) {
-        Ok(revision) => {
-            tracing::info!(url, revision, nodes, edges, "serving a new graph");
-        }
-        // Only the empty-body gzip can fail here; keep the last graph and say so.
-        Err(error) => {
-            tracing::error!(url, "cannot serve the new graph: {error}");
-            source.report_failure(error);
-        }
-    }
-    Ok(())
-}
-
-fn fail(source: &GraphSource, metrics: &Metrics, url: &str, error: &FetchError) {
-    metrics.upstream_errors.inc();
-    source.report_failure(ApiError::from(error));
-    if source.is_ready() {
-        tracing::warn!(
-            url,
-            "upstream fetch failed, still serving the last good graph: {error}"
-        );
-    } else {
-        tracing::warn!(url, "upstream fetch failed, no graph to serve yet: {error}");
-    }
 }

@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
 use futures::{stream, StreamExt as _, TryStreamExt as _};
-use graph_builder::registry::ScrapeSettings;
+use graph_builder::scrape::ScrapeSettings;
 use graph_builder::scrape::Scraper;
 use integration_tests::images::release_image;
 use integration_tests::{
@@ -263,7 +263,7 @@ async fn child(spec: &str) -> anyhow::Result<()> {
     let scraper = Scraper::new(ScrapeSettings {
         registry: registry.to_owned(),
         repository: repository.to_owned(),
-        root_certificate_dir: None,
+        client: Default::default(),
         fetch_concurrency: env_count(CONCURRENCY_ENV, ScrapeSettings::default().fetch_concurrency)?,
         ..ScrapeSettings::default()
     })?;

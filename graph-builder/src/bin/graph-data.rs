@@ -11,6 +11,7 @@ use graph_builder::graph_data_push::{
     push_graph_data_image_with, ImageLayout, PushError, PushRequest, SignatureInputs,
 };
 use graph_builder::plan_cli::{self, Question};
+use graph_builder::registry::ClientConfig;
 
 /// Tooling for graph-data trees (channels, blocked edges, raw metadata).
 #[derive(Debug, Parser)]
@@ -168,8 +169,11 @@ fn main() -> ExitCode {
                 graph_data,
                 to,
                 layout,
-                credentials_path: credentials,
-                root_certificate_dir: ca_dir,
+                client: ClientConfig {
+                    credentials_path: credentials,
+                    ca_dir,
+                    ..ClientConfig::default()
+                },
             };
             let runtime = match tokio::runtime::Builder::new_current_thread()
                 .enable_all()

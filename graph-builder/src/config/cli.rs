@@ -136,7 +136,7 @@ pub struct Cli {
     pub upstream_registry_credentials_path: Option<PathBuf>,
 
     /// Metadata key that receives each release's manifest digest.
-    #[arg(long = "upstream.registry.manifestref_key", env = "GB_UPSTREAM_REGISTRY_MANIFESTREF_KEY", default_value = crate::registry::DEFAULT_MANIFESTREF_KEY)]
+    #[arg(long = "upstream.registry.manifestref_key", env = "GB_UPSTREAM_REGISTRY_MANIFESTREF_KEY", default_value = graph_data::keys::MANIFESTREF_KEY)]
     pub upstream_registry_manifestref_key: String,
 
     /// How many tags are scraped at once.

@@ -20,7 +20,8 @@ pub use cli::{Args, Cli};
 pub use file::{ConfigFile, PluginSettings};
 
 use crate::graph_data_source::GraphDataImageSettings;
-use crate::registry::{ScrapeSettings, Target};
+use crate::registry::Target;
+use crate::scrape::ScrapeSettings;
 use plugins::{edge_add_remove_settings, graph_data_settings, scrape_settings, Plugins};
 
 /// What the graph-builder runs with, validated.
@@ -71,8 +72,8 @@ pub struct RefreshSettings {
 /// Where release images come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReleaseSourceSettings {
-    /// Scrape a registry repository.
-    Registry(ScrapeSettings),
+    /// Scrape a registry repository (boxed: the client's limits make it large).
+    Registry(Box<ScrapeSettings>),
     /// Read an OCI image layout directory.
     OciLayout {
         /// The layout directory.
@@ -87,8 +88,8 @@ pub enum ReleaseSourceSettings {
 pub enum GraphDataSettings {
     /// A directory (re-read at each refresh) or a `graph-data.tar.gz`.
     Path(PathBuf),
-    /// A container image in a registry.
-    Image(GraphDataImageSettings),
+    /// A container image in a registry (boxed: the client's limits make it large).
+    Image(Box<GraphDataImageSettings>),
 }
 
 /// How edge-add-remove runs.
@@ -102,7 +103,7 @@ pub struct EdgeAddRemoveSettings {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// The `-c` file cannot be read.
-    #[error("cannot read config file {}: {source}", path.display())]
+    #[error("cannot read config file {}", path.display())]
     ReadFile {
         /// The file.
         path: PathBuf,
@@ -110,7 +111,7 @@ pub enum ConfigError {
         source: std::io::Error,
     },
     /// The `-c` file is not valid TOML of our format (unknown keys and plugins included).
-    #[error("invalid config file {}: {source}", path.display())]
+    #[error("invalid config file {}", path.display())]
     ParseFile {
         /// The file.
         path: PathBuf,
@@ -213,7 +214,7 @@ impl Settings {
         let service = ServiceSettings {
             main: SocketAddr::new(address, port),
             public: SocketAddr::new(address, public_port),
-            path_prefix: normalize_prefix(&prefix),
+            path_prefix: graph_data::keys::normalize_prefix(&prefix),
             mandatory_client_parameters: mandatory
                 .iter()
                 .map(|p| p.trim().to_owned())
@@ -297,7 +298,7 @@ impl Settings {
             None if !file.plugin_settings.is_empty() && plugins.release_scrape.is_none() => {
                 return Err(ConfigError::NoReleaseSource)
             }
-            None => ReleaseSourceSettings::Registry(scrape),
+            None => ReleaseSourceSettings::Registry(Box::new(scrape)),
         };
 
         Ok(Settings {
@@ -311,17 +312,6 @@ impl Settings {
             edge_add_remove,
             warnings,
         })
-    }
-}
-
-/// Trims slashes and adds one leading slash; an empty prefix stays empty (the reference
-/// turns an explicitly empty prefix into `/`, serving `//graph`; we serve `/graph`).
-fn normalize_prefix(prefix: &str) -> String {
-    let trimmed = prefix.trim_matches('/');
-    if trimmed.is_empty() {
-        String::new()
-    } else {
-        format!("/{trimmed}")
     }
 }
 

@@ -8,7 +8,8 @@ use std::path::Path;
 use super::file::{self, ConfigFile, PluginSettings};
 use super::{invalid, Args, ConfigError, EdgeAddRemoveSettings, GraphDataSettings};
 use crate::graph_data_source::GraphDataImageSettings;
-use crate::registry::{ScrapeSettings, Target};
+use crate::registry::{ClientConfig, Target};
+use crate::scrape::ScrapeSettings;
 
 const DEFAULT_KEY_PREFIX: &str = "io.openshift.upgrades.graph";
 const DISALLOWED_ERROR_KINDS: [&str; 4] = [
@@ -65,11 +66,11 @@ pub(super) fn scrape_settings(
     let mut s = ScrapeSettings {
         registry: cli.upstream_registry_url.clone(),
         repository: cli.upstream_registry_repository.clone(),
-        credentials_path: cli.upstream_registry_credentials_path.clone(),
         manifestref_key: cli.upstream_registry_manifestref_key.clone(),
         fetch_concurrency: cli.upstream_registry_fetch_concurrency,
         ..ScrapeSettings::default()
     };
+    s.client.credentials_path = cli.upstream_registry_credentials_path.clone();
     if let Some(p) = plugins.release_scrape {
         for (key, value) in [("username", &p.username), ("password", &p.password)] {
             if value.is_some() {
@@ -89,7 +90,7 @@ pub(super) fn scrape_settings(
         };
         apply_registry_file(args, &mut s, &file_values);
         if let Some(dir) = &p.root_certificate_dir {
-            s.root_certificate_dir = Some(dir.clone());
+            s.client.ca_dir = Some(dir.clone());
         }
     } else if file.plugin_settings.is_empty() {
         if let Some(r) = &file.upstream.registry {
@@ -97,8 +98,8 @@ pub(super) fn scrape_settings(
         }
     }
     // The reference treats an empty credentials path as unset.
-    if s.credentials_path.as_deref() == Some(Path::new("")) {
-        s.credentials_path = None;
+    if s.client.credentials_path.as_deref() == Some(Path::new("")) {
+        s.client.credentials_path = None;
     }
     if s.fetch_concurrency == 0 {
         return Err(invalid(
@@ -130,7 +131,7 @@ fn apply_registry_file(args: &Args, s: &mut ScrapeSettings, r: &file::RegistryFi
         }
     }
     if !args.is_given("upstream_registry_credentials_path") && r.credentials_path.is_some() {
-        s.credentials_path.clone_from(&r.credentials_path);
+        s.client.credentials_path.clone_from(&r.credentials_path);
     }
     if !args.is_given("upstream_registry_manifestref_key") {
         if let Some(v) = &r.manifestref_key {
@@ -184,7 +185,7 @@ pub(super) fn graph_data_settings(
         return Ok(Some(GraphDataSettings::Path(path)));
     }
     if let Some(image) = image {
-        return Ok(Some(GraphDataSettings::Image(image)));
+        return Ok(Some(GraphDataSettings::Image(Box::new(image))));
     }
     match plugins.graph_data_parse.map(|p| p.data_directory.clone()) {
         Some(Some(path)) => Ok(Some(GraphDataSettings::Path(path))),
@@ -258,11 +259,11 @@ fn image_settings(p: &file::GraphDataImagePlugin) -> Result<GraphDataImageSettin
         registry,
         repository,
         tag: p.tag.clone().unwrap_or_else(|| "latest".to_owned()),
-        credentials_path: p.credentials_path.clone().filter(|c| c.as_os_str() != ""),
-        root_certificate_dir: p
-            .root_certificate_dir
-            .clone()
-            .or(defaults.root_certificate_dir),
+        client: ClientConfig {
+            credentials_path: p.credentials_path.clone().filter(|c| c.as_os_str() != ""),
+            ca_dir: p.root_certificate_dir.clone().or(defaults.client.ca_dir),
+            ..defaults.client
+        },
         graph_data_path: p.graph_data_path.clone().unwrap_or_else(|| "/".to_owned()),
         output_directory: p.output_directory.clone(),
     })

@@ -11,7 +11,7 @@
 //! The image is OCI (manifest and config media types) and built deterministically, so an
 //! unchanged tree pushes the same manifest digest.
 
-mod layer;
+mod image_layer;
 mod signatures;
 
 use std::path::PathBuf;
@@ -19,12 +19,12 @@ use std::path::PathBuf;
 use bytes::Bytes;
 use serde_json::{json, Value};
 
-pub use layer::{build_layer, build_layer_with_signatures, Layer, OC_MIRROR_ROOT};
+pub use image_layer::{build_layer, build_layer_with_signatures, Layer, OC_MIRROR_ROOT};
 pub use signatures::SignatureInputs;
 
 use crate::registry::manifest::{parse_manifest, Manifest, OCI_MANIFEST};
-use crate::registry::push::{ImageReference, PushClient, PushSettings};
-use crate::registry::ScrapeError;
+use crate::registry::push::{ImageReference, PushClient};
+use crate::registry::{ClientConfig, RegistryError};
 
 /// The default command of an oc-mirror graph-data image (B §5).
 pub const OC_MIRROR_CMD: [&str; 3] = [
@@ -58,10 +58,8 @@ pub struct PushRequest {
     pub to: String,
     /// The layout.
     pub layout: ImageLayout,
-    /// A docker `config.json`.
-    pub credentials_path: Option<PathBuf>,
-    /// Extra CA certificates.
-    pub root_certificate_dir: Option<PathBuf>,
+    /// Credentials, CA directory, retries and limits of the registry client.
+    pub client: ClientConfig,
 }
 
 /// Why the image could not be built or pushed.
@@ -98,7 +96,7 @@ pub enum PushError {
         reference: String,
         /// The registry client's error.
         #[source]
-        source: Box<ScrapeError>,
+        source: RegistryError,
     },
 }
 
@@ -124,13 +122,8 @@ pub async fn push_graph_data_image_with(
 ) -> Result<Pushed, PushError> {
     validate(&request.graph_data)?;
     let to = ImageReference::parse(&request.to).map_err(registry_error(&request.to))?;
-    let settings = |repository: &str| PushSettings {
-        registry: to.registry.clone(),
-        repository: repository.to_owned(),
-        credentials_path: request.credentials_path.clone(),
-        root_certificate_dir: request.root_certificate_dir.clone(),
-    };
-    let client = PushClient::new(&settings(&to.repository)).map_err(registry_error(&request.to))?;
+    let client = PushClient::new(&to.registry, &to.repository, request.client.clone())
+        .map_err(registry_error(&request.to))?;
     let reference = format!("{}/{}:{}", client.target().host, to.repository, to.tag);
     let wrap = registry_error(&reference);
 
@@ -157,7 +150,7 @@ pub async fn push_graph_data_image_with(
             }),
             Vec::new(),
         ),
-        Some(base) => base_image(&client, &to.registry, base, &settings).await?,
+        Some(base) => base_image(&client, &to.registry, base).await?,
     };
     if base.is_some() {
         config["config"]["Cmd"] = json!(OC_MIRROR_CMD);
@@ -215,10 +208,10 @@ fn validate(path: &std::path::Path) -> Result<(), PushError> {
     })
 }
 
-fn registry_error(reference: &str) -> impl Fn(ScrapeError) -> PushError + '_ {
+fn registry_error(reference: &str) -> impl Fn(RegistryError) -> PushError + '_ {
     move |source| PushError::Registry {
         reference: reference.to_owned(),
-        source: Box::new(source),
+        source,
     }
 }
 
@@ -228,7 +221,6 @@ async fn base_image(
     client: &PushClient,
     registry: &str,
     base: &str,
-    settings: &impl Fn(&str) -> PushSettings,
 ) -> Result<(Value, Vec<Value>), PushError> {
     let base_error = |reason: String| PushError::Base {
         reference: base.to_owned(),
@@ -238,7 +230,9 @@ async fn base_image(
         .rsplit_once(':')
         .filter(|(r, t)| !r.is_empty() && !t.is_empty() && !t.contains('/'))
         .ok_or_else(|| base_error("expected repository:tag".to_owned()))?;
-    let base_client = PushClient::new(&settings(repository)).map_err(registry_error(base))?;
+    let base_client = client
+        .for_repository(repository)
+        .map_err(registry_error(base))?;
     let reference = format!("{registry}/{base}");
     let wrap = registry_error(&reference);
     let mut wanted = tag.to_owned();
@@ -300,7 +294,7 @@ async fn copy_blob(
     from_client: &PushClient,
     from: &str,
     digest: &str,
-) -> Result<(), ScrapeError> {
+) -> Result<(), RegistryError> {
     if client.blob_exists(digest).await? || client.mount_blob(digest, from).await? {
         return Ok(());
     }

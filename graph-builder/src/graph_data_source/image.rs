@@ -4,23 +4,20 @@
 //! previous tarball is reused, otherwise every layer is streamed in order, keeping only
 //! the graph-data files under `graph_data_path` (`/` for flat images, or
 //! `/var/lib/cincinnati-graph-data` for the oc-mirror layout). Layer digests are verified
-//! and whiteouts honoured. Registry access (credentials, CA directory, token) is the
-//! release scraper's client.
+//! and whiteouts honoured. Registry access is the same [`Client`] as the release
+//! scraper's.
 
 use std::path::{Component, Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 
 use bytes::Bytes;
 
-use super::layer::extract;
 use super::pack::{pack_entries, Entries};
+use super::unpack::extract;
 use super::GraphDataError;
-use crate::registry::auth::{credentials_for, SharedAuth};
-use crate::registry::ca::load_ca_directory;
-use crate::registry::client::{build_http_client, RegistryClient, RetryPolicy};
+use crate::registry::client::Session;
 use crate::registry::manifest::{parse_manifest, Manifest};
-use crate::registry::{ScrapeError, Target};
+use crate::registry::{Client, ClientConfig, RegistryError};
 
 /// Where the graph-data image is and how to read it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,10 +28,8 @@ pub struct GraphDataImageSettings {
     pub repository: String,
     /// Tag (the reference's default is `latest`).
     pub tag: String,
-    /// Docker `config.json`.
-    pub credentials_path: Option<PathBuf>,
-    /// Extra CA certificates.
-    pub root_certificate_dir: Option<PathBuf>,
+    /// Credentials, CA directory, retries and limits of the registry client.
+    pub client: ClientConfig,
     /// The graph-data root inside the image: `/` or `/var/lib/cincinnati-graph-data`.
     pub graph_data_path: String,
     /// Where `graph-data.tar.gz` is also written after each download, if set.
@@ -51,24 +46,18 @@ struct Cached {
 /// A graph-data image source with its download cache.
 #[derive(Debug)]
 pub struct GraphDataImage {
-    settings: GraphDataImageSettings,
-    target: Target,
+    tag: String,
+    output_directory: Option<PathBuf>,
+    client: Client,
     root: Vec<String>,
-    http: reqwest::Client,
-    authorization: SharedAuth,
     cache: tokio::sync::Mutex<Option<Cached>>,
     downloads: AtomicU64,
 }
 
 impl GraphDataImage {
     /// Validates the target and loads the CA directory.
-    pub fn new(settings: GraphDataImageSettings) -> Result<GraphDataImage, ScrapeError> {
-        let target = Target::parse(&settings.registry, &settings.repository)?;
-        let ca = match &settings.root_certificate_dir {
-            Some(dir) => load_ca_directory(dir)?,
-            None => Default::default(),
-        };
-        let http = build_http_client(&target.host, &ca)?;
+    pub fn new(settings: GraphDataImageSettings) -> Result<GraphDataImage, RegistryError> {
+        let client = Client::new(&settings.registry, &settings.repository, settings.client)?;
         let root = Path::new(&settings.graph_data_path)
             .components()
             .filter_map(|c| match c {
@@ -77,11 +66,10 @@ impl GraphDataImage {
             })
             .collect();
         Ok(GraphDataImage {
-            settings,
-            target,
+            tag: settings.tag,
+            output_directory: settings.output_directory,
+            client,
             root,
-            http,
-            authorization: Arc::default(),
             cache: tokio::sync::Mutex::default(),
             downloads: AtomicU64::new(0),
         })
@@ -89,10 +77,8 @@ impl GraphDataImage {
 
     /// `host/repository:tag`.
     pub fn reference(&self) -> String {
-        format!(
-            "{}/{}:{}",
-            self.target.host, self.target.repository, self.settings.tag
-        )
+        let target = self.client.target();
+        format!("{}/{}:{}", target.host, target.repository, self.tag)
     }
 
     /// How many times the layers were downloaded.
@@ -107,27 +93,16 @@ impl GraphDataImage {
         }
     }
 
-    fn registry_error(&self, source: ScrapeError) -> GraphDataError {
+    fn registry_error(&self, source: RegistryError) -> GraphDataError {
         GraphDataError::Registry {
             reference: self.reference(),
-            source: Box::new(source),
+            source,
         }
     }
 
     /// The image's graph-data as a tarball, downloading only when the layers changed.
     pub async fn fetch(&self) -> Result<Bytes, GraphDataError> {
-        let credentials = match &self.settings.credentials_path {
-            Some(path) => credentials_for(path, &self.target.host, &self.target.repository)
-                .map_err(|e| self.registry_error(e))?,
-            None => None,
-        };
-        let client = RegistryClient::new(
-            self.http.clone(),
-            self.target.clone(),
-            credentials,
-            Arc::clone(&self.authorization),
-            RetryPolicy::default(),
-        );
+        let client = self.client.session().map_err(|e| self.registry_error(e))?;
         let layers = self.layer_digests(&client).await?;
         let mut cache = self.cache.lock().await;
         if let Some(cached) = cache.as_ref().filter(|c| c.layers == layers) {
@@ -142,7 +117,7 @@ impl GraphDataImage {
         let tarball = Bytes::from(
             pack_entries(&files).map_err(|e| self.image_error(format!("cannot pack: {e}")))?,
         );
-        if let Some(dir) = &self.settings.output_directory {
+        if let Some(dir) = &self.output_directory {
             write_tarball(dir, &tarball)?;
         }
         tracing::info!(image = %self.reference(), layers = layers.len(), files = files.len(), "graph-data image downloaded");
@@ -155,8 +130,8 @@ impl GraphDataImage {
 
     /// The layer digests of the tag, base first. For an index, the linux/amd64 entry (or
     /// the first platform): graph-data is the same on every platform.
-    async fn layer_digests(&self, client: &RegistryClient) -> Result<Vec<String>, GraphDataError> {
-        let tag = &self.settings.tag;
+    async fn layer_digests(&self, client: &Session) -> Result<Vec<String>, GraphDataError> {
+        let tag = &self.tag;
         let mut manifest = client
             .get_manifest(tag, tag)
             .await
@@ -202,7 +177,7 @@ impl GraphDataImage {
 
     async fn apply_layer(
         &self,
-        client: &RegistryClient,
+        client: &Session,
         digest: &str,
         files: Entries,
     ) -> Result<Entries, GraphDataError> {

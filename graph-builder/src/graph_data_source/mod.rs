@@ -10,9 +10,9 @@
 //! (release signatures) is carried along in the same tarball ([`signatures`]).
 
 pub mod image;
-mod layer;
 mod pack;
 mod signatures;
+mod unpack;
 
 use std::path::PathBuf;
 
@@ -22,13 +22,13 @@ use graph_data::repo::{GraphData, LoadFailure, TarLimits};
 pub use image::{GraphDataImage, GraphDataImageSettings};
 pub use pack::pack_dir;
 
-use crate::registry::ScrapeError;
+use crate::registry::RegistryError;
 
 /// Why graph-data could not be obtained or is invalid.
 #[derive(Debug, thiserror::Error)]
 pub enum GraphDataError {
     /// A file or directory of the source cannot be read.
-    #[error("cannot read graph-data {}: {source}", path.display())]
+    #[error("cannot read graph-data {}", path.display())]
     Read {
         /// The file or directory.
         path: PathBuf,
@@ -41,7 +41,7 @@ pub enum GraphDataError {
         /// `host/repository:tag`.
         reference: String,
         /// What the registry client met.
-        source: Box<ScrapeError>,
+        source: RegistryError,
     },
     /// The graph-data image is not usable (no such tag, unexpected manifest, bad layer).
     #[error("graph-data image {reference}: {reason}")]

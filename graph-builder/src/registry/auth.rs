@@ -12,7 +12,7 @@ use std::path::Path;
 use base64::Engine as _;
 use serde::Deserialize;
 
-use super::error::ScrapeError;
+use super::error::ErrorKind;
 
 /// A user name and password for one registry.
 #[derive(Clone, PartialEq, Eq)]
@@ -99,8 +99,8 @@ pub fn credentials_for(
     path: &Path,
     host: &str,
     repository: &str,
-) -> Result<Option<Credentials>, ScrapeError> {
-    let fail = |reason: String| ScrapeError::Credentials {
+) -> Result<Option<Credentials>, ErrorKind> {
+    let fail = |reason: String| ErrorKind::Credentials {
         path: path.to_path_buf(),
         reason,
     };

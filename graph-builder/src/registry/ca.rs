@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::CertificateDer;
 
-use super::error::ScrapeError;
+use super::error::{ErrorKind, RegistryError};
 
 /// How deep below the directory we look (the directory itself is depth 0).
 const MAX_DEPTH: usize = 2;
@@ -68,7 +68,7 @@ impl CaCertificates {
 
 /// Loads every certificate under `dir`. A missing directory yields none; an unreadable one
 /// is an error naming it.
-pub fn load_ca_directory(dir: &Path) -> Result<CaCertificates, ScrapeError> {
+pub fn load_ca_directory(dir: &Path) -> Result<CaCertificates, RegistryError> {
     let mut found = CaCertificates {
         dir: Some(dir.to_path_buf()),
         ..CaCertificates::default()
@@ -138,10 +138,12 @@ fn usable_for_tls_servers(cert: &CertificateDer<'_>) -> bool {
     }
 }
 
-fn collect_files(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) -> Result<(), ScrapeError> {
-    let io_err = |source| ScrapeError::CertificateDirectory {
-        path: dir.to_path_buf(),
-        source,
+fn collect_files(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) -> Result<(), RegistryError> {
+    let io_err = |source| {
+        RegistryError::setup(ErrorKind::CaDirectory {
+            path: dir.to_path_buf(),
+            source,
+        })
     };
     for entry in std::fs::read_dir(dir).map_err(io_err)? {
         let path = entry.map_err(io_err)?.path();

@@ -1,12 +1,18 @@
-//! The HTTP side of the Docker Registry v2 / OCI distribution API.
+//! The HTTP side of the Docker Registry v2 / OCI distribution API: one [`Client`] per
+//! repository, built from one [`ClientConfig`], used by the scrape, the graph-data image
+//! source and the push tool alike.
 //!
-//! One `RegistryClient` lives for one scrape: it holds the credentials read for that scrape
-//! and the request counters; the `Authorization` value is shared with the scraper so that a
-//! token outlives the scrape. Requests that fail in
-//! transport, time out, or get 5xx/429 are retried with exponential backoff; 4xx never are.
-//! A 401 triggers one re-authentication from the response's challenge (Bearer token or
-//! Basic), then the request is sent once more.
+//! A [`Client`] lives as long as its user (the scraper keeps one across scrapes): it holds
+//! the HTTP client (CA certificates loaded once) and the `Authorization` value, so a token
+//! outlives one scrape. A [`Session`] is one pass (one scrape, one download, one push): it
+//! reads the credentials file (so a rotated pull secret is picked up) and counts requests.
+//!
+//! Requests that fail in transport, time out, or get 5xx/429 are retried with the one
+//! backoff of [`RetryPolicy`]; 4xx never are. A 401 triggers one re-authentication from the
+//! response's challenge (Bearer token or Basic), then the request is sent once more. Every
+//! body is read against a limit of [`Limits`] and every request has a total deadline.
 
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,37 +23,43 @@ use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use url::Url;
 
 use super::auth::{
-    lookup_keys, parse_challenge, AuthHeader, Challenge, Credentials, SharedAuth, TokenResponse,
+    credentials_for, lookup_keys, parse_challenge, AuthHeader, Challenge, Credentials, SharedAuth,
+    TokenResponse,
 };
-use super::error::{parse_error_body, RegistryErrorBody, ScrapeError};
+use super::ca::{load_ca_directory, CaCertificates};
+use super::error::{parse_error_body, ErrorKind, Limited, RegistryError, RegistryErrorBody};
 use super::Target;
 
-/// A blob's bytes as they arrive; errors are [`crate::layer::SourceError`]s.
+/// A blob's bytes as they arrive; a failure of the source is a [`BlobReadError`] inside
+/// the `io::Error`, so that readers further down (gzip, tar) can tell it from bad content.
 pub(crate) type BlobStream = futures::stream::BoxStream<'static, std::io::Result<Bytes>>;
 
-/// Largest manifest or config blob we read into memory.
-pub(crate) const SMALL_DOCUMENT_CAP: usize = 4 * 1024 * 1024;
-/// The longest `Retry-After` we honour.
-const MAX_RETRY_AFTER_SECS: u64 = 10;
-/// Largest error body we read.
-const ERROR_BODY_CAP: usize = 64 * 1024;
 /// `Docker-Content-Digest`.
 pub(crate) const CONTENT_DIGEST: &str = "docker-content-digest";
 
-/// Request counters, shared with the blob streams so bytes are counted as they arrive.
-#[derive(Debug, Default)]
-pub(crate) struct Counters {
-    pub(crate) http_requests: AtomicU64,
-    pub(crate) blob_requests: AtomicU64,
-    pub(crate) blob_bytes: AtomicU64,
+/// Marks an error of a blob's source (network or disk) inside an `io::Error`, so that it
+/// can be told apart from a decoding error after passing through gzip and tar readers.
+#[derive(Debug, thiserror::Error)]
+#[error("reading the blob from its source failed")]
+pub struct BlobReadError(#[source] pub Box<dyn std::error::Error + Send + Sync>);
+
+impl BlobReadError {
+    /// An `io::Error` carrying `error` as a source failure.
+    pub fn wrap(error: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> std::io::Error {
+        std::io::Error::other(BlobReadError(error.into()))
+    }
 }
 
-/// How failed requests are retried: `attempts` tries in all, waiting `base_delay`,
-/// then twice that, and so on, between them.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct RetryPolicy {
-    pub(crate) attempts: u32,
-    pub(crate) base_delay: Duration,
+/// How failed requests are retried: `attempts` tries in all, waiting `base_delay`, then
+/// twice that, and so on, between them. The only backoff in the crate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Tries in all, the first included (at least 1).
+    pub attempts: u32,
+    /// The wait after the first failure; it doubles after each further one.
+    pub base_delay: Duration,
+    /// The longest `Retry-After` honoured, so a registry cannot stall a scrape for long.
+    pub max_retry_after: Duration,
 }
 
 impl Default for RetryPolicy {
@@ -56,8 +68,215 @@ impl Default for RetryPolicy {
         RetryPolicy {
             attempts: 4,
             base_delay: Duration::from_millis(200),
+            max_retry_after: Duration::from_secs(10),
         }
     }
+}
+
+impl RetryPolicy {
+    /// The wait after failed attempt number `attempt` (1-based).
+    pub fn delay(&self, attempt: u32) -> Duration {
+        self.base_delay
+            .saturating_mul(2u32.saturating_pow(attempt.saturating_sub(1)))
+    }
+
+    /// Whether another attempt follows attempt number `attempt`.
+    pub fn retries_after(&self, attempt: u32) -> bool {
+        attempt < self.attempts
+    }
+}
+
+/// What the client reads at most, and for how long. A registry is outside input: every
+/// body is read against one of these and fails with [`ErrorKind::TooLarge`] or
+/// [`ErrorKind::TimedOut`] naming the limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest manifest, manifest list or index.
+    pub max_manifest_bytes: u64,
+    /// Largest image config blob.
+    pub max_config_bytes: u64,
+    /// Largest error body read (a larger one is not shown).
+    pub max_error_body_bytes: u64,
+    /// Largest page of the tag list.
+    pub max_tag_page_bytes: u64,
+    /// Most tags in one repository.
+    pub max_tags: u64,
+    /// Largest token endpoint answer.
+    pub max_token_bytes: u64,
+    /// Largest blob read whole (base image layers the push tool copies).
+    pub max_blob_bytes: u64,
+    /// The deadline of one request, from connecting to the end of its body.
+    pub request_deadline: Duration,
+    /// The longest wait for the next bytes of a body.
+    pub read_timeout: Duration,
+    /// The longest wait for a connection.
+    pub connect_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_manifest_bytes: 4 * 1024 * 1024,
+            max_config_bytes: 4 * 1024 * 1024,
+            max_error_body_bytes: 64 * 1024,
+            max_tag_page_bytes: 4 * 1024 * 1024,
+            max_tags: 1_000_000,
+            max_token_bytes: 1024 * 1024,
+            max_blob_bytes: 4 * 1024 * 1024 * 1024,
+            // A large component layer streamed in full must fit; the refresh has its own
+            // timeout above this.
+            request_deadline: Duration::from_secs(600),
+            read_timeout: Duration::from_secs(60),
+            connect_timeout: Duration::from_secs(15),
+        }
+    }
+}
+
+/// Everything a [`Client`] is built from.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ClientConfig {
+    /// A docker `config.json`, read at the start of every [`Session`].
+    pub credentials_path: Option<PathBuf>,
+    /// Extra CA certificates (every PEM bundle below it, two levels deep), on top of the
+    /// system roots.
+    pub ca_dir: Option<PathBuf>,
+    /// Retries and backoff.
+    pub retry: RetryPolicy,
+    /// Size, count and time limits.
+    pub limits: Limits,
+}
+
+/// The token scope's actions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Access {
+    Pull,
+    PullPush,
+}
+
+impl Access {
+    fn actions(self) -> &'static str {
+        match self {
+            Access::Pull => "pull",
+            Access::PullPush => "pull,push",
+        }
+    }
+}
+
+/// A registry client for one repository.
+#[derive(Debug, Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    target: Target,
+    config: Arc<ClientConfig>,
+    /// Kept across sessions, so a token outlives one scrape; a 401 replaces it.
+    authorization: SharedAuth,
+    access: Access,
+}
+
+impl Client {
+    /// A pulling client for `registry` + `repository`: parses the target, loads the CA
+    /// directory and builds the HTTP client.
+    pub fn new(
+        registry: &str,
+        repository: &str,
+        config: ClientConfig,
+    ) -> Result<Client, RegistryError> {
+        Client::with_access(registry, repository, config, Access::Pull)
+    }
+
+    pub(crate) fn with_access(
+        registry: &str,
+        repository: &str,
+        config: ClientConfig,
+        access: Access,
+    ) -> Result<Client, RegistryError> {
+        let target = Target::parse(registry, repository)?;
+        if config.retry.attempts == 0 {
+            return Err(RegistryError::setup(ErrorKind::InvalidSetting {
+                field: "retry attempts",
+                value: "0".to_string(),
+                reason: "must be at least 1".to_string(),
+            }));
+        }
+        let ca = match &config.ca_dir {
+            Some(dir) => load_ca_directory(dir)?,
+            None => CaCertificates::default(),
+        };
+        // System roots plus the CA directory's certificates, verified as `tls` describes.
+        let tls = super::tls::client_config(&ca).map_err(|e| {
+            RegistryError::setup(ErrorKind::InvalidSetting {
+                field: "CA directory",
+                value: ca.describe(),
+                reason: format!("cannot set up TLS: {e}"),
+            })
+        })?;
+        let http = reqwest::Client::builder()
+            .use_preconfigured_tls(tls)
+            .user_agent(concat!("graph-builder/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(config.limits.connect_timeout)
+            .read_timeout(config.limits.read_timeout)
+            .build()
+            .map_err(|source| {
+                RegistryError::new(&target.host, "", "", ErrorKind::HttpClient(source))
+            })?;
+        Ok(Client {
+            http,
+            target,
+            config: Arc::new(config),
+            authorization: Arc::default(),
+            access,
+        })
+    }
+
+    /// The same registry, CA certificates and settings for another repository, with a
+    /// token of its own.
+    pub fn for_repository(&self, repository: &str) -> Result<Client, RegistryError> {
+        let target = Target::parse(self.target.base.as_str(), repository)?;
+        Ok(Client {
+            target,
+            authorization: Arc::default(),
+            ..self.clone()
+        })
+    }
+
+    /// The registry and repository.
+    pub fn target(&self) -> &Target {
+        &self.target
+    }
+
+    /// The settings it was built from.
+    pub fn config(&self) -> &ClientConfig {
+        &self.config
+    }
+
+    /// Starts a pass: reads the credentials file, if any.
+    pub(crate) fn session(&self) -> Result<Session, RegistryError> {
+        let credentials = match &self.config.credentials_path {
+            Some(path) => credentials_for(path, &self.target.host, &self.target.repository)
+                .map_err(|kind| self.error("credentials", kind))?,
+            None => None,
+        };
+        if self.config.credentials_path.is_some() && credentials.is_none() {
+            tracing::debug!(registry = %self.target.host, "no credentials entry; going anonymously");
+        }
+        Ok(Session {
+            client: self.clone(),
+            credentials,
+            counters: Arc::default(),
+        })
+    }
+
+    fn error(&self, item: &str, kind: ErrorKind) -> RegistryError {
+        RegistryError::new(&self.target.host, &self.target.repository, item, kind)
+    }
+}
+
+/// Request counters, shared with the blob streams so bytes are counted as they arrive.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) http_requests: AtomicU64,
+    pub(crate) blob_requests: AtomicU64,
+    pub(crate) blob_bytes: AtomicU64,
 }
 
 /// What a `HEAD` on a manifest said.
@@ -79,78 +298,63 @@ pub(crate) struct FetchedManifest {
     pub(crate) body: Bytes,
 }
 
-/// A small document and the headers that matter.
-pub(crate) struct Small {
-    pub(crate) claimed: Option<String>,
-    pub(crate) content_type: Option<String>,
-    pub(crate) body: Bytes,
-}
-
-/// Builds the shared HTTP client: system roots plus the CA directory's certificates,
-/// verified as [`super::tls`] describes.
-pub(crate) fn build_http_client(
-    registry: &str,
-    ca: &super::ca::CaCertificates,
-) -> Result<reqwest::Client, ScrapeError> {
-    let tls = super::tls::client_config(ca).map_err(|e| ScrapeError::InvalidSettings {
-        field: "root_certificate_dir",
-        value: ca.describe(),
-        reason: format!("cannot set up TLS: {e}"),
-    })?;
-    reqwest::Client::builder()
-        .use_preconfigured_tls(tls)
-        .user_agent(concat!("graph-builder/", env!("CARGO_PKG_VERSION")))
-        .connect_timeout(Duration::from_secs(15))
-        .read_timeout(Duration::from_secs(60))
-        .build()
-        .map_err(|source| ScrapeError::HttpClient {
-            registry: registry.to_string(),
-            source,
-        })
-}
-
-/// A registry session for one repository.
+/// One pass over a repository: the credentials read for it and its request counters.
 #[derive(Debug)]
-pub(crate) struct RegistryClient {
-    http: reqwest::Client,
-    pub(super) target: Target,
+pub(crate) struct Session {
+    client: Client,
     credentials: Option<Credentials>,
-    /// Shared with the `Scraper`, so a token outlives one scrape; a 401 replaces it.
-    authorization: SharedAuth,
     pub(crate) counters: Arc<Counters>,
-    pub(super) retry: RetryPolicy,
-    /// The token scope's actions: `pull`, or `pull,push` for the push client.
-    pub(super) actions: &'static str,
 }
 
-impl RegistryClient {
-    pub(crate) fn new(
-        http: reqwest::Client,
-        target: Target,
-        credentials: Option<Credentials>,
-        authorization: SharedAuth,
-        retry: RetryPolicy,
-    ) -> Self {
-        RegistryClient {
-            http,
-            target,
-            credentials,
-            authorization,
-            counters: Arc::default(),
-            retry,
-            actions: "pull",
-        }
+impl Session {
+    pub(crate) fn target(&self) -> &Target {
+        &self.client.target
     }
 
-    pub(crate) fn target(&self) -> &Target {
-        &self.target
+    pub(super) fn limits(&self) -> &Limits {
+        &self.client.config.limits
+    }
+
+    pub(crate) fn retry(&self) -> &RetryPolicy {
+        &self.client.config.retry
     }
 
     pub(super) fn repo_url(&self, rest: &str) -> Url {
-        let path = format!("/v2/{}/{rest}", self.target.repository);
-        let mut url = self.target.base.clone();
+        let target = self.target();
+        let path = format!("/v2/{}/{rest}", target.repository);
+        let mut url = target.base.clone();
         url.set_path(&path);
         url
+    }
+
+    /// An error about `item` of this repository.
+    pub(crate) fn error(&self, item: &str, kind: ErrorKind) -> RegistryError {
+        self.client.error(item, kind)
+    }
+
+    pub(super) fn protocol(&self, item: &str, reason: String) -> RegistryError {
+        self.error(item, ErrorKind::Protocol(reason))
+    }
+
+    /// A transport error after `attempts`; a timeout says which limit it hit.
+    pub(super) fn transport(
+        &self,
+        item: &str,
+        attempts: u32,
+        source: reqwest::Error,
+    ) -> RegistryError {
+        let limits = self.limits();
+        let kind = if source.is_timeout() {
+            ErrorKind::TimedOut {
+                deadline: limits.request_deadline,
+                read_timeout: limits.read_timeout,
+                attempts,
+                source,
+            }
+        } else {
+            ErrorKind::Transport { attempts, source }
+        };
+        self.error(item, kind)
     }
 
     /// Sends with retries on transport errors, 5xx and 429; returns any other response.
@@ -158,30 +362,22 @@ impl RegistryClient {
         &self,
         item: &str,
         build: impl Fn() -> RequestBuilder,
-    ) -> Result<Response, ScrapeError> {
+    ) -> Result<Response, RegistryError> {
+        let retry = *self.retry();
+        let deadline = self.limits().request_deadline;
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let last = attempt >= self.retry.attempts;
-            let mut delay = self.retry.base_delay * 2u32.pow(attempt - 1);
+            let last = !retry.retries_after(attempt);
+            let mut delay = retry.delay(attempt);
             self.counters.http_requests.fetch_add(1, Ordering::Relaxed);
-            match build().send().await {
+            match build().timeout(deadline).send().await {
                 Err(source) if is_certificate_error(&source) => {
-                    return Err(ScrapeError::Certificate {
-                        registry: self.target.host.clone(),
-                        repository: self.target.repository.clone(),
-                        item: item.to_string(),
-                        reason: super::tls::refusal(&source).unwrap_or_default(),
-                    });
+                    let reason = super::tls::refusal(&source).unwrap_or_default();
+                    return Err(self.error(item, ErrorKind::Certificate { reason }));
                 }
                 Err(source) if last || source.is_builder() || source.is_redirect() => {
-                    return Err(ScrapeError::Transport {
-                        registry: self.target.host.clone(),
-                        repository: self.target.repository.clone(),
-                        item: item.to_string(),
-                        attempts: attempt,
-                        source,
-                    });
+                    return Err(self.transport(item, attempt, source));
                 }
                 Err(error) => {
                     tracing::debug!(%item, attempt, error = %error, "retrying after transport error");
@@ -194,7 +390,7 @@ impl RegistryClient {
                         return Ok(response);
                     }
                     tracing::debug!(%item, attempt, %status, "retrying after transient status");
-                    delay = delay.max(retry_after(&response));
+                    delay = delay.max(retry_after(&response, retry.max_retry_after));
                 }
             }
             tokio::time::sleep(delay).await;
@@ -208,7 +404,7 @@ impl RegistryClient {
         url: Url,
         accept: Option<&str>,
         item: &str,
-    ) -> Result<Response, ScrapeError> {
+    ) -> Result<Response, RegistryError> {
         self.send_with(method, url, item, |request| match accept {
             Some(accept) => request.header(ACCEPT, accept),
             None => request,
@@ -223,13 +419,14 @@ impl RegistryClient {
         url: Url,
         item: &str,
         customize: impl Fn(RequestBuilder) -> RequestBuilder,
-    ) -> Result<Response, ScrapeError> {
+    ) -> Result<Response, RegistryError> {
         let mut reauthenticated = false;
         loop {
-            let authorization = self.authorization.read().expect("lock").clone();
+            let authorization = self.client.authorization.read().expect("lock").clone();
             let response = self
                 .execute(item, || {
-                    let mut request = customize(self.http.request(method.clone(), url.clone()));
+                    let mut request =
+                        customize(self.client.http.request(method.clone(), url.clone()));
                     if let Some(AuthHeader(value)) = &authorization {
                         request = request.header(AUTHORIZATION, value);
                     }
@@ -240,7 +437,7 @@ impl RegistryClient {
                 return Ok(response);
             }
             if reauthenticated {
-                let errors = read_error_body(response).await;
+                let errors = self.read_error_body(response).await;
                 let reason = self.refusal("the registry refused the request");
                 return Err(self.unauthorized(item, &reason, errors));
             }
@@ -254,50 +451,37 @@ impl RegistryClient {
         item: &str,
         reason: &str,
         errors: Vec<RegistryErrorBody>,
-    ) -> ScrapeError {
-        ScrapeError::Unauthorized {
-            registry: self.target.host.clone(),
-            repository: self.target.repository.clone(),
-            item: item.to_string(),
-            reason: reason.to_string(),
-            errors,
-        }
+    ) -> RegistryError {
+        self.error(
+            item,
+            ErrorKind::Unauthorized {
+                reason: reason.to_string(),
+                errors,
+            },
+        )
     }
 
     /// Says whether credentials were sent, and if not, which config.json keys were tried.
     fn refusal(&self, what: &str) -> String {
+        let target = self.target();
         match &self.credentials {
             Some(c) => format!("{what} with the credentials of user {:?}", c.username),
             None => format!(
                 "{what} to an anonymous client; no credentials entry matched (keys tried: {})",
-                lookup_keys(&self.target.host, &self.target.repository).join(", ")
+                lookup_keys(&target.host, &target.repository).join(", ")
             ),
         }
     }
 
-    pub(super) fn protocol(&self, item: &str, reason: String) -> ScrapeError {
-        ScrapeError::Protocol {
-            registry: self.target.host.clone(),
-            repository: self.target.repository.clone(),
-            item: item.to_string(),
-            reason,
-        }
-    }
-
     /// Turns a non-success response into an error carrying the registry's error body.
-    pub(crate) async fn status_error(&self, response: Response, item: &str) -> ScrapeError {
+    pub(crate) async fn status_error(&self, response: Response, item: &str) -> RegistryError {
         let status = response.status().as_u16();
-        ScrapeError::Registry {
-            registry: self.target.host.clone(),
-            repository: self.target.repository.clone(),
-            item: item.to_string(),
-            status,
-            errors: read_error_body(response).await,
-        }
+        let errors = self.read_error_body(response).await;
+        self.error(item, ErrorKind::Status { status, errors })
     }
 
     /// Answers a 401 challenge: fetch a token, or set Basic credentials.
-    async fn authenticate(&self, response: &Response, item: &str) -> Result<(), ScrapeError> {
+    async fn authenticate(&self, response: &Response, item: &str) -> Result<(), RegistryError> {
         let challenge = response
             .headers()
             .get(WWW_AUTHENTICATE)
@@ -328,7 +512,7 @@ impl RegistryClient {
                 )
             }
         };
-        *self.authorization.write().expect("lock") = Some(AuthHeader(value));
+        *self.client.authorization.write().expect("lock") = Some(AuthHeader(value));
         Ok(())
     }
 
@@ -337,7 +521,7 @@ impl RegistryClient {
         realm: &str,
         service: Option<&str>,
         item: &str,
-    ) -> Result<String, ScrapeError> {
+    ) -> Result<String, RegistryError> {
         let mut url = Url::parse(realm)
             .map_err(|e| self.protocol(item, format!("token realm {realm:?} is not a URL: {e}")))?;
         {
@@ -347,12 +531,16 @@ impl RegistryClient {
             }
             query.append_pair(
                 "scope",
-                &format!("repository:{}:{}", self.target.repository, self.actions),
+                &format!(
+                    "repository:{}:{}",
+                    self.target().repository,
+                    self.client.access.actions()
+                ),
             );
         }
         let response = self
             .execute(&format!("token from {realm}"), || {
-                let request = self.http.get(url.clone());
+                let request = self.client.http.get(url.clone());
                 match &self.credentials {
                     Some(c) => request.basic_auth(&c.username, Some(&c.password)),
                     None => request,
@@ -361,15 +549,44 @@ impl RegistryClient {
             .await?;
         if !response.status().is_success() {
             let status = response.status();
-            let errors = read_error_body(response).await;
+            let errors = self.read_error_body(response).await;
             let reason = self.refusal(&format!("token endpoint {realm} answered {status}"));
             return Err(self.unauthorized(item, &reason, errors));
         }
-        let body = self.read_small(response, item).await?;
+        let body = self
+            .read_limited(
+                response,
+                item,
+                Limited::Token,
+                self.limits().max_token_bytes,
+            )
+            .await?;
         serde_json::from_slice::<TokenResponse>(&body)
             .ok()
             .and_then(TokenResponse::into_token)
             .ok_or_else(|| self.unauthorized(item, "the token endpoint returned no token", vec![]))
+    }
+
+    /// Reads a whole body of at most `limit` bytes, once (no retry).
+    pub(super) async fn read_limited(
+        &self,
+        response: Response,
+        item: &str,
+        what: Limited,
+        limit: u64,
+    ) -> Result<Bytes, RegistryError> {
+        match read_capped(response, limit).await {
+            Ok(Some(body)) => Ok(body),
+            Ok(None) => Err(self.error(item, ErrorKind::TooLarge { what, limit })),
+            Err(source) => Err(self.transport(item, 1, source)),
+        }
+    }
+
+    async fn read_error_body(&self, response: Response) -> Vec<RegistryErrorBody> {
+        match read_capped(response, self.limits().max_error_body_bytes).await {
+            Ok(Some(body)) => parse_error_body(&body),
+            _ => Vec::new(),
+        }
     }
 }
 
@@ -378,12 +595,12 @@ pub(crate) fn is_certificate_error(error: &reqwest::Error) -> bool {
     super::tls::refusal(error).is_some()
 }
 
-/// A `Retry-After` in seconds, capped so a registry cannot stall the scrape for long.
-fn retry_after(response: &Response) -> Duration {
+/// A `Retry-After` in seconds, capped at `max`.
+fn retry_after(response: &Response, max: Duration) -> Duration {
     let seconds = header_str(response, "retry-after")
         .and_then(|v| v.parse::<u64>().ok())
         .unwrap_or(0);
-    Duration::from_secs(seconds.min(MAX_RETRY_AFTER_SECS))
+    Duration::from_secs(seconds).min(max)
 }
 
 pub(crate) fn header_str(response: &Response, name: &str) -> Option<String> {
@@ -398,17 +615,14 @@ pub(crate) fn header_str(response: &Response, name: &str) -> Option<String> {
 /// Reads the body, giving up (with `Ok(None)`) once it exceeds `cap` bytes.
 pub(crate) async fn read_capped(
     mut response: Response,
-    cap: usize,
+    cap: u64,
 ) -> Result<Option<Bytes>, reqwest::Error> {
-    if response
-        .content_length()
-        .is_some_and(|len| len > cap as u64)
-    {
+    if response.content_length().is_some_and(|len| len > cap) {
         return Ok(None);
     }
     let mut body = BytesMut::new();
     while let Some(chunk) = response.chunk().await? {
-        if body.len() + chunk.len() > cap {
+        if (body.len() + chunk.len()) as u64 > cap {
             return Ok(None);
         }
         body.extend_from_slice(&chunk);
@@ -416,9 +630,49 @@ pub(crate) async fn read_capped(
     Ok(Some(body.freeze()))
 }
 
-async fn read_error_body(response: Response) -> Vec<RegistryErrorBody> {
-    match read_capped(response, ERROR_BODY_CAP).await {
-        Ok(Some(body)) => parse_error_body(&body),
-        _ => Vec::new(),
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_from_the_base_delay() {
+        let retry = RetryPolicy::default();
+        let delays: Vec<_> = (1..=4).map(|a| retry.delay(a)).collect();
+        assert_eq!(
+            delays,
+            [200, 400, 800, 1600].map(Duration::from_millis).to_vec()
+        );
+        assert!(retry.retries_after(3) && !retry.retries_after(4));
+        // No overflow panic, however many attempts are configured.
+        assert_eq!(
+            RetryPolicy {
+                attempts: 100,
+                ..retry
+            }
+            .delay(100),
+            Duration::from_millis(200).saturating_mul(u32::MAX)
+        );
+    }
+
+    #[test]
+    fn zero_attempts_is_refused() {
+        let config = ClientConfig {
+            retry: RetryPolicy {
+                attempts: 0,
+                ..RetryPolicy::default()
+            },
+            ..ClientConfig::default()
+        };
+        let error = Client::new("http://127.0.0.1:1", "r", config).unwrap_err();
+        assert!(
+            matches!(
+                error.kind(),
+                ErrorKind::InvalidSetting {
+                    field: "retry attempts",
+                    ..
+                }
+            ),
+            "{error:?}"
+        );
     }
 }

@@ -1,15 +1,19 @@
-//! The scrape's error type and the registry's error body (`{"errors":[{code,message,detail}]}`).
+//! The registry client's one error type, [`RegistryError`], and the registry's error body
+//! (`{"errors":[{code,message,detail}]}`).
 //!
-//! Every variant names where it happened: the registry, the repository and the item (tag,
-//! manifest or blob digest), or the file on disk. Per-image problems that must not fail the
-//! whole scrape (not a release, invalid release-metadata) are not errors: they are outcomes.
+//! Every error says where it happened (the registry, the repository and the item: tag,
+//! manifest or blob digest, upload, token) and what happened, as a typed [`ErrorKind`], so
+//! a caller can tell a refused certificate from a 5xx without reading the message. The
+//! message carries the kind's own text only: the underlying cause is the error's `source`
+//! and is never repeated in the message, so a chain printed `a: b: c` says each thing once.
 
 use std::fmt;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use serde::Deserialize;
 
-/// One entry of a registry's error body, as defined by the distribution spec.
+/// One entry of a registry's error body, as defined by the distribution API.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct RegistryErrorBody {
     /// Machine-readable code, e.g. `MANIFEST_UNKNOWN`, `UNAUTHORIZED`, `TOOMANYREQUESTS`.
@@ -39,14 +43,14 @@ struct Envelope {
     errors: Vec<RegistryErrorBody>,
 }
 
-/// Parses a registry error body; anything that is not the spec's envelope yields no entries.
+/// Parses a registry error body; anything that is not the API's envelope yields no entries.
 pub fn parse_error_body(body: &[u8]) -> Vec<RegistryErrorBody> {
     serde_json::from_slice::<Envelope>(body)
         .map(|envelope| envelope.errors)
         .unwrap_or_default()
 }
 
-/// Joins error bodies for display; `-` when the registry sent none.
+/// Joins error bodies for display; says so when the registry sent none.
 pub(crate) struct ErrorList<'a>(pub &'a [RegistryErrorBody]);
 
 impl fmt::Display for ErrorList<'_> {
@@ -64,14 +68,55 @@ impl fmt::Display for ErrorList<'_> {
     }
 }
 
-/// Why a scrape failed as a whole. A scrape that returns this publishes nothing.
+/// What a size or count limit of the client applies to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Limited {
+    /// A manifest (image manifest, manifest list or index).
+    Manifest,
+    /// An image config blob.
+    Config,
+    /// One page of the tag list.
+    TagPage,
+    /// The number of tags in the repository.
+    Tags,
+    /// A token endpoint's answer.
+    Token,
+    /// A blob read whole (a base image layer being copied).
+    Blob,
+}
+
+impl Limited {
+    fn unit(self) -> &'static str {
+        match self {
+            Limited::Tags => "",
+            _ => " bytes",
+        }
+    }
+}
+
+impl fmt::Display for Limited {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Limited::Manifest => "the manifest is larger than",
+            Limited::Config => "the config blob is larger than",
+            Limited::TagPage => "the tag list page is larger than",
+            Limited::Tags => "the repository lists more tags than",
+            Limited::Token => "the token answer is larger than",
+            Limited::Blob => "the blob is larger than",
+        })
+    }
+}
+
+/// What went wrong, by kind. The location is on [`RegistryError`].
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum ScrapeError {
-    /// A setting cannot be used (bad registry URL, zero concurrency, ...).
-    #[error("invalid scrape setting `{field}` = {value:?}: {reason}")]
-    InvalidSettings {
-        /// The `ScrapeSettings` field.
+pub enum ErrorKind {
+    /// A setting cannot be used as given (registry URL, repository, image reference,
+    /// retry attempts).
+    #[error("invalid {field} {value:?}: {reason}")]
+    InvalidSetting {
+        /// `registry`, `repository`, `image reference`, ...
         field: &'static str,
         /// The value given.
         value: String,
@@ -79,7 +124,7 @@ pub enum ScrapeError {
         reason: String,
     },
     /// The docker `config.json` could not be read or parsed.
-    #[error("cannot use registry credentials file {path}: {reason}")]
+    #[error("cannot use registry credentials file {}: {reason}", path.display())]
     Credentials {
         /// The credentials file.
         path: PathBuf,
@@ -87,8 +132,8 @@ pub enum ScrapeError {
         reason: String,
     },
     /// The CA certificate directory could not be walked.
-    #[error("cannot read CA certificate directory {path}")]
-    CertificateDirectory {
+    #[error("cannot read CA certificate directory {}", path.display())]
+    CaDirectory {
         /// The directory (or a subdirectory of it).
         path: PathBuf,
         /// The I/O error.
@@ -96,133 +141,197 @@ pub enum ScrapeError {
         source: std::io::Error,
     },
     /// The HTTP client could not be built (TLS backend, certificates).
-    #[error("cannot build the HTTP client for registry {registry}")]
-    HttpClient {
-        /// The registry.
-        registry: String,
-        /// The reqwest error.
-        #[source]
-        source: reqwest::Error,
-    },
+    #[error("cannot build the HTTP client")]
+    HttpClient(#[source] reqwest::Error),
     /// The registry's TLS certificate was refused (unknown issuer, wrong host name,
     /// expired, self-signed and not in the CA directory): not retried, since another
     /// attempt gets the same certificate.
-    #[error("TLS certificate of registry {registry} refused for {repository} {item}: {reason}")]
+    #[error("TLS certificate refused: {reason}")]
     Certificate {
-        /// The registry.
-        registry: String,
-        /// The repository.
-        repository: String,
-        /// What was being fetched.
-        item: String,
         /// The cause and what was trusted (the CA directory and how many certificates
         /// came from it).
         reason: String,
     },
     /// The registry could not be reached or the connection broke, after all retries.
-    #[error("transport error talking to registry {registry} about {repository} {item} (after {attempts} attempt(s))")]
+    #[error("transport error after {attempts} attempt(s)")]
     Transport {
-        /// The registry.
-        registry: String,
-        /// The repository.
-        repository: String,
-        /// What was being fetched: tag, manifest or blob digest.
-        item: String,
         /// How many attempts were made.
         attempts: u32,
         /// The last transport error.
         #[source]
         source: reqwest::Error,
     },
+    /// No complete answer in time, after all retries: the whole request (connect, headers
+    /// and body) has a deadline, and each read a timeout.
+    #[error("no complete answer within the {}s request deadline (or a read stalled for {}s) after {attempts} attempt(s)", deadline.as_secs(), read_timeout.as_secs())]
+    TimedOut {
+        /// The per-request deadline.
+        deadline: Duration,
+        /// The per-read timeout.
+        read_timeout: Duration,
+        /// How many attempts were made.
+        attempts: u32,
+        /// The last timeout.
+        #[source]
+        source: reqwest::Error,
+    },
     /// The registry answered with an error status (5xx/429 after all retries, or an
     /// unexpected 4xx).
-    #[error("registry {registry} answered {status} for {repository} {item}: {}", ErrorList(.errors))]
-    Registry {
-        /// The registry.
-        registry: String,
-        /// The repository.
-        repository: String,
-        /// What was being fetched.
-        item: String,
+    #[error("answered {status}: {}", ErrorList(.errors))]
+    Status {
         /// The HTTP status code.
         status: u16,
         /// The registry's error body, parsed.
         errors: Vec<RegistryErrorBody>,
     },
     /// Authentication failed or the registry refuses access.
-    #[error("not authorized by registry {registry} for {repository} {item}: {reason}; {}", ErrorList(.errors))]
+    #[error("not authorized: {reason}; {}", ErrorList(.errors))]
     Unauthorized {
-        /// The registry.
-        registry: String,
-        /// The repository.
-        repository: String,
-        /// What was being fetched.
-        item: String,
         /// What went wrong (no credentials, token endpoint failed, ...).
         reason: String,
         /// The registry's error body, parsed.
         errors: Vec<RegistryErrorBody>,
     },
-    /// A blob stream broke after the request succeeded (connection reset, disk error).
-    #[error("reading blob from {registry} for {repository} {item} failed")]
-    BlobStream {
-        /// The registry (or layout directory).
-        registry: String,
-        /// The repository.
-        repository: String,
-        /// The blob and the image it belongs to.
-        item: String,
-        /// The I/O error.
-        #[source]
-        source: std::io::Error,
-    },
-    /// The content does not hash to the digest the registry (or the layout) claims.
-    #[error("digest mismatch from {registry} for {repository} {item}: expected {expected}, content hashes to {actual}")]
+    /// A blob stream broke after the request succeeded, after all retries.
+    #[error("the blob stream broke")]
+    BlobStream(#[source] std::io::Error),
+    /// The content does not hash to the digest the registry or the reference claims.
+    #[error("digest mismatch: expected {expected}, content hashes to {actual}")]
     DigestMismatch {
-        /// The registry (or layout directory).
-        registry: String,
-        /// The repository.
-        repository: String,
-        /// What was fetched.
-        item: String,
         /// The digest claimed by `Docker-Content-Digest` or by the reference.
         expected: String,
         /// The sha256 of the bytes received.
         actual: String,
     },
-    /// The registry returned something that is not the protocol (bad tag list, bad Link,
-    /// oversized manifest, ...).
-    #[error("protocol error from registry {registry} for {repository} {item}: {reason}")]
-    Protocol {
-        /// The registry.
-        registry: String,
-        /// The repository.
-        repository: String,
-        /// What was being fetched.
-        item: String,
-        /// What is wrong.
-        reason: String,
+    /// A body or a count is over one of the client's limits; nothing more was read.
+    #[error("{what} {limit}{}", what.unit())]
+    TooLarge {
+        /// What is limited.
+        what: Limited,
+        /// The limit (bytes, or tags).
+        limit: u64,
     },
-    /// Two different images claim the same release version.
-    #[error("version {version} is claimed by two different images: tag {first_tag} ({first_digest}) and tag {second_tag} ({second_digest})")]
-    DuplicateVersion {
-        /// The version, with the arch as build metadata.
-        version: String,
-        /// A tag of the first image.
-        first_tag: String,
-        /// The first image's manifest digest.
-        first_digest: String,
-        /// A tag of the second image.
-        second_tag: String,
-        /// The second image's manifest digest.
-        second_digest: String,
-    },
-    /// An OCI image layout directory cannot be read.
-    #[error("cannot read OCI image layout {path}: {reason}")]
-    Layout {
-        /// The file or directory.
-        path: PathBuf,
-        /// What is wrong.
-        reason: String,
-    },
+    /// The registry returned something that is not the protocol (bad tag list, bad
+    /// `Link`, missing `Location`, ...).
+    #[error("protocol error: {0}")]
+    Protocol(String),
+}
+
+/// A registry client failure: where it happened and what happened.
+#[derive(Debug)]
+pub struct RegistryError(Box<Inner>);
+
+#[derive(Debug)]
+struct Inner {
+    registry: String,
+    repository: String,
+    item: String,
+    kind: ErrorKind,
+}
+
+impl RegistryError {
+    /// An error about `item` of `repository` in `registry`.
+    pub(crate) fn new(
+        registry: impl Into<String>,
+        repository: impl Into<String>,
+        item: impl Into<String>,
+        kind: ErrorKind,
+    ) -> Self {
+        RegistryError(Box::new(Inner {
+            registry: registry.into(),
+            repository: repository.into(),
+            item: item.into(),
+            kind,
+        }))
+    }
+
+    /// An error in the client's settings, before any registry is involved.
+    pub(crate) fn setup(kind: ErrorKind) -> Self {
+        RegistryError::new("", "", "", kind)
+    }
+
+    /// The registry (`host[:port]`); empty for a settings error.
+    pub fn registry(&self) -> &str {
+        &self.0.registry
+    }
+
+    /// The repository; empty when the error is not about one.
+    pub fn repository(&self) -> &str {
+        &self.0.repository
+    }
+
+    /// What was being fetched or pushed: `tag 4.14.3`, `blob sha256:...`, ...
+    pub fn item(&self) -> &str {
+        &self.0.item
+    }
+
+    /// What went wrong.
+    pub fn kind(&self) -> &ErrorKind {
+        &self.0.kind
+    }
+}
+
+impl fmt::Display for RegistryError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Inner {
+            registry,
+            repository,
+            item,
+            kind,
+        } = &*self.0;
+        if !registry.is_empty() {
+            write!(f, "registry {registry}")?;
+            if !repository.is_empty() {
+                write!(f, ", repository {repository}")?;
+            }
+            if !item.is_empty() {
+                write!(f, ", {item}")?;
+            }
+            f.write_str(": ")?;
+        }
+        write!(f, "{kind}")
+    }
+}
+
+impl std::error::Error for RegistryError {
+    // The kind's message is already in ours; its cause comes next in the chain.
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        std::error::Error::source(&self.0.kind)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_message_names_the_place_and_the_cause_is_not_repeated() {
+        let io = std::io::Error::other("connection reset");
+        let error = RegistryError::new(
+            "127.0.0.1:5000",
+            "ocp/release",
+            "tag 4.14.3 layer sha256:ab",
+            ErrorKind::BlobStream(io),
+        );
+        assert_eq!(
+            error.to_string(),
+            "registry 127.0.0.1:5000, repository ocp/release, tag 4.14.3 layer sha256:ab: the blob stream broke"
+        );
+        let source = std::error::Error::source(&error).expect("a source");
+        assert_eq!(source.to_string(), "connection reset");
+        assert!(source.source().is_none());
+        let limit = RegistryError::new(
+            "r",
+            "p",
+            "tag list",
+            ErrorKind::TooLarge {
+                what: Limited::Tags,
+                limit: 3,
+            },
+        );
+        assert_eq!(
+            limit.to_string(),
+            "registry r, repository p, tag list: the repository lists more tags than 3"
+        );
+    }
 }

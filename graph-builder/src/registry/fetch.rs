@@ -1,5 +1,6 @@
 //! Fetching from the registry: tag pages (following `Link`), manifests (verified against
-//! their digest), small blobs read whole (configs) and large blobs streamed (layers).
+//! their digest), small blobs read whole (configs) and large blobs streamed (layers), each
+//! read against its limit.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -11,27 +12,32 @@ use reqwest::{Method, Response, StatusCode};
 use url::Url;
 
 use super::client::{
-    header_str, read_capped, BlobStream, FetchedManifest, Head, RegistryClient, Small,
-    CONTENT_DIGEST, SMALL_DOCUMENT_CAP,
+    header_str, read_capped, BlobReadError, BlobStream, FetchedManifest, Head, Session,
+    CONTENT_DIGEST,
 };
-use super::error::ScrapeError;
+use super::error::{ErrorKind, Limited, RegistryError};
 use super::manifest::{sha256_digest, MANIFEST_ACCEPT};
 use super::tags::{next_link, TagPage};
-use crate::layer::SourceError;
 
 /// Page size asked for when listing tags; the `Link` header is followed regardless.
 const TAG_PAGE_SIZE: usize = 1000;
-/// A loop guard on `Link` pagination.
-const MAX_TAG_PAGES: usize = 100_000;
 
-impl RegistryClient {
-    /// Every tag, following `Link` pagination wherever it points.
-    pub(crate) async fn list_tags(&self) -> Result<Vec<String>, ScrapeError> {
+/// A small document and the headers that matter.
+struct Small {
+    claimed: Option<String>,
+    content_type: Option<String>,
+    body: Bytes,
+}
+
+impl Session {
+    /// Every tag, following `Link` pagination wherever it points, up to `max_tags`.
+    pub(crate) async fn list_tags(&self) -> Result<Vec<String>, RegistryError> {
+        let limits = *self.limits();
         let mut url = self.repo_url("tags/list");
         url.set_query(Some(&format!("n={TAG_PAGE_SIZE}")));
         let mut tags = Vec::new();
         let mut seen = std::collections::HashSet::new();
-        for _ in 0..MAX_TAG_PAGES {
+        loop {
             let item = format!("tag list page {url}");
             if !seen.insert(url.clone()) {
                 return Err(self.protocol(&item, "pagination loops back".to_string()));
@@ -47,10 +53,20 @@ impl RegistryClient {
                 .get_all(reqwest::header::LINK)
                 .iter()
                 .find_map(|v| v.to_str().ok().and_then(next_link));
-            let body = self.read_small(response, &item).await?;
+            let body = self
+                .read_limited(response, &item, Limited::TagPage, limits.max_tag_page_bytes)
+                .await?;
             let page: TagPage = serde_json::from_slice(&body)
                 .map_err(|e| self.protocol(&item, format!("tag list is not JSON: {e}")))?;
             tags.extend(page.tags.unwrap_or_default());
+            // Every page adds a tag or ends the list, so this also bounds the pages.
+            if tags.len() as u64 > limits.max_tags {
+                let kind = ErrorKind::TooLarge {
+                    what: Limited::Tags,
+                    limit: limits.max_tags,
+                };
+                return Err(self.error("tag list", kind));
+            }
             match link {
                 None => return Ok(tags),
                 Some(next) => {
@@ -60,12 +76,11 @@ impl RegistryClient {
                 }
             }
         }
-        Err(self.protocol("tag list", format!("more than {MAX_TAG_PAGES} pages")))
     }
 
     /// `HEAD /v2/<repo>/manifests/<tag>`: the cheap per-tag check of a warm scrape.
     /// `NoDigest` sends the caller to a GET.
-    pub(crate) async fn head_manifest(&self, tag: &str) -> Result<Head, ScrapeError> {
+    pub(crate) async fn head_manifest(&self, tag: &str) -> Result<Head, RegistryError> {
         let item = format!("tag {tag}");
         let url = self.repo_url(&format!("manifests/{tag}"));
         let response = self
@@ -86,19 +101,20 @@ impl RegistryClient {
         }
     }
 
-    /// GETs a small document in full. A body that breaks mid-way is fetched again, like
-    /// any transport error. `None` on 404.
+    /// GETs a small document in full, against `limit`. A body that breaks mid-way is
+    /// fetched again, like any transport error. `None` on 404.
     async fn get_small(
         &self,
         url: Url,
         accept: Option<&str>,
         item: &str,
-        is_blob: bool,
-    ) -> Result<Option<Small>, ScrapeError> {
+        (what, limit): (Limited, u64),
+    ) -> Result<Option<Small>, RegistryError> {
+        let retry = *self.retry();
         let mut attempt = 0;
         loop {
             attempt += 1;
-            if is_blob {
+            if what == Limited::Config {
                 self.counters.blob_requests.fetch_add(1, Ordering::Relaxed);
             }
             let response = self.send(Method::GET, url.clone(), accept, item).await?;
@@ -109,7 +125,7 @@ impl RegistryClient {
             }
             let claimed = header_str(&response, CONTENT_DIGEST);
             let content_type = header_str(&response, CONTENT_TYPE.as_str());
-            match read_capped(response, SMALL_DOCUMENT_CAP).await {
+            match read_capped(response, limit).await {
                 Ok(Some(body)) => {
                     return Ok(Some(Small {
                         claimed,
@@ -117,38 +133,30 @@ impl RegistryClient {
                         body,
                     }))
                 }
-                Ok(None) => {
-                    let reason = format!("response larger than {SMALL_DOCUMENT_CAP} bytes");
-                    return Err(self.protocol(item, reason));
-                }
-                Err(error) if attempt < self.retry.attempts => {
+                Ok(None) => return Err(self.error(item, ErrorKind::TooLarge { what, limit })),
+                Err(error) if retry.retries_after(attempt) => {
                     tracing::debug!(%item, attempt, error = %error, "retrying a broken body");
-                    tokio::time::sleep(self.retry.base_delay * 2u32.pow(attempt - 1)).await;
+                    tokio::time::sleep(retry.delay(attempt)).await;
                 }
-                Err(source) => {
-                    return Err(ScrapeError::Transport {
-                        registry: self.target.host.clone(),
-                        repository: self.target.repository.clone(),
-                        item: item.to_string(),
-                        attempts: attempt,
-                        source,
-                    })
-                }
+                Err(source) => return Err(self.transport(item, attempt, source)),
             }
         }
     }
 
-    fn check_digest(&self, item: &str, expected: String, actual: &str) -> Result<(), ScrapeError> {
+    fn check_digest(
+        &self,
+        item: &str,
+        expected: String,
+        actual: &str,
+    ) -> Result<(), RegistryError> {
         if expected == actual {
             return Ok(());
         }
-        Err(ScrapeError::DigestMismatch {
-            registry: self.target.host.clone(),
-            repository: self.target.repository.clone(),
-            item: item.to_string(),
+        let kind = ErrorKind::DigestMismatch {
             expected,
             actual: actual.to_string(),
-        })
+        };
+        Err(self.error(item, kind))
     }
 
     /// Fetches a manifest by tag or digest and verifies its digest: against the reference
@@ -157,10 +165,11 @@ impl RegistryClient {
         &self,
         reference: &str,
         item: &str,
-    ) -> Result<Option<FetchedManifest>, ScrapeError> {
+    ) -> Result<Option<FetchedManifest>, RegistryError> {
         let url = self.repo_url(&format!("manifests/{reference}"));
+        let limit = (Limited::Manifest, self.limits().max_manifest_bytes);
         let Some(small) = self
-            .get_small(url, Some(MANIFEST_ACCEPT), item, false)
+            .get_small(url, Some(MANIFEST_ACCEPT), item, limit)
             .await?
         else {
             return Ok(None);
@@ -185,9 +194,10 @@ impl RegistryClient {
         &self,
         digest: &str,
         item: &str,
-    ) -> Result<Option<Bytes>, ScrapeError> {
+    ) -> Result<Option<Bytes>, RegistryError> {
         let url = self.repo_url(&format!("blobs/{digest}"));
-        let Some(small) = self.get_small(url, None, item, true).await? else {
+        let limit = (Limited::Config, self.limits().max_config_bytes);
+        let Some(small) = self.get_small(url, None, item, limit).await? else {
             return Ok(None);
         };
         self.counters
@@ -197,12 +207,13 @@ impl RegistryClient {
         Ok(Some(small.body))
     }
 
-    /// Opens a blob as a byte stream; bytes are counted as they arrive. `None` on 404.
+    /// Opens a blob as a byte stream; bytes are counted as they arrive. A failure of the
+    /// stream is a [`BlobReadError`] inside the `io::Error`. `None` on 404.
     pub(crate) async fn open_blob(
         &self,
         digest: &str,
         item: &str,
-    ) -> Result<Option<BlobStream>, ScrapeError> {
+    ) -> Result<Option<BlobStream>, RegistryError> {
         let Some(response) = self.blob_response(digest, item).await? else {
             return Ok(None);
         };
@@ -215,15 +226,54 @@ impl RegistryClient {
                     .fetch_add(chunk.len() as u64, Ordering::Relaxed);
                 chunk
             })
-            .map_err(SourceError::wrap);
+            .map_err(BlobReadError::wrap);
         Ok(Some(Box::pin(stream)))
+    }
+
+    /// Reads blob `digest` whole, up to `max_blob_bytes`, and checks its digest. A stream
+    /// that breaks is read again from the start. `None` on 404.
+    pub(crate) async fn get_blob(
+        &self,
+        digest: &str,
+        item: &str,
+    ) -> Result<Option<Bytes>, RegistryError> {
+        let retry = *self.retry();
+        let limit = self.limits().max_blob_bytes;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let Some(response) = self.blob_response(digest, item).await? else {
+                return Ok(None);
+            };
+            match read_capped(response, limit).await {
+                Ok(Some(body)) => {
+                    self.counters
+                        .blob_bytes
+                        .fetch_add(body.len() as u64, Ordering::Relaxed);
+                    self.check_digest(item, digest.to_string(), &sha256_digest(&body))?;
+                    return Ok(Some(body));
+                }
+                Ok(None) => {
+                    let kind = ErrorKind::TooLarge {
+                        what: Limited::Blob,
+                        limit,
+                    };
+                    return Err(self.error(item, kind));
+                }
+                Err(error) if retry.retries_after(attempt) => {
+                    tracing::debug!(%item, attempt, error = %error, "retrying a broken blob");
+                    tokio::time::sleep(retry.delay(attempt)).await;
+                }
+                Err(source) => return Err(self.transport(item, attempt, source)),
+            }
+        }
     }
 
     async fn blob_response(
         &self,
         digest: &str,
         item: &str,
-    ) -> Result<Option<Response>, ScrapeError> {
+    ) -> Result<Option<Response>, RegistryError> {
         let url = self.repo_url(&format!("blobs/{digest}"));
         self.counters.blob_requests.fetch_add(1, Ordering::Relaxed);
         let response = self.send(Method::GET, url, None, item).await?;
@@ -231,28 +281,6 @@ impl RegistryClient {
             StatusCode::NOT_FOUND => Ok(None),
             s if s.is_success() => Ok(Some(response)),
             _ => Err(self.status_error(response, item).await),
-        }
-    }
-
-    /// Reads a body of at most `SMALL_DOCUMENT_CAP` bytes.
-    pub(super) async fn read_small(
-        &self,
-        response: Response,
-        item: &str,
-    ) -> Result<Bytes, ScrapeError> {
-        match read_capped(response, SMALL_DOCUMENT_CAP).await {
-            Ok(Some(body)) => Ok(body),
-            Ok(None) => Err(self.protocol(
-                item,
-                format!("response larger than {SMALL_DOCUMENT_CAP} bytes"),
-            )),
-            Err(source) => Err(ScrapeError::Transport {
-                registry: self.target.host.clone(),
-                repository: self.target.repository.clone(),
-                item: item.to_string(),
-                attempts: 1,
-                source,
-            }),
         }
     }
 }

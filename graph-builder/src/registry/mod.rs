@@ -1,13 +1,17 @@
-//! The registry client: settings, target parsing, and the submodules that talk to a Docker
-//! Registry v2 / OCI distribution API.
+//! The registry client: one [`Client`] built from one [`ClientConfig`] (credentials, CA
+//! directory, retries, limits), used by the release scrape, the graph-data image source and
+//! the push tool, and one error type, [`RegistryError`], saying where and what.
 //!
 //! - [`auth`]: docker `config.json` credentials and `WWW-Authenticate` challenges,
 //! - [`ca`]: extra CA certificates from a directory,
 //! - [`tls`]: which registry certificates are trusted, and refusals that say why not,
-//! - `client`: requests, retries and authentication; `fetch`: tags, manifests and blobs,
+//! - `client`: the client, its settings and limits, requests, retries and authentication;
+//!   `fetch`: tags, manifests and blobs,
 //! - [`manifest`]: the four manifest kinds and digests,
 //! - [`push`]: blob and manifest uploads (the graph-data image tool),
-//! - [`error`]: [`ScrapeError`] and the registry's error body.
+//! - [`error`]: [`RegistryError`], its [`ErrorKind`]s and the registry's error body.
+//!
+//! It knows nothing of releases: what the bytes mean is the scrape's business.
 
 pub mod auth;
 pub mod ca;
@@ -19,45 +23,10 @@ pub mod push;
 mod tags;
 pub mod tls;
 
-use std::path::PathBuf;
-
 use url::Url;
 
-pub use error::{RegistryErrorBody, ScrapeError};
-
-/// The default metadata key that carries the manifest digest.
-pub const DEFAULT_MANIFESTREF_KEY: &str = "io.openshift.upgrades.graph.release.manifestref";
-
-/// Where and how to scrape release images.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ScrapeSettings {
-    /// `quay.io`, `127.0.0.1:5000`, `http://127.0.0.1:5000`, `https://host:port`; no scheme
-    /// means HTTPS.
-    pub registry: String,
-    /// `ocp/release`.
-    pub repository: String,
-    /// A docker `config.json`, read at the start of every scrape.
-    pub credentials_path: Option<PathBuf>,
-    /// Extra CA certificates (every PEM bundle below it, two levels deep).
-    pub root_certificate_dir: Option<PathBuf>,
-    /// How many tags are processed at once.
-    pub fetch_concurrency: usize,
-    /// The metadata key that receives the manifest digest.
-    pub manifestref_key: String,
-}
-
-impl Default for ScrapeSettings {
-    fn default() -> Self {
-        ScrapeSettings {
-            registry: "quay.io".to_string(),
-            repository: "openshift-release-dev/ocp-release".to_string(),
-            credentials_path: None,
-            root_certificate_dir: Some(PathBuf::from("/etc/pki/ca-trust/extracted")),
-            fetch_concurrency: 16,
-            manifestref_key: DEFAULT_MANIFESTREF_KEY.to_string(),
-        }
-    }
-}
+pub use client::{BlobReadError, Client, ClientConfig, Limits, RetryPolicy};
+pub use error::{ErrorKind, Limited, RegistryError, RegistryErrorBody};
 
 /// A parsed registry target.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,12 +41,15 @@ pub struct Target {
 }
 
 impl Target {
-    /// Parses `registry` + `/` + `repository` (B §2.3 "Target parsing").
-    pub fn parse(registry: &str, repository: &str) -> Result<Target, ScrapeError> {
-        let invalid = |reason: String| ScrapeError::InvalidSettings {
-            field: "registry",
-            value: registry.to_string(),
-            reason,
+    /// Parses `registry` + `/` + `repository`: no scheme means HTTPS, and a path given
+    /// with the registry is prepended to the repository.
+    pub fn parse(registry: &str, repository: &str) -> Result<Target, RegistryError> {
+        let invalid = |reason: String| {
+            RegistryError::setup(ErrorKind::InvalidSetting {
+                field: "registry",
+                value: registry.to_string(),
+                reason,
+            })
         };
         let registry = registry.trim().trim_end_matches('/');
         let with_scheme = if registry.contains("://") {
@@ -100,11 +72,11 @@ impl Target {
         };
         let repository = url.path().trim_matches('/').to_string();
         if repository.is_empty() {
-            return Err(ScrapeError::InvalidSettings {
+            return Err(RegistryError::setup(ErrorKind::InvalidSetting {
                 field: "repository",
                 value: repository,
                 reason: "empty".to_string(),
-            });
+            }));
         }
         let mut base = url;
         base.set_path("/");

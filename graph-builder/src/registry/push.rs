@@ -1,36 +1,19 @@
 //! Pushing to a registry: blob existence checks, monolithic blob uploads and manifest
-//! uploads (OCI distribution spec, "Pushing blobs" and "Pushing manifests").
+//! uploads (the distribution API's "pushing blobs" and "pushing manifests").
 //!
-//! The push client is the scrape client with a `pull,push` token scope: same credentials
-//! file lookup, CA directory, retries and error bodies. Blobs are uploaded in one piece
-//! (`POST` then `PUT ?digest=`), which suits the small layers we push (graph-data).
-
-use std::path::PathBuf;
-use std::sync::Arc;
+//! The push client is the registry [`Client`] with a `pull,push` token scope: same
+//! settings, credentials lookup, CA directory, retries, limits and errors. Blobs are
+//! uploaded in one piece (`POST` then `PUT ?digest=`), which suits the small layers we push
+//! (graph-data).
 
 use bytes::Bytes;
 use reqwest::header::{CONTENT_LENGTH, CONTENT_TYPE, LOCATION};
 use reqwest::{Method, StatusCode};
 
-use super::auth::credentials_for;
-use super::ca::load_ca_directory;
-use super::client::{build_http_client, FetchedManifest, RegistryClient, RetryPolicy};
-use super::error::ScrapeError;
+use super::client::{Access, Client, ClientConfig, FetchedManifest, Session};
+use super::error::{ErrorKind, RegistryError};
 use super::manifest::sha256_digest;
 use super::Target;
-
-/// Where to push, and with which credentials and CA certificates.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PushSettings {
-    /// `host[:port]` (HTTPS), or `http://host:port` for a plain-HTTP registry.
-    pub registry: String,
-    /// `openshift/graph-image`.
-    pub repository: String,
-    /// A docker `config.json`.
-    pub credentials_path: Option<PathBuf>,
-    /// Extra CA certificates (every PEM bundle below it, two levels deep).
-    pub root_certificate_dir: Option<PathBuf>,
-}
 
 /// A `[scheme://]host[:port]/repository:tag` reference split in three.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,11 +28,13 @@ pub struct ImageReference {
 
 impl ImageReference {
     /// Parses `[scheme://]host[:port]/repository:tag`; the tag is required.
-    pub fn parse(reference: &str) -> Result<ImageReference, ScrapeError> {
-        let invalid = |reason: &str| ScrapeError::InvalidSettings {
-            field: "image reference",
-            value: reference.to_string(),
-            reason: reason.to_string(),
+    pub fn parse(reference: &str) -> Result<ImageReference, RegistryError> {
+        let invalid = |reason: &str| {
+            RegistryError::setup(ErrorKind::InvalidSetting {
+                field: "image reference",
+                value: reference.to_string(),
+                reason: reason.to_string(),
+            })
         };
         let (scheme, rest) = match reference.split_once("://") {
             Some((scheme, rest)) => (format!("{scheme}://"), rest),
@@ -87,31 +72,27 @@ pub struct PulledManifest {
 /// A registry session that may push to one repository.
 #[derive(Debug)]
 pub struct PushClient {
-    client: RegistryClient,
+    client: Client,
+    session: Session,
 }
 
 impl PushClient {
     /// Reads the credentials file and CA directory and builds the HTTP client.
-    pub fn new(settings: &PushSettings) -> Result<PushClient, ScrapeError> {
-        let target = Target::parse(&settings.registry, &settings.repository)?;
-        let ca = match &settings.root_certificate_dir {
-            Some(dir) => load_ca_directory(dir)?,
-            None => Default::default(),
-        };
-        let http = build_http_client(&target.host, &ca)?;
-        let credentials = match &settings.credentials_path {
-            Some(path) => credentials_for(path, &target.host, &target.repository)?,
-            None => None,
-        };
-        let mut client = RegistryClient::new(
-            http,
-            target,
-            credentials,
-            Arc::default(),
-            RetryPolicy::default(),
-        );
-        client.actions = "pull,push";
-        Ok(PushClient { client })
+    pub fn new(
+        registry: &str,
+        repository: &str,
+        config: ClientConfig,
+    ) -> Result<PushClient, RegistryError> {
+        let client = Client::with_access(registry, repository, config, Access::PullPush)?;
+        let session = client.session()?;
+        Ok(PushClient { client, session })
+    }
+
+    /// The same registry and settings for another repository (a base image to read).
+    pub fn for_repository(&self, repository: &str) -> Result<PushClient, RegistryError> {
+        let client = self.client.for_repository(repository)?;
+        let session = client.session()?;
+        Ok(PushClient { client, session })
     }
 
     /// The registry and repository pushed to.
@@ -120,105 +101,88 @@ impl PushClient {
     }
 
     /// Whether the repository holds blob `digest` (`HEAD`).
-    pub async fn blob_exists(&self, digest: &str) -> Result<bool, ScrapeError> {
+    pub async fn blob_exists(&self, digest: &str) -> Result<bool, RegistryError> {
         let item = format!("blob {digest}");
-        let url = self.client.repo_url(&format!("blobs/{digest}"));
-        let response = self.client.send(Method::HEAD, url, None, &item).await?;
+        let url = self.session.repo_url(&format!("blobs/{digest}"));
+        let response = self.session.send(Method::HEAD, url, None, &item).await?;
         match response.status() {
             StatusCode::NOT_FOUND => Ok(false),
             s if s.is_success() => Ok(true),
-            _ => Err(self.client.status_error(response, &item).await),
+            _ => Err(self.session.status_error(response, &item).await),
         }
     }
 
     /// Uploads `bytes` as one blob unless the repository has it; returns its digest.
-    pub async fn push_blob(&self, bytes: Bytes) -> Result<String, ScrapeError> {
+    pub async fn push_blob(&self, bytes: Bytes) -> Result<String, RegistryError> {
         let digest = sha256_digest(&bytes);
         if self.blob_exists(&digest).await? {
             return Ok(digest);
         }
         let item = format!("blob {digest} upload");
-        let start = self.client.repo_url("blobs/uploads/");
+        let start = self.session.repo_url("blobs/uploads/");
         let response = self
-            .client
+            .session
             .send_with(Method::POST, start.clone(), &item, |r| {
                 r.header(CONTENT_LENGTH, 0)
             })
             .await?;
         if response.status() != StatusCode::ACCEPTED {
-            return Err(self.client.status_error(response, &item).await);
+            return Err(self.session.status_error(response, &item).await);
         }
         let location = response
             .headers()
             .get(LOCATION)
             .and_then(|v| v.to_str().ok())
             .ok_or_else(|| {
-                self.client
+                self.session
                     .protocol(&item, "202 without a Location header".to_string())
             })?;
         // Location may be absolute or relative to the request URL.
         let mut url = start.join(location).map_err(|e| {
-            self.client
+            self.session
                 .protocol(&item, format!("bad Location {location:?}: {e}"))
         })?;
         url.query_pairs_mut().append_pair("digest", &digest);
         let response = self
-            .client
+            .session
             .send_with(Method::PUT, url, &item, |r| {
                 r.header(CONTENT_TYPE, "application/octet-stream")
                     .body(bytes.clone())
             })
             .await?;
         if response.status() != StatusCode::CREATED {
-            return Err(self.client.status_error(response, &item).await);
+            return Err(self.session.status_error(response, &item).await);
         }
         Ok(digest)
     }
 
     /// Asks the registry to mount blob `digest` from repository `from` (same registry);
     /// `false` when it would rather have an upload (it then opened one, left unused).
-    pub async fn mount_blob(&self, digest: &str, from: &str) -> Result<bool, ScrapeError> {
+    pub async fn mount_blob(&self, digest: &str, from: &str) -> Result<bool, RegistryError> {
         let item = format!("blob {digest} mount from {from}");
-        let mut url = self.client.repo_url("blobs/uploads/");
+        let mut url = self.session.repo_url("blobs/uploads/");
         url.query_pairs_mut()
             .append_pair("mount", digest)
             .append_pair("from", from);
         let response = self
-            .client
+            .session
             .send_with(Method::POST, url, &item, |r| r.header(CONTENT_LENGTH, 0))
             .await?;
         match response.status() {
             StatusCode::CREATED => Ok(true),
             StatusCode::ACCEPTED => Ok(false),
-            _ => Err(self.client.status_error(response, &item).await),
+            _ => Err(self.session.status_error(response, &item).await),
         }
     }
 
-    /// Reads blob `digest` whole and checks its digest (base image layers to copy).
-    pub async fn blob(&self, digest: &str) -> Result<Bytes, ScrapeError> {
-        use futures::TryStreamExt as _;
+    /// Reads blob `digest` whole (up to the blob limit) and checks its digest: the base
+    /// image layers to copy.
+    pub async fn blob(&self, digest: &str) -> Result<Bytes, RegistryError> {
         let item = format!("blob {digest}");
-        let stream = self
-            .client
-            .open_blob(digest, &item)
+        self.session
+            .get_blob(digest, &item)
             .await?
-            .ok_or_else(|| self.client.protocol(&item, "not found".to_string()))?;
-        let chunks: Vec<Bytes> = stream.try_collect().await.map_err(|e| {
-            self.client
-                .protocol(&item, format!("the blob stream broke: {e}"))
-        })?;
-        let bytes = Bytes::from(chunks.concat());
-        let actual = sha256_digest(&bytes);
-        if actual != digest {
-            return Err(ScrapeError::DigestMismatch {
-                registry: self.client.target.host.clone(),
-                repository: self.client.target.repository.clone(),
-                item,
-                expected: digest.to_string(),
-                actual,
-            });
-        }
-        Ok(bytes)
+            .ok_or_else(|| self.session.protocol(&item, "not found".to_string()))
     }
 
     /// Uploads a manifest under `tag` with its media type; returns its digest.
@@ -227,26 +191,26 @@ impl PushClient {
         tag: &str,
         media_type: &str,
         body: Bytes,
-    ) -> Result<String, ScrapeError> {
+    ) -> Result<String, RegistryError> {
         let digest = sha256_digest(&body);
         let item = format!("tag {tag} manifest {digest}");
-        let url = self.client.repo_url(&format!("manifests/{tag}"));
+        let url = self.session.repo_url(&format!("manifests/{tag}"));
         let response = self
-            .client
+            .session
             .send_with(Method::PUT, url, &item, |r| {
                 r.header(CONTENT_TYPE, media_type).body(body.clone())
             })
             .await?;
         if response.status() != StatusCode::CREATED {
-            return Err(self.client.status_error(response, &item).await);
+            return Err(self.session.status_error(response, &item).await);
         }
         Ok(digest)
     }
 
     /// Fetches a manifest by tag or digest (verified); `None` on 404.
-    pub async fn manifest(&self, reference: &str) -> Result<Option<PulledManifest>, ScrapeError> {
+    pub async fn manifest(&self, reference: &str) -> Result<Option<PulledManifest>, RegistryError> {
         let item = format!("manifest {reference}");
-        let fetched = self.client.get_manifest(reference, &item).await?;
+        let fetched = self.session.get_manifest(reference, &item).await?;
         Ok(fetched.map(
             |FetchedManifest {
                  digest,
@@ -261,8 +225,8 @@ impl PushClient {
     }
 
     /// Fetches a small blob (an image config), verified; `None` on 404.
-    pub async fn small_blob(&self, digest: &str) -> Result<Option<Bytes>, ScrapeError> {
-        self.client
+    pub async fn small_blob(&self, digest: &str) -> Result<Option<Bytes>, RegistryError> {
+        self.session
             .get_small_blob(digest, &format!("blob {digest}"))
             .await
     }

@@ -19,7 +19,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
-use crate::release_metadata::ReleaseMetadata;
+use crate::scrape::release_metadata::ReleaseMetadata;
 
 /// A release image as found: its architecture and release-metadata.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -5,32 +5,29 @@
 //! (the reference fetched child digests as blobs, B §8.5); several entries make `multi`, read
 //! from the last child like the reference does.
 
-use std::error::Error as StdError;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use graph_data::keys::{chain, PAYLOAD_ARCH_KEY};
 
 use super::cache::{Cache, ImageOutcome, ReleaseImage};
-use crate::layer::{find_release_metadata, LayerError};
-use crate::oci_layout::OciLayout;
-use crate::registry::client::{BlobStream, FetchedManifest, RegistryClient};
+use crate::registry::client::{BlobStream, FetchedManifest, Session};
 use crate::registry::manifest::{
     config_architecture, is_sha256_digest, parse_manifest, ImageManifest, Manifest,
 };
-use crate::registry::ScrapeError;
-use crate::release_metadata::parse_release_metadata;
+use crate::registry::{ErrorKind, RetryPolicy};
+use crate::scrape::layer_scan::{find_release_metadata, LayerError};
+use crate::scrape::oci_layout::OciLayout;
+use crate::scrape::release_metadata::parse_release_metadata;
+use crate::scrape::ScrapeError;
 
-/// The metadata key a multi payload sets on itself (B §2.3 step 10).
-const PAYLOAD_ARCH_KEY: &str = "release.openshift.io/architecture";
-
-/// Reads of one layer before a broken stream fails the scrape.
+/// Reads of one layer before a broken stream fails the scrape, on the client's backoff.
 const LAYER_ATTEMPTS: u32 = 3;
-const LAYER_RETRY_DELAY: std::time::Duration = std::time::Duration::from_millis(200);
 
 /// Where images come from.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Source<'a> {
-    Registry(&'a RegistryClient),
+    Registry(&'a Session),
     Layout(&'a OciLayout),
 }
 
@@ -41,14 +38,14 @@ impl Source<'_> {
         item: &str,
     ) -> Result<Option<FetchedManifest>, ScrapeError> {
         match self {
-            Source::Registry(client) => client.get_manifest(digest, item).await,
+            Source::Registry(session) => Ok(session.get_manifest(digest, item).await?),
             Source::Layout(layout) => layout.manifest(digest, item).await,
         }
     }
 
     async fn small_blob(&self, digest: &str, item: &str) -> Result<Option<Bytes>, ScrapeError> {
         match self {
-            Source::Registry(client) => client.get_small_blob(digest, item).await,
+            Source::Registry(session) => Ok(session.get_small_blob(digest, item).await?),
             Source::Layout(layout) => layout.small_blob(digest, item).await,
         }
     }
@@ -59,33 +56,34 @@ impl Source<'_> {
         item: &str,
     ) -> Result<Option<BlobStream>, ScrapeError> {
         match self {
-            Source::Registry(client) => client.open_blob(digest, item).await,
+            Source::Registry(session) => Ok(session.open_blob(digest, item).await?),
             Source::Layout(layout) => layout.blob_stream(digest, item).await,
         }
     }
 
-    /// (registry, repository) for error messages.
-    fn location(&self) -> (String, String) {
-        match self {
-            Source::Registry(client) => {
-                let target = client.target();
-                (target.host.clone(), target.repository.clone())
-            }
-            Source::Layout(layout) => (layout.root().display().to_string(), "(layout)".to_string()),
+    /// The backoff between reads of a broken layer stream.
+    fn retry(&self) -> RetryPolicy {
+        let base = match self {
+            Source::Registry(session) => *session.retry(),
+            Source::Layout(_) => RetryPolicy::default(),
+        };
+        RetryPolicy {
+            attempts: LAYER_ATTEMPTS.min(base.attempts),
+            ..base
         }
     }
-}
 
-/// `error: cause: cause` on one line, for the invalid list and logs.
-pub(crate) fn chain(error: &dyn StdError) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
+    /// The failure of a layer stream that kept breaking.
+    fn stream_broke(&self, item: String, source: std::io::Error) -> ScrapeError {
+        match self {
+            Source::Registry(session) => session.error(&item, ErrorKind::BlobStream(source)).into(),
+            Source::Layout(layout) => ScrapeError::LayoutRead {
+                path: layout.root().to_path_buf(),
+                item,
+                source,
+            },
+        }
     }
-    text
 }
 
 /// Decides what the image behind `manifest` is. `Err` only for failures that must fail the
@@ -186,6 +184,7 @@ pub(crate) async fn inspect(
             continue;
         }
         let layer_item = format!("{item} layer {}", layer.digest);
+        let retry = source.retry();
         let mut attempt = 0;
         let scanned = loop {
             attempt += 1;
@@ -198,9 +197,9 @@ pub(crate) async fn inspect(
             match find_release_metadata(stream, layer.size).await {
                 // A stream that broke mid-way is read again from the start, like any
                 // transport error; what was read is not kept.
-                Err(LayerError::Source(e)) if attempt < LAYER_ATTEMPTS => {
+                Err(LayerError::Source(e)) if retry.retries_after(attempt) => {
                     tracing::debug!(%layer_item, attempt, error = %chain(&e), "retrying layer");
-                    tokio::time::sleep(LAYER_RETRY_DELAY * 2u32.pow(attempt - 1)).await;
+                    tokio::time::sleep(retry.delay(attempt)).await;
                 }
                 scanned => break scanned,
             }
@@ -216,13 +215,7 @@ pub(crate) async fn inspect(
             }
             Ok(None) => cache.mark_layer_plain(&layer.digest),
             Err(LayerError::Source(source_error)) => {
-                let (registry, repository) = source.location();
-                return Err(ScrapeError::BlobStream {
-                    registry,
-                    repository,
-                    item: layer_item,
-                    source: source_error,
-                });
+                return Err(source.stream_broke(layer_item, source_error));
             }
             Err(e) => {
                 return Ok(ImageOutcome::Invalid(format!(
@@ -238,7 +231,10 @@ pub(crate) async fn inspect(
     ))
 }
 
-fn release(arch: String, metadata: crate::release_metadata::ReleaseMetadata) -> ImageOutcome {
+fn release(
+    arch: String,
+    metadata: crate::scrape::release_metadata::ReleaseMetadata,
+) -> ImageOutcome {
     let is_shard = metadata.metadata.get(PAYLOAD_ARCH_KEY).map(String::as_str) == Some("multi")
         && arch != "multi";
     if is_shard {

@@ -6,13 +6,13 @@ use std::path::{Path, PathBuf};
 
 use futures::{StreamExt as _, TryStreamExt as _};
 
-use super::assemble::{assemble, digests, is_signature_tag, TagResult};
 use super::cache::Cache;
+use super::collect::{collect, digests, is_signature_tag, TagResult};
 use super::image::Source;
 use super::progress::{Running, ScrapeProgress};
-use super::{add_counters, resolve, ScrapeOutcome};
-use crate::oci_layout::OciLayout;
-use crate::registry::{ScrapeError, DEFAULT_MANIFESTREF_KEY};
+use super::{add_counters, resolve, ScrapeError, ScrapeOutcome};
+use crate::scrape::oci_layout::OciLayout;
+use graph_data::keys::MANIFESTREF_KEY;
 
 /// Images inspected at once: disk reads, so fewer than for a registry.
 const LAYOUT_CONCURRENCY: usize = 8;
@@ -64,10 +64,10 @@ impl LayoutScraper {
             .await?;
         let seen = digests(&results);
         let payload = &self.payload_repository;
-        let mut outcome = assemble(
+        let mut outcome = collect(
             results,
             |digest| format!("{payload}@{digest}"),
-            DEFAULT_MANIFESTREF_KEY,
+            MANIFESTREF_KEY,
         )?;
         self.cache.retain_images(&seen);
         add_counters(&mut outcome.stats, &layout.counters);

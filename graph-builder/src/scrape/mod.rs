@@ -2,8 +2,9 @@
 //! scrapes so that a refresh of an unchanged repository costs the tag listing plus one
 //! `HEAD` per tag and no blob download.
 //!
-//! Contract notes for callers (deviations from the API sketch, kept minimal):
-//! - [`ScrapeError`] lives in `registry::error` and is re-exported here.
+//! Notes for callers:
+//! - [`ScrapeError`] wraps the registry client's [`crate::registry::RegistryError`] and adds the scrape's own
+//!   failures (layouts, two images claiming one version).
 //! - `ScrapeStats::signatures` counts cosign `.sig`, `.att` and `.sbom` tags.
 //! - Images whose release-metadata (or a layer, or a child manifest) is unusable land in
 //!   `invalid`; they are not cached, so every scrape reports them again.
@@ -20,33 +21,70 @@
 //! (skipped and counted), and images we cannot read into (reported in `invalid`).
 //!
 //! The cache forgets, after each complete scrape, the images no tag points at any more.
+//!
+//! Inside: `image` decides what one image is, `layer_scan` searches a layer for the
+//! release-metadata file (`release_metadata`, its format), `oci_layout` reads images from
+//! a directory instead of a registry, `cache` remembers images by digest, `collect` turns
+//! per-tag results into the outcome.
 
-mod assemble;
 mod cache;
+mod collect;
+mod error;
 mod image;
+mod layer_scan;
 mod layout;
+mod oci_layout;
 pub mod progress;
+mod release_metadata;
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use futures::{StreamExt as _, TryStreamExt as _};
+use graph_data::keys::MANIFESTREF_KEY;
 
-use crate::registry::auth::{credentials_for, SharedAuth};
-use crate::registry::ca::load_ca_directory;
-use crate::registry::client::{
-    build_http_client, Counters, FetchedManifest, Head, RegistryClient, RetryPolicy,
-};
-use crate::registry::Target;
-pub use crate::registry::{ScrapeError, ScrapeSettings};
-pub use assemble::ARCH_KEY;
-use assemble::{assemble, is_signature_tag, is_valid_tag, TagResult};
+use crate::registry::client::{Counters, FetchedManifest, Head, Session};
+use crate::registry::{Client, ClientConfig};
 use cache::Cache;
+use collect::{collect, is_signature_tag, is_valid_tag, TagResult};
+pub use error::ScrapeError;
 use image::{inspect, Source};
 pub use layout::{scrape_oci_layout, LayoutScraper};
 use progress::Running;
 pub use progress::{ProgressReading, ScrapeProgress};
+
+/// Where and how to scrape release images.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScrapeSettings {
+    /// `quay.io`, `127.0.0.1:5000`, `http://127.0.0.1:5000`, `https://host:port`; no scheme
+    /// means HTTPS.
+    pub registry: String,
+    /// `ocp/release`.
+    pub repository: String,
+    /// Credentials, CA directory, retries and limits of the registry client.
+    pub client: ClientConfig,
+    /// How many tags are processed at once.
+    pub fetch_concurrency: usize,
+    /// The metadata key that receives the manifest digest.
+    pub manifestref_key: String,
+}
+
+impl Default for ScrapeSettings {
+    fn default() -> Self {
+        ScrapeSettings {
+            registry: "quay.io".to_string(),
+            repository: "openshift-release-dev/ocp-release".to_string(),
+            client: ClientConfig {
+                ca_dir: Some(PathBuf::from("/etc/pki/ca-trust/extracted")),
+                ..ClientConfig::default()
+            },
+            fetch_concurrency: 16,
+            manifestref_key: MANIFESTREF_KEY.to_string(),
+        }
+    }
+}
 
 /// One release found in the repository.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,7 +99,8 @@ pub struct ScrapedRelease {
     pub arch: String,
     /// Every tag that pointed at this digest, sorted.
     pub tags: Vec<String>,
-    /// The release-metadata `metadata`, plus the manifestref key and [`ARCH_KEY`].
+    /// The release-metadata `metadata`, plus the manifestref key and the arch key
+    /// ([`graph_data::keys::ARCH_KEY`]).
     pub metadata: BTreeMap<String, String>,
     /// `previous` as in the release-metadata, without the arch.
     pub previous: Vec<semver::Version>,
@@ -117,13 +156,11 @@ pub struct ScrapeOutcome {
 /// Scrapes one repository, again and again, with a cache that persists between scrapes.
 #[derive(Debug)]
 pub struct Scraper {
-    settings: ScrapeSettings,
-    target: Target,
-    http: reqwest::Client,
+    fetch_concurrency: usize,
+    manifestref_key: String,
+    /// Keeps the registry's token (or Basic header) across scrapes.
+    client: Client,
     cache: Cache,
-    /// The registry's token (or Basic header), kept across scrapes.
-    authorization: SharedAuth,
-    retry: RetryPolicy,
     progress: Arc<ScrapeProgress>,
 }
 
@@ -133,7 +170,7 @@ impl Scraper {
         Arc::clone(&self.progress)
     }
 
-    /// Validates the settings, loads the CA directory and builds the HTTP client.
+    /// Validates the settings, loads the CA directory and builds the registry client.
     pub fn new(settings: ScrapeSettings) -> Result<Self, ScrapeError> {
         if settings.fetch_concurrency == 0 {
             return Err(ScrapeError::InvalidSettings {
@@ -142,57 +179,38 @@ impl Scraper {
                 reason: "must be at least 1".to_string(),
             });
         }
-        let target = Target::parse(&settings.registry, &settings.repository)?;
-        let ca = match &settings.root_certificate_dir {
-            Some(dir) => load_ca_directory(dir)?,
-            None => Default::default(),
-        };
-        let http = build_http_client(&target.host, &ca)?;
+        let client = Client::new(&settings.registry, &settings.repository, settings.client)?;
         Ok(Scraper {
-            settings,
-            target,
-            http,
+            fetch_concurrency: settings.fetch_concurrency,
+            manifestref_key: settings.manifestref_key,
+            client,
             cache: Cache::default(),
-            authorization: Arc::default(),
-            retry: RetryPolicy::default(),
             progress: Arc::default(),
         })
     }
 
     /// Lists the tags and finds every release among them.
     pub async fn scrape(&self) -> Result<ScrapeOutcome, ScrapeError> {
-        // Read on every scrape so that a rotated pull secret is picked up.
-        let credentials = match &self.settings.credentials_path {
-            Some(path) => credentials_for(path, &self.target.host, &self.target.repository)?,
-            None => None,
-        };
-        if self.settings.credentials_path.is_some() && credentials.is_none() {
-            tracing::debug!(registry = %self.target.host, "no credentials entry; scraping anonymously");
-        }
-        let client = RegistryClient::new(
-            self.http.clone(),
-            self.target.clone(),
-            credentials,
-            Arc::clone(&self.authorization),
-            self.retry,
-        );
-        let result = self.scrape_with(&client).await;
-        let counters = &client.counters;
+        // A session per scrape reads the credentials again, so a rotated pull secret is
+        // picked up.
+        let session = self.client.session()?;
+        let result = self.scrape_with(&session).await;
         let outcome = result.map(|mut outcome| {
-            add_counters(&mut outcome.stats, counters);
+            add_counters(&mut outcome.stats, &session.counters);
             outcome
         })?;
         let s = &outcome.stats;
+        let target = self.client.target();
         if outcome.releases.is_empty() {
             tracing::warn!(
-                registry = %self.target.host,
-                repository = %self.target.repository,
+                registry = %target.host,
+                repository = %target.repository,
                 "the scrape found no release"
             );
         }
         tracing::info!(
-            registry = %self.target.host,
-            repository = %self.target.repository,
+            registry = %target.host,
+            repository = %target.repository,
             tags = s.tags,
             releases = s.releases,
             invalid = outcome.invalid.len(),
@@ -206,28 +224,28 @@ impl Scraper {
         Ok(outcome)
     }
 
-    async fn scrape_with(&self, client: &RegistryClient) -> Result<ScrapeOutcome, ScrapeError> {
+    async fn scrape_with(&self, session: &Session) -> Result<ScrapeOutcome, ScrapeError> {
         self.progress.start();
         let _running = Running(&self.progress);
-        let tags = client.list_tags().await?;
+        let tags = session.list_tags().await?;
         self.progress.listed(tags.len());
         let warm = !self.cache.is_empty();
-        let repository = &self.target.repository;
+        let repository = &self.client.target().repository;
         let results: Vec<TagResult> = futures::stream::iter(tags)
             .map(|tag| async move {
-                let result = self.scrape_tag(client, tag, warm).await;
+                let result = self.scrape_tag(session, tag, warm).await;
                 self.progress.tag_done(repository);
                 result
             })
-            .buffer_unordered(self.settings.fetch_concurrency)
+            .buffer_unordered(self.fetch_concurrency)
             .try_collect()
             .await?;
-        let seen = assemble::digests(&results);
-        let target = &self.target;
-        let outcome = assemble(
+        let seen = collect::digests(&results);
+        let target = self.client.target();
+        let outcome = collect(
             results,
             |digest| target.payload(digest),
-            &self.settings.manifestref_key,
+            &self.manifestref_key,
         )?;
         // Only after a complete scrape: images no tag points at any more are forgotten.
         self.cache.retain_images(&seen);
@@ -236,7 +254,7 @@ impl Scraper {
 
     async fn scrape_tag(
         &self,
-        client: &RegistryClient,
+        session: &Session,
         tag: String,
         warm: bool,
     ) -> Result<TagResult, ScrapeError> {
@@ -250,26 +268,26 @@ impl Scraper {
         let item = format!("tag {tag}");
         // Cold: GET straight away. Warm: HEAD gives the digest, which is usually cached.
         let fetched = if warm {
-            match client.head_manifest(&tag).await? {
+            match session.head_manifest(&tag).await? {
                 Head::NotFound => None,
                 Head::Digest(digest) => {
                     if let Some(outcome) = self.cache.image(&digest) {
                         return Ok(TagResult::cached(tag, digest, outcome));
                     }
-                    client
+                    session
                         .get_manifest(&digest, &format!("{item} manifest {digest}"))
                         .await?
                 }
-                Head::NoDigest => client.get_manifest(&tag, &item).await?,
+                Head::NoDigest => session.get_manifest(&tag, &item).await?,
             }
         } else {
-            client.get_manifest(&tag, &item).await?
+            session.get_manifest(&tag, &item).await?
         };
         let Some(manifest) = fetched else {
             tracing::info!(%tag, "tag vanished during the scrape; skipping it");
             return Ok(TagResult::Skipped);
         };
-        resolve(Source::Registry(client), &self.cache, tag, &manifest).await
+        resolve(Source::Registry(session), &self.cache, tag, &manifest).await
     }
 }
 

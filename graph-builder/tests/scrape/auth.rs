@@ -8,7 +8,7 @@ use base64::Engine as _;
 use crate::fake::tls::TlsFront;
 use crate::fake::*;
 use crate::{populate, REPO};
-use graph_builder::registry::ScrapeError;
+use graph_builder::registry::ErrorKind;
 use graph_builder::scrape::Scraper;
 
 #[tokio::test]
@@ -32,7 +32,7 @@ async fn bearer_challenge_with_namespaced_credentials() {
     )
     .unwrap();
     let mut settings = settings(&fake, REPO);
-    settings.credentials_path = Some(config.path().to_path_buf());
+    settings.client.credentials_path = Some(config.path().to_path_buf());
     let scraper = Scraper::new(settings.clone()).unwrap();
     let outcome = scraper.scrape().await.unwrap();
     assert_eq!(outcome.releases.len(), 3);
@@ -53,9 +53,12 @@ async fn bearer_challenge_with_namespaced_credentials() {
     assert!(fake.with(|s| s.token_scopes.len()) >= 2);
 
     // Without credentials the token endpoint refuses: a clear error naming registry and repo.
-    settings.credentials_path = None;
+    settings.client.credentials_path = None;
     let err = Scraper::new(settings).unwrap().scrape().await.unwrap_err();
-    assert!(matches!(err, ScrapeError::Unauthorized { .. }), "{err:?}");
+    assert!(
+        matches!(err.registry_kind(), Some(ErrorKind::Unauthorized { .. })),
+        "{err:?}"
+    );
     let text = err.to_string();
     assert!(
         text.contains(&fake.host()) && text.contains(REPO) && text.contains("UNAUTHORIZED"),
@@ -81,7 +84,7 @@ async fn credentials_for_an_anonymous_registry_are_harmless() {
     )
     .unwrap();
     let mut settings = settings(&fake, REPO);
-    settings.credentials_path = Some(config.path().to_path_buf());
+    settings.client.credentials_path = Some(config.path().to_path_buf());
     let outcome = Scraper::new(settings).unwrap().scrape().await.unwrap();
     assert_eq!(outcome.releases.len(), 3);
     assert!(fake.with(|s| s.token_scopes.is_empty()));
@@ -107,7 +110,7 @@ async fn an_https_registry_is_trusted_through_the_second_certificate_of_a_bundle
 
     let mut settings = settings(&fake, "ocp/release");
     settings.registry = format!("https://{}", front.addr);
-    settings.root_certificate_dir = Some(dir.path().to_path_buf());
+    settings.client.ca_dir = Some(dir.path().to_path_buf());
     let outcome = Scraper::new(settings.clone())
         .unwrap()
         .scrape()
@@ -118,10 +121,13 @@ async fn an_https_registry_is_trusted_through_the_second_certificate_of_a_bundle
         .payload
         .starts_with(&format!("{}/ocp/release@sha256:", front.addr)));
 
-    settings.root_certificate_dir = None;
+    settings.client.ca_dir = None;
     let err = Scraper::new(settings).unwrap().scrape().await.unwrap_err();
     // Refused at once: another attempt would meet the same certificate.
-    assert!(matches!(err, ScrapeError::Certificate { .. }), "{err:?}");
+    assert!(
+        matches!(err.registry_kind(), Some(ErrorKind::Certificate { .. })),
+        "{err:?}"
+    );
     assert!(err.to_string().contains(&front.addr.to_string()), "{err}");
     fake.stop().await;
 }
@@ -139,15 +145,18 @@ async fn basic_challenge_with_credentials_and_without() {
     )
     .unwrap();
     let mut settings = settings(&fake, REPO);
-    settings.credentials_path = Some(config.path().to_path_buf());
+    settings.client.credentials_path = Some(config.path().to_path_buf());
     let scraper = Scraper::new(settings.clone()).unwrap();
     assert_eq!(scraper.scrape().await.unwrap().releases.len(), 3);
     let warm = scraper.scrape().await.unwrap();
     assert_eq!(warm.stats.http_requests, 1 + 4, "the Basic header is kept");
 
-    settings.credentials_path = None;
+    settings.client.credentials_path = None;
     let err = Scraper::new(settings).unwrap().scrape().await.unwrap_err();
-    assert!(matches!(err, ScrapeError::Unauthorized { .. }), "{err:?}");
+    assert!(
+        matches!(err.registry_kind(), Some(ErrorKind::Unauthorized { .. })),
+        "{err:?}"
+    );
     assert!(err.to_string().contains("Basic"), "{err}");
     fake.stop().await;
 }

@@ -3,7 +3,18 @@
 
 use crate::fake::*;
 use crate::{one_release, populate, scraper, REPO};
-use graph_builder::registry::ScrapeError;
+use graph_builder::scrape::Scraper;
+
+fn settings_for(registry: &str) -> graph_builder::scrape::ScrapeSettings {
+    graph_builder::scrape::ScrapeSettings {
+        registry: registry.to_owned(),
+        repository: REPO.to_owned(),
+        client: Default::default(),
+        ..Default::default()
+    }
+}
+use graph_builder::registry::ErrorKind;
+use graph_builder::scrape::ScrapeError;
 
 #[tokio::test]
 async fn a_503_burst_is_retried() {
@@ -30,15 +41,13 @@ async fn a_persistent_5xx_fails_the_scrape_instead_of_dropping_the_release() {
     populate(&fake);
     fake.with(|s| s.behaviour.fail_always = Some(("/manifests/4.14.2".into(), 500)));
     let err = scraper(&fake).scrape().await.unwrap_err();
-    let ScrapeError::Registry {
-        status,
-        errors,
-        item,
-        ..
-    } = &err
-    else {
+    let ScrapeError::Registry(registry_error) = &err else {
         panic!("{err:?}")
     };
+    let ErrorKind::Status { status, errors } = registry_error.kind() else {
+        panic!("{err:?}")
+    };
+    let item = registry_error.item();
     assert_eq!(*status, 500);
     assert_eq!(errors[0].code, "DENIED");
     assert!(item.contains("4.14.2"), "{item}");
@@ -81,7 +90,10 @@ async fn a_lying_digest_header_fails_the_scrape() {
     populate(&fake);
     fake.with(|s| s.behaviour.lie_about_digest = true);
     let err = scraper(&fake).scrape().await.unwrap_err();
-    assert!(matches!(err, ScrapeError::DigestMismatch { .. }), "{err:?}");
+    assert!(
+        matches!(err.registry_kind(), Some(ErrorKind::DigestMismatch { .. })),
+        "{err:?}"
+    );
     assert!(err.to_string().contains(&digest_of(b"a lie")), "{err}");
     fake.stop().await;
 }
@@ -138,8 +150,8 @@ async fn a_blob_stream_that_keeps_breaking_fails_the_scrape() {
     let err = scraper(&fake).scrape().await.unwrap_err();
     assert!(
         matches!(
-            err,
-            ScrapeError::Transport { .. } | ScrapeError::BlobStream { .. }
+            err.registry_kind(),
+            Some(ErrorKind::Transport { .. } | ErrorKind::BlobStream(_))
         ),
         "{err:?}"
     );
@@ -178,4 +190,57 @@ async fn a_zstd_layer_is_reported_not_silently_skipped() {
         outcome.invalid
     );
     fake.stop().await;
+}
+
+/// A server that answers at once and then sends its body one byte every 100 ms: no read
+/// ever stalls, so only the whole-request deadline can stop it (a real registry does not
+/// do this on demand).
+#[tokio::test]
+async fn a_body_trickling_past_the_request_deadline_fails_as_timed_out() {
+    use std::time::Duration;
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut request = [0u8; 4096];
+                let _ = socket.read(&mut request).await;
+                let head = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 1000\r\n\r\n";
+                if socket.write_all(head.as_bytes()).await.is_err() {
+                    return;
+                }
+                // Bounded: 20 s at most, far past the 1 s deadline.
+                for _ in 0..200 {
+                    if socket.write_all(b" ").await.is_err() {
+                        return;
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            });
+        }
+    });
+    let mut settings = settings_for(&format!("http://{address}"));
+    settings.client.limits.request_deadline = Duration::from_secs(1);
+    settings.client.limits.read_timeout = Duration::from_secs(10);
+    let err = Scraper::new(settings).unwrap().scrape().await.unwrap_err();
+    let Some(ErrorKind::TimedOut {
+        deadline,
+        read_timeout,
+        ..
+    }) = err.registry_kind()
+    else {
+        panic!("{err:?}")
+    };
+    assert_eq!(
+        (*deadline, *read_timeout),
+        (Duration::from_secs(1), Duration::from_secs(10))
+    );
+    let message = err.to_string();
+    assert!(
+        message.contains("tag list page") && message.contains("1s request deadline"),
+        "{message}"
+    );
+    server.abort();
 }

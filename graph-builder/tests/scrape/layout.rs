@@ -4,7 +4,7 @@ use std::path::Path;
 
 use crate::fake::*;
 use crate::REPO;
-use graph_builder::registry::ScrapeError;
+use graph_builder::scrape::ScrapeError;
 use graph_builder::scrape::{scrape_oci_layout, LayoutScraper, Scraper};
 
 /// Writes `repo` as an OCI layout, one `index.json` entry per tag (skopeo's shape).
@@ -96,7 +96,10 @@ async fn a_corrupt_layout_blob_is_a_digest_error_naming_the_layout() {
         .join(digest.strip_prefix("sha256:").unwrap());
     std::fs::write(&path, b"{}").unwrap();
     let err = scrape_oci_layout(dir.path(), "x/y").await.unwrap_err();
-    assert!(matches!(err, ScrapeError::DigestMismatch { .. }), "{err:?}");
+    assert!(
+        matches!(err, ScrapeError::LayoutDigestMismatch { .. }),
+        "{err:?}"
+    );
     assert!(
         err.to_string().contains(&dir.path().display().to_string()),
         "{err}"

@@ -52,9 +52,9 @@ pub(crate) fn one_release(fake: &FakeRegistry) -> String {
 fn scrapers_and_their_futures_can_cross_threads() {
     fn send_sync<T: Send + Sync>(_: &T) {}
     fn send<T: Send>(_: &T) {}
-    let scraper = Scraper::new(graph_builder::registry::ScrapeSettings {
+    let scraper = Scraper::new(graph_builder::scrape::ScrapeSettings {
         registry: "http://127.0.0.1:9".into(),
-        root_certificate_dir: None,
+        client: Default::default(),
         ..Default::default()
     })
     .unwrap();

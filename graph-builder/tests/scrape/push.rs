@@ -4,18 +4,13 @@
 
 use bytes::Bytes;
 use graph_builder::graph_data_push::{push_graph_data_image, ImageLayout, PushRequest};
-use graph_builder::registry::push::{PushClient, PushSettings};
+use graph_builder::registry::push::PushClient;
+use graph_builder::registry::ClientConfig;
 
 use crate::fake::*;
 
 fn client(fake: &FakeRegistry, repository: &str) -> PushClient {
-    PushClient::new(&PushSettings {
-        registry: fake.url(),
-        repository: repository.to_owned(),
-        credentials_path: None,
-        root_certificate_dir: None,
-    })
-    .unwrap()
+    PushClient::new(&fake.url(), repository, ClientConfig::default()).unwrap()
 }
 
 fn posts(fake: &FakeRegistry) -> usize {
@@ -87,12 +82,14 @@ async fn bearer_tokens_are_asked_for_pull_and_push() {
         ),
     )
     .unwrap();
-    let push = PushClient::new(&PushSettings {
-        registry: fake.url(),
-        repository: "gd/image".into(),
-        credentials_path: Some(config),
-        root_certificate_dir: None,
-    })
+    let push = PushClient::new(
+        &fake.url(),
+        "gd/image",
+        ClientConfig {
+            credentials_path: Some(config),
+            ..ClientConfig::default()
+        },
+    )
     .unwrap();
 
     push.push_blob(Bytes::from_static(b"x")).await.unwrap();
@@ -178,8 +175,7 @@ async fn base_layers_are_mounted_or_else_copied() {
             layout: ImageLayout::OcMirror {
                 base: "ubi9/ubi:latest".into(),
             },
-            credentials_path: None,
-            root_certificate_dir: None,
+            client: ClientConfig::default(),
         })
         .await
         .unwrap();

@@ -3,7 +3,7 @@
 
 use crate::fake::*;
 use crate::{populate, scraper, REPO};
-use graph_builder::registry::ScrapeError;
+use graph_builder::scrape::ScrapeError;
 
 #[tokio::test]
 async fn scrapes_releases_and_skips_components_and_signatures() {

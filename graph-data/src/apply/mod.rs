@@ -24,22 +24,11 @@ use crate::repo::GraphData;
 pub use channels::sort_channels;
 pub use edges::edge_add_remove;
 
-/// Prefix of every metadata key graph-data and edge-add-remove use.
-pub const KEY_PREFIX: &str = "io.openshift.upgrades.graph";
-/// Channels a release belongs to, as a sorted CSV.
-pub const CHANNELS_KEY: &str = "io.openshift.upgrades.graph.release.channels";
-/// The scraped architecture of a release.
-pub const ARCH_KEY: &str = "io.openshift.upgrades.graph.release.arch";
-/// Regex of source versions whose edges to this release are removed.
-pub const PREVIOUS_REMOVE_REGEX_KEY: &str = "io.openshift.upgrades.graph.previous.remove_regex";
-/// CSV of source versions whose edges to this release are removed (`*`: all).
-pub const PREVIOUS_REMOVE_KEY: &str = "io.openshift.upgrades.graph.previous.remove";
-/// CSV of source versions to add edges from.
-pub const PREVIOUS_ADD_KEY: &str = "io.openshift.upgrades.graph.previous.add";
-/// CSV of target versions to add edges to.
-pub const NEXT_ADD_KEY: &str = "io.openshift.upgrades.graph.next.add";
-/// CSV of target versions whose edges from this release are removed.
-pub const NEXT_REMOVE_KEY: &str = "io.openshift.upgrades.graph.next.remove";
+// The keys live in `crate::keys`, shared with both services.
+use crate::keys::{
+    ARCH_KEY, CHANNELS_KEY, NEXT_ADD_KEY, NEXT_REMOVE_KEY, PREVIOUS_ADD_KEY, PREVIOUS_REMOVE_KEY,
+    PREVIOUS_REMOVE_REGEX_KEY,
+};
 
 /// Why graph-data could not be applied to a graph.
 #[derive(Debug, thiserror::Error)]

@@ -12,8 +12,7 @@ use graph_data::{Graph, Metadata, Release};
 use semver::Version;
 
 const ARCHES: [&str; 5] = ["amd64", "arm64", "ppc64le", "s390x", "multi"];
-const ARCH_KEY: &str = "io.openshift.upgrades.graph.release.arch";
-const MANIFESTREF_KEY: &str = "io.openshift.upgrades.graph.release.manifestref";
+use graph_data::keys::{ARCH_KEY, MANIFESTREF_KEY};
 
 /// The raw graph JSON and a one-line description of it.
 pub fn build(graph_data_dir: &Path) -> (Vec<u8>, String) {

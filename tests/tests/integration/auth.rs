@@ -1,7 +1,8 @@
 //! Registry credentials: a private registry scraped with and without a docker
 //! `config.json`, and credentials configured for a registry that does not ask for them.
 
-use graph_builder::registry::ScrapeError;
+use graph_builder::registry::ErrorKind;
+use graph_builder::scrape::ScrapeError;
 use graph_builder::scrape::Scraper;
 use integration_tests::{Credentials, Format, Pusher, RegistryOptions, TestRegistry};
 
@@ -29,7 +30,7 @@ async fn private_repository_scrapes_with_credentials_from_a_docker_config() -> a
     let credentials = registry.credentials().expect("a private registry").clone();
     registry.write_docker_config(&config, &credentials)?;
     let mut settings = settings(&registry, "private/release");
-    settings.credentials_path = Some(config);
+    settings.client.credentials_path = Some(config);
 
     let outcome = Scraper::new(settings)?.scrape().await?;
 
@@ -50,7 +51,7 @@ async fn private_repository_scrapes_with_credentials_from_a_docker_config() -> a
 
 fn assert_unauthorized_naming_target(error: &ScrapeError, registry: &TestRegistry) {
     assert!(
-        matches!(error, ScrapeError::Unauthorized { .. }),
+        matches!(error.registry_kind(), Some(ErrorKind::Unauthorized { .. })),
         "expected Unauthorized: {error:#}"
     );
     let message = error.to_string();
@@ -89,7 +90,7 @@ async fn private_repository_with_a_wrong_password_fails_naming_registry_and_repo
     };
     registry.write_docker_config(&config, &wrong)?;
     let mut settings = settings(&registry, "private/release");
-    settings.credentials_path = Some(config);
+    settings.client.credentials_path = Some(config);
 
     let error = Scraper::new(settings)?.scrape().await.unwrap_err();
 
@@ -112,7 +113,7 @@ async fn credentials_for_an_anonymous_registry_are_harmless() -> anyhow::Result<
     };
     registry.write_docker_config(&config, &credentials)?;
     let mut settings = settings(&registry, "public");
-    settings.credentials_path = Some(config);
+    settings.client.credentials_path = Some(config);
 
     let outcome = Scraper::new(settings)?.scrape().await?;
 

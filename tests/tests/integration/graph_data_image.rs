@@ -37,8 +37,7 @@ fn request(registry: &TestRegistry, to: &str, layout: ImageLayout) -> PushReques
         graph_data: bundled_graph_data(),
         to: format!("{}/{to}", registry.base_url()),
         layout,
-        credentials_path: None,
-        root_certificate_dir: None,
+        client: Default::default(),
     }
 }
 
@@ -53,8 +52,10 @@ async fn read_back(
         registry: registry.base_url(),
         repository: repository.to_owned(),
         tag: "latest".to_owned(),
-        credentials_path,
-        root_certificate_dir: None,
+        client: graph_builder::registry::ClientConfig {
+            credentials_path,
+            ..Default::default()
+        },
         graph_data_path: graph_data_path.to_owned(),
         output_directory: None,
     })?;
@@ -192,7 +193,7 @@ async fn a_private_registry_needs_the_credentials_file() -> anyhow::Result<()> {
     let credentials = registry.credentials().expect("a private registry").clone();
     registry.write_docker_config(&config, &credentials)?;
     let mut with = request(&registry, "gd/private:latest", ImageLayout::Flat);
-    with.credentials_path = Some(config.clone());
+    with.client.credentials_path = Some(config.clone());
     let pushed = push_graph_data_image(&with).await?;
     assert_eq!(
         skopeo::inspect_digest(&registry, "gd/private", "latest")?,

@@ -3,7 +3,7 @@
 //! images that are not releases, cosign signature tags, and tags sharing or fighting
 //! over a version.
 
-use graph_builder::registry::ScrapeError;
+use graph_builder::scrape::ScrapeError;
 use graph_builder::scrape::Scraper;
 use integration_tests::images::{release_image, signature_image, signature_tag};
 use integration_tests::{

@@ -12,6 +12,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use base64::Engine;
+use graph_builder::registry::ClientConfig;
 use graph_builder::graph_data_push::{
     push_graph_data_image_with, ImageLayout, PushRequest, SignatureInputs,
 };
@@ -421,8 +422,7 @@ async fn two_processes_serve_signatures_carried_in_the_graph_data_image() -> any
             layout: ImageLayout::OcMirror {
                 base: "ubi9/ubi:latest".to_owned(),
             },
-            credentials_path: None,
-            root_certificate_dir: None,
+            client: ClientConfig::default(),
         },
         &SignatureInputs {
             trees: vec![],

@@ -3,17 +3,12 @@
 
 use std::collections::BTreeMap;
 
-use graph_builder::registry::ScrapeSettings;
+use graph_builder::scrape::ScrapeSettings;
 use graph_builder::scrape::{ScrapeOutcome, ScrapedRelease};
 use integration_tests::images::release_image;
 use integration_tests::{Format, Image, Index, Pusher, ReleaseMetadata, TestRegistry};
 
-/// The metadata key every scraped release carries its manifest digest under.
-pub const MANIFESTREF_KEY: &str = "io.openshift.upgrades.graph.release.manifestref";
-/// The metadata key every scraped release carries its architecture under.
-pub const ARCH_KEY: &str = "io.openshift.upgrades.graph.release.arch";
-/// The release-metadata key that marks the per-arch children of a multi payload.
-pub const PAYLOAD_ARCH_KEY: &str = "release.openshift.io/architecture";
+pub use graph_data::keys::{ARCH_KEY, MANIFESTREF_KEY, PAYLOAD_ARCH_KEY};
 
 /// Scrape settings for `repository` on `registry` over plain HTTP, no credentials, no
 /// extra CA directory.
@@ -21,8 +16,7 @@ pub fn settings(registry: &TestRegistry, repository: &str) -> ScrapeSettings {
     ScrapeSettings {
         registry: registry.base_url(),
         repository: repository.to_owned(),
-        credentials_path: None,
-        root_certificate_dir: None,
+        client: Default::default(),
         fetch_concurrency: 4,
         ..ScrapeSettings::default()
     }

@@ -9,6 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use graph_builder::registry::ErrorKind;
 use graph_builder::scrape::{ScrapeError, Scraper};
 use integration_tests::{Format, Pusher, RegistryOptions, ServerCertificate, TestRegistry};
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
@@ -61,14 +62,21 @@ async fn scrape(
 ) -> Result<graph_builder::scrape::ScrapeOutcome, ScrapeError> {
     let mut settings = settings(registry, "secure");
     settings.registry = host;
-    settings.root_certificate_dir = ca_dir;
+    settings.client.ca_dir = ca_dir;
     Scraper::new(settings)?.scrape().await
 }
 
 /// The refusal message of a certificate error, or a panic naming what came instead.
 fn refusal(result: Result<graph_builder::scrape::ScrapeOutcome, ScrapeError>) -> String {
     match result {
-        Err(error @ ScrapeError::Certificate { .. }) => error.to_string(),
+        Err(error)
+            if matches!(
+                error.registry_kind(),
+                Some(ErrorKind::Certificate { .. })
+            ) =>
+        {
+            error.to_string()
+        }
         other => panic!("not a certificate refusal: {other:?}"),
     }
 }
@@ -128,7 +136,7 @@ fn ca_params(cn: &str) -> anyhow::Result<CertificateParams> {
 
 /// The start of a refusal of the first request, the tag listing, at `host`.
 fn refused(host: &str) -> String {
-    format!("TLS certificate of registry {host} refused for secure tag list page https://{host}/v2/secure/tags/list?n=1000")
+    format!("registry {host}, repository secure, tag list page https://{host}/v2/secure/tags/list?n=1000: TLS certificate refused")
 }
 
 fn trusted(dir: &Path, certificates: usize, files: usize) -> String {

@@ -18,8 +18,7 @@ use tokio::sync::oneshot;
 use crate::support::simple_metadata;
 
 const CLUSTER_ID: &str = "0b9a2cbe-56c4-4a4f-8b6f-3b1c9a5ad7f1";
-const PAYLOAD_ARCH_KEY: &str = "release.openshift.io/architecture";
-const CHANNELS_KEY: &str = "io.openshift.upgrades.graph.release.channels";
+use graph_data::keys::{CHANNELS_KEY, PAYLOAD_ARCH_KEY};
 
 /// 4.16.0 to 4.16.4 on amd64 and arm64, each listing every earlier patch as previous,
 /// and 4.16.4 also as a multi manifest list.

@@ -372,11 +372,11 @@ impl FakeRegistry {
 }
 
 /// Settings for scraping `repo` on the fake, with no CA directory.
-pub fn settings(fake: &FakeRegistry, repo: &str) -> graph_builder::registry::ScrapeSettings {
-    graph_builder::registry::ScrapeSettings {
+pub fn settings(fake: &FakeRegistry, repo: &str) -> graph_builder::scrape::ScrapeSettings {
+    graph_builder::scrape::ScrapeSettings {
         registry: fake.url(),
         repository: repo.to_string(),
-        root_certificate_dir: None,
+        client: Default::default(),
         ..Default::default()
     }
 }

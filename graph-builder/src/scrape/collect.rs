@@ -4,14 +4,12 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use graph_data::keys::ARCH_KEY;
 use semver::{BuildMetadata, Version};
 
 use super::cache::{ImageOutcome, ReleaseImage};
+use super::ScrapeError;
 use super::{InvalidRelease, ScrapeOutcome, ScrapeStats, ScrapedRelease};
-use crate::registry::ScrapeError;
-
-/// The metadata key that receives the architecture.
-pub const ARCH_KEY: &str = "io.openshift.upgrades.graph.release.arch";
 
 /// What happened to one tag.
 #[derive(Debug)]
@@ -69,7 +67,7 @@ pub(crate) fn digests(results: &[TagResult]) -> std::collections::HashSet<String
 }
 
 /// Folds the tag results into releases; `payload` turns a digest into a pull spec.
-pub(crate) fn assemble(
+pub(crate) fn collect(
     results: Vec<TagResult>,
     payload: impl Fn(&str) -> String,
     manifestref_key: &str,
@@ -161,7 +159,7 @@ fn scraped_release(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::release_metadata::ReleaseMetadata;
+    use crate::scrape::release_metadata::ReleaseMetadata;
 
     fn image(version: &str, arch: &str) -> ImageOutcome {
         ImageOutcome::Release(Arc::new(ReleaseImage {
@@ -186,7 +184,7 @@ mod tests {
 
     #[test]
     fn tags_on_one_digest_make_one_release() {
-        let outcome = assemble(
+        let outcome = collect(
             vec![
                 tagged("b", "sha256:1", image("4.14.3", "amd64")),
                 tagged("a", "sha256:1", image("4.14.3", "amd64")),
@@ -223,7 +221,7 @@ mod tests {
 
     #[test]
     fn one_version_on_two_digests_is_an_error_naming_both() {
-        let err = assemble(
+        let err = collect(
             vec![
                 tagged("x", "sha256:1", image("4.14.3", "amd64")),
                 tagged("y", "sha256:2", image("4.14.3", "amd64")),

@@ -14,10 +14,10 @@ use bytes::Bytes;
 use futures::TryStreamExt as _;
 use serde::Deserialize;
 
-use crate::layer::SourceError;
-use crate::registry::client::{BlobStream, Counters, FetchedManifest, SMALL_DOCUMENT_CAP};
+use crate::registry::client::{BlobStream, Counters, FetchedManifest};
 use crate::registry::manifest::{is_sha256_digest, sha256_digest, IndexManifest};
-use crate::registry::ScrapeError;
+use crate::registry::{BlobReadError, Limits};
+use crate::scrape::ScrapeError;
 
 /// The annotation that carries the tag.
 pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
@@ -112,10 +112,13 @@ impl OciLayout {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(Self::error(&path, e)),
         };
-        if meta.len() > SMALL_DOCUMENT_CAP as u64 {
+        // Manifests and configs alike: the registry client's larger limit of the two.
+        let limits = Limits::default();
+        let cap = limits.max_manifest_bytes.max(limits.max_config_bytes);
+        if meta.len() > cap {
             return Err(Self::error(
                 &path,
-                format!("{item} is larger than {SMALL_DOCUMENT_CAP} bytes"),
+                format!("{item} is larger than {cap} bytes"),
             ));
         }
         let bytes = tokio::fs::read(&path)
@@ -129,9 +132,8 @@ impl OciLayout {
         }
         let actual = sha256_digest(&bytes);
         if actual != digest {
-            return Err(ScrapeError::DigestMismatch {
-                registry: self.root.display().to_string(),
-                repository: "(layout)".to_string(),
+            return Err(ScrapeError::LayoutDigestMismatch {
+                path: self.root.clone(),
                 item: item.to_string(),
                 expected: digest.to_string(),
                 actual,
@@ -184,7 +186,7 @@ impl OciLayout {
                     .fetch_add(chunk.len() as u64, Ordering::Relaxed);
                 chunk
             })
-            .map_err(SourceError::wrap);
+            .map_err(BlobReadError::wrap);
         Ok(Some(Box::pin(stream)))
     }
 }

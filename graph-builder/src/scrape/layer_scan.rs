@@ -16,24 +16,15 @@ use bytes::Bytes;
 use futures::Stream;
 use graph_data::bounded_tar::{self, HeaderLimits, Limited, TarError};
 
+// Whoever made the stream marks a failure of its source (network or disk) with this, so
+// that it can be told apart from a decoding error after the gzip and tar readers.
+use crate::registry::BlobReadError as SourceError;
+
 /// Largest release-metadata file we accept.
 pub const METADATA_SIZE_CAP: u64 = 1024 * 1024;
 
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
-
-/// Wraps an error of the layer's source (network or disk) so that it can be told apart from
-/// a decoding error after passing through the gzip and tar readers.
-#[derive(Debug, thiserror::Error)]
-#[error("reading the layer from its source failed")]
-pub struct SourceError(#[source] pub Box<dyn StdError + Send + Sync>);
-
-impl SourceError {
-    /// An `io::Error` carrying `error` as a source failure.
-    pub fn wrap(error: impl Into<Box<dyn StdError + Send + Sync>>) -> io::Error {
-        io::Error::other(SourceError(error.into()))
-    }
-}
 
 /// Why a layer could not be searched.
 #[derive(Debug, thiserror::Error)]
@@ -157,7 +148,7 @@ fn scan_tar(reader: impl Read) -> Result<Option<Vec<u8>>, LayerError> {
     for entry in entries {
         let entry = entry.map_err(bounded)?;
         let path = entry.path.strip_prefix(b"./").unwrap_or(&entry.path);
-        if path != crate::release_metadata::METADATA_PATH.as_bytes() || !entry.kind.is_file() {
+        if path != crate::scrape::release_metadata::METADATA_PATH.as_bytes() || !entry.kind.is_file() {
             continue;
         }
         let size = entry.size;
