@@ -17,9 +17,9 @@ use semver::Version;
 use crate::config::{EdgeAddRemoveSettings, ReleaseSourceSettings};
 use crate::graph_data_source::GraphDataSource;
 use crate::refresh::{Pipeline, ReleaseSource};
-use graph_data::keys::chain;
 use crate::registry::ClientConfig;
 use crate::scrape::ScrapeSettings;
+use graph_data::keys::chain;
 
 /// Largest answer accepted from a server, in bytes.
 const MAX_ANSWER_BYTES: usize = 64 * 1024 * 1024;

@@ -16,8 +16,8 @@ use sha2::{Digest as _, Sha256};
 
 use crate::graph_data_source::GraphDataError;
 use crate::refresh::{Built, BuiltGraph, RefreshError};
-use graph_data::keys::chain;
 use crate::scrape::{InvalidRelease, ScrapeProgress};
+use graph_data::keys::chain;
 
 /// What is known about building the graph.
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]

@@ -13,8 +13,8 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use semver::{BuildMetadata, Version};
 use serde::{Deserialize, Serialize};
 
-use crate::keys::{ARCH_KEY, CHANNELS_KEY};
 use crate::graph::{Graph, ReleaseId};
+use crate::keys::{ARCH_KEY, CHANNELS_KEY};
 use crate::provenance::{Provenance, Rule};
 use crate::{Release, Risk};
 

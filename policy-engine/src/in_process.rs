@@ -189,7 +189,7 @@ impl InProcess {
                 Ok(Produced::New {
                     graph: built.graph,
                     fingerprint: built.inputs,
-                    provenance: Some(built.provenance),
+                    provenance: Some(Box::new(built.provenance)),
                 })
             }
             Err(error) => {

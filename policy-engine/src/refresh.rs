@@ -30,6 +30,9 @@ pub enum Producer {
 
 /// The result of one successful attempt.
 #[derive(Debug)]
+// One value per refresh, moved once into the graph source: boxing the graph would buy
+// nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Produced {
     /// Nothing the graph depends on changed since the fingerprint given.
     Unchanged,
@@ -41,7 +44,7 @@ pub enum Produced {
         fingerprint: [u8; 32],
         /// Why edges went, when the producer knows it with the graph (an in-process
         /// build); an upstream's is fetched after the graph is published.
-        provenance: Option<Provenance>,
+        provenance: Option<Box<Provenance>>,
     },
 }
 
@@ -80,13 +83,13 @@ impl Producer {
         &self,
         source: &GraphSource,
         changed: bool,
-        provenance: Option<Provenance>,
+        provenance: Option<Box<Provenance>>,
     ) {
         match self {
             Producer::Upstream(upstream) => upstream.sync_provenance(source, changed).await,
             Producer::InProcess(_) => {
                 if let Some(provenance) = provenance {
-                    source.planner().set_provenance(provenance);
+                    source.planner().set_provenance(*provenance);
                 }
             }
         }

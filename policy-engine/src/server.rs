@@ -18,9 +18,9 @@ use crate::metrics::{Metrics, GIT_COMMIT, VERSION};
 use crate::openapi;
 use crate::refresh::{self, Producer};
 use crate::routes::{self, ApiState};
+use crate::signatures;
 use crate::source::GraphSource;
 use crate::status::{self, StatusState};
-use crate::signatures;
 use crate::upstream::Upstream;
 use graph_builder::config::ReleaseSourceSettings;
 

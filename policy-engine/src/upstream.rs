@@ -179,11 +179,7 @@ pub async fn fetch(client: &reqwest::Client, url: &str) -> Result<bytes::Bytes, 
     let mut response = response;
     let expected = response.content_length().unwrap_or(0).min(MAX_GRAPH_BYTES);
     let mut body = Vec::with_capacity(usize::try_from(expected).unwrap_or(0));
-    while let Some(chunk) = response
-        .chunk()
-        .await
-        .map_err(FetchError::Transport)?
-    {
+    while let Some(chunk) = response.chunk().await.map_err(FetchError::Transport)? {
         if (body.len() + chunk.len()) as u64 > MAX_GRAPH_BYTES {
             return Err(FetchError::TooLarge {
                 url: url.to_owned(),

@@ -148,7 +148,9 @@ fn scan_tar(reader: impl Read) -> Result<Option<Vec<u8>>, LayerError> {
     for entry in entries {
         let entry = entry.map_err(bounded)?;
         let path = entry.path.strip_prefix(b"./").unwrap_or(&entry.path);
-        if path != crate::scrape::release_metadata::METADATA_PATH.as_bytes() || !entry.kind.is_file() {
+        if path != crate::scrape::release_metadata::METADATA_PATH.as_bytes()
+            || !entry.kind.is_file()
+        {
             continue;
         }
         let size = entry.size;

@@ -12,10 +12,10 @@ use std::path::Path;
 use std::time::Duration;
 
 use base64::Engine;
-use graph_builder::registry::ClientConfig;
 use graph_builder::graph_data_push::{
     push_graph_data_image_with, ImageLayout, PushRequest, SignatureInputs,
 };
+use graph_builder::registry::ClientConfig;
 use integration_tests::signing::TestKey;
 use integration_tests::{skopeo, Format, Pusher, RegistryOptions, TestRegistry};
 use policy_engine::signatures::{SignatureSettings, SignatureSource};

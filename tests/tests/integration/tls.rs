@@ -69,12 +69,7 @@ async fn scrape(
 /// The refusal message of a certificate error, or a panic naming what came instead.
 fn refusal(result: Result<graph_builder::scrape::ScrapeOutcome, ScrapeError>) -> String {
     match result {
-        Err(error)
-            if matches!(
-                error.registry_kind(),
-                Some(ErrorKind::Certificate { .. })
-            ) =>
-        {
+        Err(error) if matches!(error.registry_kind(), Some(ErrorKind::Certificate { .. })) => {
             error.to_string()
         }
         other => panic!("not a certificate refusal: {other:?}"),
