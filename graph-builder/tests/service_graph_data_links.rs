@@ -89,9 +89,9 @@ async fn a_planted_link_to_the_credentials_is_never_served() {
     }
 
     // The error names the file (the refresh loop logs it; the loader says the same).
-    let err = graph_builder::graph_data_source::pack_dir(Path::new(&dir))
-        .unwrap_err()
-        .to_string();
+    let err = graph_data::keys::chain(
+        &graph_builder::graph_data_source::pack_dir(Path::new(&dir)).unwrap_err(),
+    );
     assert!(
         err.starts_with(&format!(
             "cannot read graph-data {}: it resolves to ",

@@ -179,7 +179,7 @@ mod tests {
         )
         .unwrap();
         let source = GraphDataSource::Path(dir.path().to_owned());
-        let err = source.fetch().await.unwrap_err().to_string();
+        let err = graph_data::keys::chain(&source.fetch().await.unwrap_err());
         let target = secret.path().canonicalize().unwrap().join("config.json");
         assert_eq!(
             err,
@@ -216,7 +216,7 @@ mod tests {
             .unwrap()
             .success());
         let source = GraphDataSource::Path(dir.path().to_owned());
-        let err = source.fetch().await.unwrap_err().to_string();
+        let err = graph_data::keys::chain(&source.fetch().await.unwrap_err());
         assert_eq!(
             err,
             format!(
