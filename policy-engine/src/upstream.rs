@@ -28,7 +28,13 @@ pub struct UpstreamSettings {
     pub timeout: Duration,
     /// Interval between fetches once a graph is held.
     pub refresh: Duration,
+    /// Largest answer read; a larger one fails the fetch (the full public graph is tens
+    /// of MB).
+    pub max_body_bytes: u64,
 }
+
+/// The default of [`UpstreamSettings::max_body_bytes`].
+pub const DEFAULT_MAX_BODY_BYTES: u64 = 512 * 1024 * 1024;
 
 /// Why one fetch failed; each names the URL.
 #[derive(Debug, thiserror::Error)]
@@ -51,6 +57,14 @@ pub enum FetchError {
         url: String,
         /// The status it answered with.
         status: reqwest::StatusCode,
+    },
+    /// The answer is larger than the limit; reading stopped there.
+    #[error("the answer from {url} is larger than {limit} bytes")]
+    TooLarge {
+        /// The upstream URL.
+        url: String,
+        /// The limit.
+        limit: u64,
     },
     /// The body is not a valid Cincinnati graph.
     #[error(transparent)]
@@ -98,7 +112,9 @@ impl Upstream {
     /// One fetch: `Unchanged` when the body is the one `last` fingerprints.
     pub(crate) async fn produce(&self, last: Option<&[u8; 32]>) -> Result<Produced, Failure> {
         let url = &self.settings.url;
-        let body = fetch(&self.client, url).await.map_err(failure)?;
+        let body = fetch(&self.client, url, self.settings.max_body_bytes)
+            .await
+            .map_err(failure)?;
         let fingerprint: [u8; 32] = Sha256::digest(&body).into();
         if last == Some(&fingerprint) {
             return Ok(Produced::Unchanged);
@@ -136,9 +152,14 @@ fn client(settings: &UpstreamSettings) -> Result<reqwest::Client, FetchError> {
         })
 }
 
-/// One GET of the upstream graph, returning the (decoded) body of a 2xx answer.
-pub async fn fetch(client: &reqwest::Client, url: &str) -> Result<bytes::Bytes, FetchError> {
-    let response = client
+/// One GET of the upstream graph, returning the (decoded) body of a 2xx answer of at
+/// most `limit` bytes.
+pub async fn fetch(
+    client: &reqwest::Client,
+    url: &str,
+    limit: u64,
+) -> Result<bytes::Bytes, FetchError> {
+    let mut response = client
         .get(url)
         .send()
         .await
@@ -150,5 +171,19 @@ pub async fn fetch(client: &reqwest::Client, url: &str) -> Result<bytes::Bytes, 
             status,
         });
     }
-    response.bytes().await.map_err(FetchError::Transport)
+    let too_large = || FetchError::TooLarge {
+        url: url.to_owned(),
+        limit,
+    };
+    if response.content_length().is_some_and(|len| len > limit) {
+        return Err(too_large());
+    }
+    let mut body = bytes::BytesMut::new();
+    while let Some(chunk) = response.chunk().await.map_err(FetchError::Transport)? {
+        if (body.len() + chunk.len()) as u64 > limit {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
 }
