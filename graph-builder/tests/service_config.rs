@@ -306,3 +306,43 @@ name = "edge-add-remove"
         "{err}"
     );
 }
+
+#[test]
+fn the_ca_directory_flag_wins_over_the_plugin_entry_under_either_name() {
+    let toml = r#"
+[[plugin_settings]]
+name = "release-scrape-dockerv2"
+registry = "mirror.example:5000"
+repository = "ocp/release"
+root_certificate_dir = "/from/the/file"
+"#;
+    let from_file = settings(&[], toml).unwrap();
+    assert_eq!(
+        registry(&from_file).client.ca_dir.as_deref(),
+        Some(Path::new("/from/the/file"))
+    );
+    for flag in [
+        "--upstream.registry.ca_dir",
+        "--releases-ca-dir",
+        "--ca-dir",
+    ] {
+        let s = settings(&[flag, "/from/the/flag"], toml).unwrap();
+        assert_eq!(
+            registry(&s).client.ca_dir.as_deref(),
+            Some(Path::new("/from/the/flag")),
+            "{flag}"
+        );
+    }
+    // The policy-engine's name for the credentials file works here too.
+    let s = settings(&["--releases-credentials", "/run/config.json"], toml).unwrap();
+    assert_eq!(
+        registry(&s).client.credentials_path.as_deref(),
+        Some(Path::new("/run/config.json"))
+    );
+    // Without any of them, the default trust directory.
+    let s = settings(&[], "").unwrap();
+    assert_eq!(
+        registry(&s).client.ca_dir.as_deref(),
+        Some(Path::new("/etc/pki/ca-trust/extracted"))
+    );
+}

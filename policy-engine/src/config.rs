@@ -225,6 +225,7 @@ impl Cli {
                 url: self.upstream_url,
                 timeout: Duration::from_secs(self.upstream_timeout_secs),
                 refresh: Duration::from_secs(self.upstream_refresh_secs.max(1)),
+                max_body_bytes: crate::upstream::DEFAULT_MAX_BODY_BYTES,
             },
             in_process,
             signatures,

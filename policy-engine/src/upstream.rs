@@ -17,10 +17,6 @@ use crate::error::ApiError;
 use crate::refresh::{Failure, Produced};
 use crate::source::GraphSource;
 
-/// Largest graph document accepted from the upstream (decoded): the full public graph
-/// is about 22 MB.
-pub const MAX_GRAPH_BYTES: u64 = 512 << 20;
-
 /// Retry interval while no graph is held.
 pub const FIRST_GRAPH_RETRY: Duration = Duration::from_secs(5);
 
@@ -33,7 +29,13 @@ pub struct UpstreamSettings {
     pub timeout: Duration,
     /// Interval between fetches once a graph is held.
     pub refresh: Duration,
+    /// Largest answer read; a larger one fails the fetch (the full public graph is tens
+    /// of MB).
+    pub max_body_bytes: u64,
 }
+
+/// The default of [`UpstreamSettings::max_body_bytes`].
+pub const DEFAULT_MAX_BODY_BYTES: u64 = 512 * 1024 * 1024;
 
 /// Why one fetch failed; each names the URL.
 #[derive(Debug, thiserror::Error)]
@@ -57,8 +59,8 @@ pub enum FetchError {
         /// The status it answered with.
         status: reqwest::StatusCode,
     },
-    /// The body is larger than [`MAX_GRAPH_BYTES`].
-    #[error("the graph from {url} is larger than {limit} bytes")]
+    /// The answer is larger than the limit; reading stopped there.
+    #[error("the answer from {url} is larger than {limit} bytes")]
     TooLarge {
         /// The upstream URL.
         url: String,
@@ -117,7 +119,9 @@ impl Upstream {
     /// One fetch: `Unchanged` when the body is the one `last` fingerprints.
     pub(crate) async fn produce(&self, last: Option<&[u8; 32]>) -> Result<Produced, Failure> {
         let url = &self.settings.url;
-        let body = fetch(&self.client, url).await.map_err(failure)?;
+        let body = fetch(&self.client, url, self.settings.max_body_bytes)
+            .await
+            .map_err(failure)?;
         let fingerprint: [u8; 32] = Sha256::digest(&body).into();
         if last == Some(&fingerprint) {
             return Ok(Produced::Unchanged);
@@ -159,9 +163,14 @@ fn client(settings: &UpstreamSettings) -> Result<reqwest::Client, FetchError> {
         })
 }
 
-/// One GET of the upstream graph, returning the (decoded) body of a 2xx answer.
-pub async fn fetch(client: &reqwest::Client, url: &str) -> Result<bytes::Bytes, FetchError> {
-    let response = client
+/// One GET of the upstream graph, returning the (decoded) body of a 2xx answer of at
+/// most `limit` bytes.
+pub async fn fetch(
+    client: &reqwest::Client,
+    url: &str,
+    limit: u64,
+) -> Result<bytes::Bytes, FetchError> {
+    let mut response = client
         .get(url)
         .send()
         .await
@@ -173,18 +182,22 @@ pub async fn fetch(client: &reqwest::Client, url: &str) -> Result<bytes::Bytes, 
             status,
         });
     }
-    // Read chunk by chunk into one buffer: `Response::bytes` gathers the chunks and then
-    // copies them into one more buffer of the full size, twice the memory at the moment
-    // the graph is largest (21.5 MB at full scale, before the parse).
-    let mut response = response;
-    let expected = response.content_length().unwrap_or(0).min(MAX_GRAPH_BYTES);
+    let too_large = || FetchError::TooLarge {
+        url: url.to_owned(),
+        limit,
+    };
+    let expected = response.content_length().unwrap_or(0);
+    if expected > limit {
+        return Err(too_large());
+    }
+    // Read chunk by chunk into one buffer sized from the announced length:
+    // `Response::bytes` gathers the chunks and then copies them into one more buffer of
+    // the full size, twice the memory at the moment the graph is largest (21.5 MB at full
+    // scale, before the parse).
     let mut body = Vec::with_capacity(usize::try_from(expected).unwrap_or(0));
     while let Some(chunk) = response.chunk().await.map_err(FetchError::Transport)? {
-        if (body.len() + chunk.len()) as u64 > MAX_GRAPH_BYTES {
-            return Err(FetchError::TooLarge {
-                url: url.to_owned(),
-                limit: MAX_GRAPH_BYTES,
-            });
+        if (body.len() + chunk.len()) as u64 > limit {
+            return Err(too_large());
         }
         body.extend_from_slice(&chunk);
     }

@@ -130,10 +130,21 @@ pub struct Cli {
     /// Docker `config.json` with the registry credentials.
     #[arg(
         long = "upstream.registry.credentials_path",
-        visible_alias = "credentials-file",
+        visible_aliases = ["credentials-file", "releases-credentials"],
         env = "GB_UPSTREAM_REGISTRY_CREDENTIALS_PATH"
     )]
     pub upstream_registry_credentials_path: Option<PathBuf>,
+
+    /// Directory of extra CA certificates (every PEM bundle, two levels deep) for the
+    /// release registry, on top of the system roots; wins over a `release-scrape-dockerv2`
+    /// entry's `root_certificate_dir`. `--releases-ca-dir` is the policy-engine's name.
+    #[arg(
+        long = "upstream.registry.ca_dir",
+        visible_aliases = ["releases-ca-dir", "ca-dir"],
+        env = "GB_UPSTREAM_REGISTRY_CA_DIR",
+        value_name = "DIR"
+    )]
+    pub upstream_registry_ca_dir: Option<PathBuf>,
 
     /// Metadata key that receives each release's manifest digest.
     #[arg(long = "upstream.registry.manifestref_key", env = "GB_UPSTREAM_REGISTRY_MANIFESTREF_KEY", default_value = graph_data::keys::MANIFESTREF_KEY)]

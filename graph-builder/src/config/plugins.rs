@@ -97,6 +97,9 @@ pub(super) fn scrape_settings(
             apply_registry_file(args, &mut s, r);
         }
     }
+    if let Some(dir) = &cli.upstream_registry_ca_dir {
+        s.client.ca_dir = Some(dir.clone());
+    }
     // The reference treats an empty credentials path as unset.
     if s.client.credentials_path.as_deref() == Some(Path::new("")) {
         s.client.credentials_path = None;

@@ -114,13 +114,24 @@ impl GraphDataImage {
             files = self.apply_layer(&client, digest, files).await?;
         }
         self.downloads.fetch_add(1, Ordering::Relaxed);
-        let tarball = Bytes::from(
-            pack_entries(&files).map_err(|e| self.image_error(format!("cannot pack: {e}")))?,
-        );
-        if let Some(dir) = &self.output_directory {
-            write_tarball(dir, &tarball)?;
-        }
-        tracing::info!(image = %self.reference(), layers = layers.len(), files = files.len(), "graph-data image downloaded");
+        let file_count = files.len();
+        // Gzip and the file write are blocking work: off the async workers.
+        let output_directory = self.output_directory.clone();
+        let packed = tokio::task::spawn_blocking(move || {
+            let tarball = Bytes::from(pack_entries(&files).map_err(PackFailure::Pack)?);
+            if let Some(dir) = &output_directory {
+                write_tarball(dir, &tarball).map_err(PackFailure::Write)?;
+            }
+            Ok(tarball)
+        })
+        .await
+        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+        let tarball = match packed {
+            Ok(tarball) => tarball,
+            Err(PackFailure::Write(error)) => return Err(error),
+            Err(PackFailure::Pack(e)) => return Err(self.image_error(format!("cannot pack: {e}"))),
+        };
+        tracing::info!(image = %self.reference(), layers = layers.len(), files = file_count, "graph-data image downloaded");
         *cache = Some(Cached {
             layers,
             tarball: tarball.clone(),
@@ -194,6 +205,12 @@ impl GraphDataImage {
             .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
             .map_err(|e| self.image_error(format!("layer {digest}: {e}")))
     }
+}
+
+/// Why the downloaded files could not be packed or written.
+enum PackFailure {
+    Pack(std::io::Error),
+    Write(GraphDataError),
 }
 
 /// Writes `<dir>/graph-data.tar.gz` through a temporary file, so readers never see half.

@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use clap::Parser as _;
 
 use crate::harness::{get, Pe, FIXTURE};
 
@@ -169,4 +170,34 @@ async fn empty_body_then_graph_then_outage() {
     );
     pe.stop().await;
     upstream.handle.stop(true).await;
+}
+
+#[tokio::test]
+async fn an_answer_over_the_size_limit_is_refused_naming_the_limit() {
+    let upstream = Upstream::start(200, FIXTURE);
+    let mut settings = policy_engine::Cli::try_parse_from([
+        "policy-engine",
+        "--upstream.cincinnati.url",
+        upstream.url.as_str(),
+    ])
+    .unwrap()
+    .settings()
+    .unwrap();
+    settings.upstream.refresh = Duration::from_secs(1);
+    settings.upstream.max_body_bytes = 10;
+    settings.workers = Some(1);
+    let pe = Pe::with_settings(settings).await;
+    let answer = get(&format!("{}/graph?channel=stable-4.1", pe.base), &[]).await;
+    assert_eq!(answer.status, 500, "{}", answer.text());
+    assert_eq!(
+        answer.json(),
+        serde_json::json!({
+            "kind": "failed_upstream_fetch",
+            "value": format!(
+                "failed to fetch upstream graph: the answer from {} is larger than 10 bytes",
+                upstream.url
+            ),
+        })
+    );
+    pe.stop().await;
 }
