@@ -224,7 +224,7 @@ async fn build(source: &SourceArgs) -> Result<(Graph, Provenance), String> {
             repository: source.releases_repository.clone().unwrap_or_default(),
             client: ClientConfig {
                 credentials_path: source.releases_credentials.clone(),
-                ..ClientConfig::default()
+                ..ScrapeSettings::default().client
             },
             ..ScrapeSettings::default()
         })),
