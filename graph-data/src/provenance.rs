@@ -402,7 +402,10 @@ fn removed_edges(
     // Blocks by target version without build metadata, so each edge checks only its own.
     let mut risks_by_target: HashMap<Version, Vec<&crate::repo::ConditionalBlock>> = HashMap::new();
     for block in &data.risks {
-        risks_by_target.entry(apply::base(&block.to)).or_default().push(block);
+        risks_by_target
+            .entry(apply::base(&block.to))
+            .or_default()
+            .push(block);
     }
     let mut blocks_by_target: HashMap<Version, Vec<&crate::repo::PlainBlock>> = HashMap::new();
     for block in &data.blocks {
