@@ -306,7 +306,9 @@ impl ChannelView {
 
     /// Fewest-hop path from `f` to every node, over recommended (and conditional) edges:
     /// the predecessor of each reached node.
-    fn bfs(&self, f: u32, with_conditional: bool) -> Vec<Option<u32>> {
+    /// Stops as soon as `stop_at` is reached: edges are dense (every earlier patch of a
+    /// minor and the whole minor before), so a target is usually one or two hops away.
+    fn bfs(&self, f: u32, with_conditional: bool, stop_at: Option<u32>) -> Vec<Option<u32>> {
         let n = self.versions.len();
         let mut prev = vec![None; n];
         let mut seen = vec![false; n];
@@ -324,6 +326,9 @@ impl ChannelView {
                 if !seen[v as usize] {
                     seen[v as usize] = true;
                     prev[v as usize] = Some(u);
+                    if stop_at == Some(v) {
+                        return prev;
+                    }
                     queue.push_back(v);
                 }
             }
@@ -524,17 +529,26 @@ pub fn path(
         return out;
     }
     let f = view.index[from];
-    let recommended = view.bfs(f, false);
-    let any = view.bfs(f, true);
     let reached = |prev: &[Option<u32>], t: u32| t == f || prev[t as usize].is_some();
-    let t = match to {
-        Some(to) => view.index[to],
-        // Members are sorted: the newest reachable is the last reached.
-        None => (0..view.versions.len() as u32)
-            .rev()
-            .find(|&t| reached(&any, t))
-            .unwrap_or(f),
+    let head = view.versions.len() as u32 - 1;
+    let (t, any) = match to {
+        Some(to) => {
+            let t = view.index[to];
+            (t, view.bfs(f, true, Some(t)))
+        }
+        None => {
+            // Members are sorted: the newest reachable is the head when it is reached,
+            // else the last one a full search reaches.
+            let any = view.bfs(f, true, Some(head));
+            if reached(&any, head) {
+                (head, any)
+            } else {
+                let t = (0..=head).rev().find(|&t| reached(&any, t)).unwrap_or(f);
+                (t, any)
+            }
+        }
     };
+    let recommended = view.bfs(f, false, Some(t));
     out.to = Some(view.versions[t as usize].to_string());
     let (prev, conditional) = if reached(&recommended, t) {
         (recommended, false)

@@ -76,7 +76,10 @@ fn releases(versions: &[Version]) -> Vec<ScrapedRelease> {
                 arch: arch.to_owned(),
                 metadata: BTreeMap::from([
                     ("url".to_owned(), format!("https://example.com/errata/{v}")),
-                    ("io.openshift.upgrades.graph.release.manifestref".to_owned(), digest),
+                    (
+                        "io.openshift.upgrades.graph.release.manifestref".to_owned(),
+                        digest,
+                    ),
                     (ARCH_KEY.to_owned(), arch.to_owned()),
                 ]),
                 previous: previous.clone(),
@@ -88,7 +91,11 @@ fn releases(versions: &[Version]) -> Vec<ScrapedRelease> {
     out
 }
 
-async fn load(base: &str, queries: Arc<Vec<String>>, duration: Duration) -> (f64, Vec<Duration>, usize) {
+async fn load(
+    base: &str,
+    queries: Arc<Vec<String>>,
+    duration: Duration,
+) -> (f64, Vec<Duration>, usize) {
     let next = Arc::new(AtomicUsize::new(0));
     let start = Instant::now();
     let deadline = start + duration;
@@ -164,7 +171,10 @@ fn chromium(url: &str, profile: &Path) -> Option<(Duration, String)> {
         .arg(url)
         .output()
         .ok()?;
-    Some((started.elapsed(), String::from_utf8_lossy(&output.stdout).into_owned()))
+    Some((
+        started.elapsed(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+    ))
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -175,7 +185,8 @@ async fn main() {
         .unwrap_or(10)
         .clamp(1, 120);
     let started = Instant::now();
-    let data = graph_data::repo::load(&repo_root().join("data/graph-data")).expect("data/graph-data loads");
+    let data = graph_data::repo::load(&repo_root().join("data/graph-data"))
+        .expect("data/graph-data loads");
     let versions: Vec<Version> = data
         .channels
         .iter()
@@ -188,7 +199,8 @@ async fn main() {
         .into_iter()
         .collect();
     let mut graph = assemble(&releases(&versions)).expect("the full-scale releases assemble");
-    let recorded = provenance::apply_recorded(&mut graph, Some(&data), Some(&data.risks)).expect("graph-data applies");
+    let recorded = provenance::apply_recorded(&mut graph, Some(&data), Some(&data.risks))
+        .expect("graph-data applies");
     let json = graph_data::wire::to_json(&graph);
     let provenance_json = recorded.to_json();
     println!(
@@ -224,7 +236,9 @@ async fn main() {
         for _ in 0..200 {
             let a = &members[rng.random_range(0..members.len())];
             let b = &members[rng.random_range(0..members.len())];
-            explain.push(format!("{PREFIX}/v1/explain?channel={channel}&arch=amd64&from={a}&to={b}"));
+            explain.push(format!(
+                "{PREFIX}/v1/explain?channel={channel}&arch=amd64&from={a}&to={b}"
+            ));
             path.push(if rng.random_bool(0.5) {
                 format!("{PREFIX}/v1/path?channel={channel}&arch=amd64&from={a}")
             } else {
@@ -232,7 +246,12 @@ async fn main() {
             });
         }
     }
-    println!("{} stable channels, {} explain and {} path queries", channels.len(), explain.len(), path.len());
+    println!(
+        "{} stable channels, {} explain and {} path queries",
+        channels.len(),
+        explain.len(),
+        path.len()
+    );
 
     let source = GraphSource::new();
     source.publish(graph).expect("publish");
@@ -254,10 +273,17 @@ async fn main() {
     let client = reqwest::Client::new();
     let warm = Instant::now();
     for q in path.iter().step_by(200) {
-        let r = client.get(format!("{base}{q}")).send().await.expect("warm-up request");
+        let r = client
+            .get(format!("{base}{q}"))
+            .send()
+            .await
+            .expect("warm-up request");
         assert_eq!(r.status(), 200, "{q}");
     }
-    println!("warm-up (one view per channel): {:.2} s", warm.elapsed().as_secs_f64());
+    println!(
+        "warm-up (one view per channel): {:.2} s",
+        warm.elapsed().as_secs_f64()
+    );
     let duration = Duration::from_secs(secs);
     report("explain", &load(&base, Arc::new(explain), duration).await);
     report("path", &load(&base, Arc::new(path), duration).await);
@@ -269,8 +295,12 @@ async fn main() {
             let url = format!("{base}{PREFIX}/planner/?channel=stable-4.18&arch=amd64");
             let mut times = Vec::new();
             for run in 0..3 {
-                let (t, dom) = chromium(&url, &profile.path().join(format!("page{run}"))).expect("chromium runs");
-                assert!(dom.contains("id=\"graph-svg\""), "the channel graph was drawn");
+                let (t, dom) = chromium(&url, &profile.path().join(format!("page{run}")))
+                    .expect("chromium runs");
+                assert!(
+                    dom.contains("id=\"graph-svg\""),
+                    "the channel graph was drawn"
+                );
                 let drawn = dom
                     .split("data-graph-drawn-ms=\"")
                     .nth(1)
