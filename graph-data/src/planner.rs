@@ -612,6 +612,13 @@ fn gap_reasons(
 ) -> Vec<Reason> {
     let arch = view.arch.as_str();
     let (from, to) = (&view.versions[f as usize], &view.versions[t as usize]);
+    if view.monotone && t < f {
+        return vec![Reason {
+            kind: ReasonKind::NotDeclared,
+            file: None,
+            detail: format!("{to} is not newer than {from}: no release declares such an update"),
+        }];
+    }
     // Over every release of this architecture (mirrored or only named), shortest chain.
     let start = view.ids[f as usize];
     let goal = view.ids[t as usize];
