@@ -163,6 +163,9 @@ pub struct ChannelView {
     conditional: Vec<Vec<u32>>,
     /// (from, to) -> index of the conditional group in the graph.
     groups: HashMap<(u32, u32), usize>,
+    /// Whether every edge goes to a newer version (as real update edges do): a search
+    /// for a target then never needs a version newer than it, nor an older target.
+    monotone: bool,
 }
 
 fn csv_has(release: &Release, key: &str, value: &str) -> bool {
@@ -248,8 +251,14 @@ impl ChannelView {
             .enumerate()
             .map(|(i, (v, _))| (v.clone(), i as u32))
             .collect();
+        let monotone = recommended
+            .iter()
+            .chain(&conditional)
+            .enumerate()
+            .all(|(i, targets)| targets.iter().all(|&t| t as usize > i % n.max(1)));
         let (versions, ids) = members.into_iter().unzip();
         Self {
+            monotone,
             channel: channel.to_owned(),
             arch: arch.to_owned(),
             versions,
@@ -323,6 +332,9 @@ impl ChannelView {
                     [].iter()
                 });
             for &v in next {
+                if self.monotone && stop_at.is_some_and(|t| v > t) {
+                    continue;
+                }
                 if !seen[v as usize] {
                     seen[v as usize] = true;
                     prev[v as usize] = Some(u);
@@ -534,7 +546,11 @@ pub fn path(
     let (t, any) = match to {
         Some(to) => {
             let t = view.index[to];
-            (t, view.bfs(f, true, Some(t)))
+            if view.monotone && t < f {
+                (t, vec![None; view.versions.len()])
+            } else {
+                (t, view.bfs(f, true, Some(t)))
+            }
         }
         None => {
             // Members are sorted: the newest reachable is the head when it is reached,
@@ -548,7 +564,11 @@ pub fn path(
             }
         }
     };
-    let recommended = view.bfs(f, false, Some(t));
+    let recommended = if view.monotone && t < f {
+        vec![None; view.versions.len()]
+    } else {
+        view.bfs(f, false, Some(t))
+    };
     out.to = Some(view.versions[t as usize].to_string());
     let (prev, conditional) = if reached(&recommended, t) {
         (recommended, false)
@@ -592,6 +612,13 @@ fn gap_reasons(
 ) -> Vec<Reason> {
     let arch = view.arch.as_str();
     let (from, to) = (&view.versions[f as usize], &view.versions[t as usize]);
+    if view.monotone && t < f {
+        return vec![Reason {
+            kind: ReasonKind::NotDeclared,
+            file: None,
+            detail: format!("{to} is not newer than {from}: no release declares such an update"),
+        }];
+    }
     // Over every release of this architecture (mirrored or only named), shortest chain.
     let start = view.ids[f as usize];
     let goal = view.ids[t as usize];
