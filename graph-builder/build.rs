@@ -1,4 +1,4 @@
-//! Records the git commit the binaries are built from, for `build_info` and `--version`.
+//! Records the git commit the binaries are built from, for `build_info` and `/status`.
 //!
 //! `GIT_COMMIT` in the build environment wins (the Containerfile passes it, since the
 //! build context holds no `.git`); otherwise `git rev-parse HEAD` when the source is a

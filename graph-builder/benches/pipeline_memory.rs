@@ -5,8 +5,9 @@
 //! version of `data/graph-data` on amd64, arm64, ppc64le, s390x and multi, each with the
 //! earlier patches of its minor and every version of the previous minor as `previous`),
 //! as `ScrapedRelease`s, then runs the steps of one refresh in order (assemble, load
-//! graph-data, apply, edge-add-remove, serialize), printing peak RSS (`VmHWM`) and live
-//! RSS after each. `PIPELINE_STOP_AFTER=<step>` stops after a step, to compare runs.
+//! graph-data, apply, edge-add-remove, provenance, serialize), printing peak RSS
+//! (`VmHWM`) and live RSS after each. `PIPELINE_PROVENANCE=0` leaves the provenance out,
+//! to measure what it costs. `PIPELINE_STOP_AFTER=<step>` stops after a step, to compare runs.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;

@@ -110,7 +110,10 @@ pub fn run(source: &SourceArgs, question: &Question) -> u8 {
     }
 }
 
-async fn answer(
+/// Answers `question` from `source`: the JSON document, its text form, and whether the
+/// answer is negative (no edge, no path). Server and offline answers are the same
+/// documents, which the tests compare.
+pub async fn answer(
     source: &SourceArgs,
     question: &Question,
 ) -> Result<(String, String, bool), String> {

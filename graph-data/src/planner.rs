@@ -163,6 +163,9 @@ pub struct ChannelView {
     conditional: Vec<Vec<u32>>,
     /// (from, to) -> index of the conditional group in the graph.
     groups: HashMap<(u32, u32), usize>,
+    /// Whether every edge goes to a newer version (as real update edges do): a search
+    /// for a target then never needs a version newer than it, nor an older target.
+    monotone: bool,
 }
 
 fn csv_has(release: &Release, key: &str, value: &str) -> bool {
@@ -248,8 +251,14 @@ impl ChannelView {
             .enumerate()
             .map(|(i, (v, _))| (v.clone(), i as u32))
             .collect();
+        let monotone = recommended
+            .iter()
+            .chain(&conditional)
+            .enumerate()
+            .all(|(i, targets)| targets.iter().all(|&t| t as usize > i % n.max(1)));
         let (versions, ids) = members.into_iter().unzip();
         Self {
+            monotone,
             channel: channel.to_owned(),
             arch: arch.to_owned(),
             versions,
@@ -306,7 +315,9 @@ impl ChannelView {
 
     /// Fewest-hop path from `f` to every node, over recommended (and conditional) edges:
     /// the predecessor of each reached node.
-    fn bfs(&self, f: u32, with_conditional: bool) -> Vec<Option<u32>> {
+    /// Stops as soon as `stop_at` is reached: edges are dense (every earlier patch of a
+    /// minor and the whole minor before), so a target is usually one or two hops away.
+    fn bfs(&self, f: u32, with_conditional: bool, stop_at: Option<u32>) -> Vec<Option<u32>> {
         let n = self.versions.len();
         let mut prev = vec![None; n];
         let mut seen = vec![false; n];
@@ -321,9 +332,15 @@ impl ChannelView {
                     [].iter()
                 });
             for &v in next {
+                if self.monotone && stop_at.is_some_and(|t| v > t) {
+                    continue;
+                }
                 if !seen[v as usize] {
                     seen[v as usize] = true;
                     prev[v as usize] = Some(u);
+                    if stop_at == Some(v) {
+                        return prev;
+                    }
                     queue.push_back(v);
                 }
             }
@@ -524,16 +541,33 @@ pub fn path(
         return out;
     }
     let f = view.index[from];
-    let recommended = view.bfs(f, false);
-    let any = view.bfs(f, true);
     let reached = |prev: &[Option<u32>], t: u32| t == f || prev[t as usize].is_some();
-    let t = match to {
-        Some(to) => view.index[to],
-        // Members are sorted: the newest reachable is the last reached.
-        None => (0..view.versions.len() as u32)
-            .rev()
-            .find(|&t| reached(&any, t))
-            .unwrap_or(f),
+    let head = view.versions.len() as u32 - 1;
+    let (t, any) = match to {
+        Some(to) => {
+            let t = view.index[to];
+            if view.monotone && t < f {
+                (t, vec![None; view.versions.len()])
+            } else {
+                (t, view.bfs(f, true, Some(t)))
+            }
+        }
+        None => {
+            // Members are sorted: the newest reachable is the head when it is reached,
+            // else the last one a full search reaches.
+            let any = view.bfs(f, true, Some(head));
+            if reached(&any, head) {
+                (head, any)
+            } else {
+                let t = (0..=head).rev().find(|&t| reached(&any, t)).unwrap_or(f);
+                (t, any)
+            }
+        }
+    };
+    let recommended = if view.monotone && t < f {
+        vec![None; view.versions.len()]
+    } else {
+        view.bfs(f, false, Some(t))
     };
     out.to = Some(view.versions[t as usize].to_string());
     let (prev, conditional) = if reached(&recommended, t) {
@@ -578,6 +612,13 @@ fn gap_reasons(
 ) -> Vec<Reason> {
     let arch = view.arch.as_str();
     let (from, to) = (&view.versions[f as usize], &view.versions[t as usize]);
+    if view.monotone && t < f {
+        return vec![Reason {
+            kind: ReasonKind::NotDeclared,
+            file: None,
+            detail: format!("{to} is not newer than {from}: no release declares such an update"),
+        }];
+    }
     // Over every release of this architecture (mirrored or only named), shortest chain.
     let start = view.ids[f as usize];
     let goal = view.ids[t as usize];

@@ -390,7 +390,33 @@ fn removed_edges(
     before: &EdgeSnapshot,
     interner: &mut Interner,
 ) -> Vec<RemovedEdge> {
-    let now: HashSet<(ReleaseId, ReleaseId)> = graph.edges().collect();
+    // Edges that live on as conditional edges are in the graph itself (with their risks,
+    // whose files `risks` records): only edges gone for good are recorded, which keeps
+    // the record small at full scale (hundreds of thousands of conditional pairs).
+    let mut conditional: Vec<(ReleaseId, ReleaseId)> = graph
+        .conditional_edges()
+        .iter()
+        .flat_map(|g| g.edges.iter())
+        .filter_map(|e| Some((graph.find(&e.from)?, graph.find(&e.to)?)))
+        .collect();
+    conditional.sort_unstable();
+    // Blocks by target version without build metadata, so each edge checks only its own.
+    let mut risks_by_target: HashMap<Version, Vec<&crate::repo::ConditionalBlock>> = HashMap::new();
+    for block in &data.risks {
+        risks_by_target
+            .entry(apply::base(&block.to))
+            .or_default()
+            .push(block);
+    }
+    let mut blocks_by_target: HashMap<Version, Vec<&crate::repo::PlainBlock>> = HashMap::new();
+    for block in &data.blocks {
+        let mut target = apply::base(&block.to);
+        // The legacy `4.2.11-s390x` names the release `4.2.11+s390x`.
+        if target.pre.as_str() == "s390x" {
+            target.pre = semver::Prerelease::EMPTY;
+        }
+        blocks_by_target.entry(target).or_default().push(block);
+    }
     let raw_removes: HashSet<Version> = data
         .raw_metadata
         .iter()
@@ -410,13 +436,18 @@ fn removed_edges(
     let mut regexes: HashMap<String, Option<Regex>> = HashMap::new();
     let mut out = Vec::new();
     for &(from, to) in &before.0 {
-        if now.contains(&(from, to)) {
+        if graph.has_edge(from, to) || conditional.binary_search(&(from, to)).is_ok() {
             continue;
         }
         let (f, t) = (graph.release(from), graph.release(to));
         let (fv, tv) = (f.version.to_string(), t.version.to_string());
+        let target = apply::base(&t.version);
+        let blocks = Blocks {
+            risks: risks_by_target.get(&target).map_or(&[], Vec::as_slice),
+            plain: blocks_by_target.get(&target).map_or(&[], Vec::as_slice),
+        };
         let (rule, file) = attribute(
-            data,
+            &blocks,
             (&f.version, &fv, &f.metadata),
             (&t.version, &t.metadata),
             &raw_removes,
@@ -438,8 +469,14 @@ fn removed_edges(
 /// The rule and file that removed `from -> to`, checked in the order that makes the
 /// answer most useful: a conditional edge is reported as a risk even if a plain block
 /// also matched, since the client sees it conditional.
+/// The blocked-edges files naming one target version (any build), in file order.
+struct Blocks<'a> {
+    risks: &'a [&'a crate::repo::ConditionalBlock],
+    plain: &'a [&'a crate::repo::PlainBlock],
+}
+
 fn attribute<'a>(
-    data: &'a GraphData,
+    data: &Blocks<'a>,
     from: (&Version, &str, &crate::Metadata),
     to: (&Version, &crate::Metadata),
     raw_removes: &HashSet<Version>,
@@ -469,7 +506,7 @@ fn attribute<'a>(
     {
         return (Rule::RemovedByMetadata, raw(raw_next_removes, &from_base));
     }
-    for block in &data.risks {
+    for block in data.risks {
         let targets = if block.to.build.is_empty() {
             apply::base(&block.to) == to_base
         } else {
@@ -480,7 +517,7 @@ fn attribute<'a>(
         }
     }
     // The last plain block naming the target wins, as when it was applied.
-    let plain = data.blocks.iter().rev().find(|b| {
+    let plain = data.plain.iter().rev().find(|b| {
         if !b.to.build.is_empty() {
             b.to == *to_version
         } else if b.to.pre.as_str() == "s390x" {

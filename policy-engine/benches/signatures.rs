@@ -1,12 +1,13 @@
 //! Signature fetch benchmark, loopback only and bounded in time: requests per second at
 //! 64 keep-alive connections for one release signature, served by Debian's `nginx` (a
 //! static file server, the yardstick), by the `policy-engine` binary and by the
-//! `metadata-helper` binary, from the same file, in the same run. nginx runs first and
-//! last and the policy-engine's figures are compared with the mean of its two runs, so
-//! load from elsewhere on the machine hits both. Prints req/s, p50/p99/max latency and
-//! each server's peak RSS (VmHWM, summed over nginx's master and workers).
+//! `metadata-helper` binary, from the same file, in the same run. The three run side by
+//! side and take turns under load for three rounds; each one's median round is
+//! compared, so load from elsewhere on the machine hits all of them. Prints req/s,
+//! p50/p99/max latency and each server's peak RSS (VmHWM, summed over nginx's master
+//! and workers).
 //!
-//! `SIG_BENCH_SECS` sets each phase's duration (default 10 s). nginx must be installed
+//! `SIG_BENCH_SECS` sets each phase's duration (default 5 s). nginx must be installed
 //! (`apt-get install nginx`); it is started on a free 127.0.0.1 port with its own config,
 //! with as many workers as the policy-engine has (one per core), and stopped by PID.
 
@@ -18,6 +19,8 @@ use std::time::{Duration, Instant};
 use sha2::{Digest, Sha256};
 
 const CONNECTIONS: usize = 64;
+/// Rounds of (nginx, policy-engine, metadata-helper).
+const ROUNDS: usize = 3;
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -204,7 +207,7 @@ async fn main() {
     let secs: u64 = std::env::var("SIG_BENCH_SECS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(10)
+        .unwrap_or(5)
         .clamp(1, 120);
     let duration = Duration::from_secs(secs);
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
@@ -231,25 +234,15 @@ async fn main() {
         expected.len()
     );
 
-    let mut nginx_rates = Vec::new();
-    let run_nginx = |label: &'static str| {
-        let dir = dir.path().to_owned();
-        let path = path.clone();
-        let expected = Arc::clone(&expected);
-        async move {
-            let port = free_port();
-            let mut nginx = start_nginx(&dir, port, workers);
-            let url = format!("http://127.0.0.1:{port}{path}");
-            wait_until_served(&url, &expected, &mut nginx).await;
-            let phase = load(&url, expected, duration).await;
-            report(label, &phase, &peak_rss(nginx.id()));
-            stop(nginx);
-            phase.rate()
-        }
-    };
-    nginx_rates.push(run_nginx("nginx").await);
-
-    let mut ours = Vec::new();
+    // All three servers run for the whole benchmark; the rounds take turns loading one
+    // of them while the others idle, so a burst of load from elsewhere on the machine
+    // spreads over all three, and each server's median round is compared.
+    let nginx_port = free_port();
+    let mut nginx = start_nginx(dir.path(), nginx_port, workers);
+    let mut servers: Vec<(&str, Child, String)> = Vec::new();
+    let nginx_url = format!("http://127.0.0.1:{nginx_port}{path}");
+    wait_until_served(&nginx_url, &expected, &mut nginx).await;
+    servers.push(("nginx", nginx, nginx_url));
     for (name, binary) in [
         ("policy-engine", env!("CARGO_BIN_EXE_policy-engine")),
         ("metadata-helper", env!("CARGO_BIN_EXE_metadata-helper")),
@@ -288,18 +281,36 @@ async fn main() {
             .expect("starting the server binary");
         let url = format!("http://127.0.0.1:{port}{path}");
         wait_until_served(&url, &expected, &mut child).await;
-        let phase = load(&url, Arc::clone(&expected), duration).await;
-        report(name, &phase, &peak_rss(child.id()));
-        ours.push((name, phase.rate()));
-        stop(child);
+        servers.push((name, child, url));
     }
 
-    nginx_rates.push(run_nginx("nginx (again)").await);
-    let nginx = nginx_rates.iter().sum::<f64>() / nginx_rates.len() as f64;
-    for (name, rate) in ours {
+    let mut rates: Vec<Vec<f64>> = vec![Vec::new(); servers.len()];
+    for round in 1..=ROUNDS {
+        for (i, (name, child, url)) in servers.iter().enumerate() {
+            let phase = load(url, Arc::clone(&expected), duration).await;
+            report(&format!("{name} #{round}"), &phase, &peak_rss(child.id()));
+            rates[i].push(phase.rate());
+        }
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let medians: Vec<f64> = rates.iter_mut().map(median).collect();
+    for ((name, child, _), rate) in servers.iter().zip(&medians) {
         println!(
-            "{name}: {:.2}x nginx's mean ({rate:.0} / {nginx:.0} req/s; target >= 0.8x)",
-            rate / nginx
+            "{name:<16} median {rate:>8.0} req/s, peak RSS {}",
+            peak_rss(child.id())
         );
+    }
+    for ((name, _, _), rate) in servers.iter().zip(&medians).skip(1) {
+        println!(
+            "{name}: {:.2}x nginx ({rate:.0} / {:.0} req/s, medians of {ROUNDS} rounds; target >= 0.8x)",
+            rate / medians[0],
+            medians[0]
+        );
+    }
+    for (_, child, _) in servers {
+        stop(child);
     }
 }

@@ -21,7 +21,7 @@ use bytes::Bytes;
 use flate2::write::GzEncoder;
 use graph_data::Graph;
 use sha2::{Digest, Sha256};
-use tokio::sync::OnceCell;
+use tokio::sync::{OnceCell, Semaphore};
 
 use crate::error::ApiError;
 use crate::filter::{self, ARCH_KEY, CHANNELS_KEY};
@@ -31,6 +31,9 @@ use crate::filter::{self, ARCH_KEY, CHANNELS_KEY};
 /// usual ones, so the keys clients actually ask for are served without decoding; the
 /// rest cost one gunzip (about 1 ms for the largest) when asked for without gzip.
 pub const IDENTITY_BUDGET: usize = 8 << 20;
+
+/// Identity codings decoded at once, process-wide.
+static DECODING: Semaphore = Semaphore::const_new(2);
 
 /// Bodies up to this size keep their identity coding for good: decoding them would cost
 /// more than holding them.
@@ -305,6 +308,16 @@ impl Snapshot {
         if let Some(small) = &body.small {
             return Ok(small.clone());
         }
+        if let Some(held) = self.lru().get(body.slot) {
+            return Ok(held);
+        }
+        // Two decodes at a time: a burst of misses would otherwise start one blocking
+        // thread per request, each with its own malloc arena holding its buffers after.
+        let _permit = DECODING
+            .acquire()
+            .await
+            .map_err(|e| ApiError::JsonOut(format!("decoding: {e}")))?;
+        // Another request may have decoded it while this one waited.
         if let Some(held) = self.lru().get(body.slot) {
             return Ok(held);
         }

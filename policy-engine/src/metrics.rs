@@ -20,8 +20,8 @@ pub const GIT_COMMIT: &str = graph_builder::GIT_COMMIT;
 /// The version the binary was built as, for `build_info`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
-/// The counters of the graph request paths asked for so far, by path.
-type PathCounters = Vec<(Box<str>, IntCounter)>;
+/// One `uri_path` and its child of `graph_incoming_requests_total`.
+type PathCounter = (Box<str>, IntCounter);
 
 /// Every metric of the policy-engine and the registry that exports them.
 #[derive(Debug, Clone)]
@@ -36,7 +36,7 @@ pub struct Metrics {
     /// compares a path or two instead of hashing it under the vector's lock and
     /// allocating its label. Only paths that were requested are here, so `/metrics`
     /// shows exactly the series it showed before.
-    incoming_by_path: Arc<Mutex<PathCounters>>,
+    incoming_by_path: Arc<Mutex<Vec<PathCounter>>>,
     /// `graph_serve_duration_seconds`, time to produce the body of a validated request.
     pub serve_duration: Histogram,
     /// `graph_response_errors_total{code,kind}`.

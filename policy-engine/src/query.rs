@@ -41,6 +41,26 @@ pub fn decode(query: &str) -> Result<HashMap<String, String>, ApiError> {
     Ok(out)
 }
 
+/// As [`decode`], keeping only the parameters named in `keep`: every component is still
+/// checked (an undecodable one is `invalid_params` whatever its key), but only the
+/// values asked for are copied out, so a request costs no allocation per parameter.
+pub fn decode_only(query: &str, keep: &[&str]) -> Result<HashMap<String, String>, ApiError> {
+    let mut out = HashMap::with_capacity(keep.len());
+    for (key, value) in pairs(query) {
+        let bad = |what: &str, raw: &str| {
+            ApiError::InvalidParams(format!(
+                "query {what} {raw:?} does not decode to UTF-8 text"
+            ))
+        };
+        let k = decode_component(key).ok_or_else(|| bad("key", key))?;
+        let v = decode_component(value).ok_or_else(|| bad("value", value))?;
+        if keep.contains(&k.as_ref()) {
+            out.insert(k.into_owned(), v.into_owned());
+        }
+    }
+    Ok(out)
+}
+
 fn pairs(query: &str) -> impl Iterator<Item = (&str, &str)> {
     query
         .split('&')
@@ -90,6 +110,21 @@ mod tests {
         assert_eq!(q["x=y"], "✓");
         assert_eq!(q["flag"], "");
         assert!(decode("").unwrap().is_empty());
+    }
+
+    #[test]
+    fn decode_only_keeps_the_named_keys_and_checks_every_component() {
+        let q = "x=1&channel=fast-4+9&arch=a&arch=b&c%68annel2=y";
+        let kept = decode_only(q, &["channel", "arch"]).unwrap();
+        assert_eq!(kept.len(), 2);
+        assert_eq!(kept["channel"], "fast-4 9");
+        assert_eq!(kept["arch"], "b");
+        let full = decode(q).unwrap();
+        assert_eq!(full.len(), 4);
+        assert_eq!(
+            decode_only("other=%FF&channel=a", &["channel"]).unwrap_err(),
+            decode("other=%FF&channel=a").unwrap_err()
+        );
     }
 
     #[test]

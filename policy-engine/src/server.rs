@@ -187,6 +187,17 @@ fn build(
             .configure(|cfg| signatures::configure(cfg, &prefix))
             .configure(move |cfg| routes::configure(cfg, &prefix))
     })
+    // Answers go out in several writes (see `routes::Sliced`); with Nagle's algorithm a
+    // write smaller than a segment waits for the client's (delayed) ACK of the previous
+    // one, up to 40 ms. Every answer is complete when written, so nothing is gained by
+    // coalescing.
+    .on_connect(|connection, _| {
+        if let Some(tcp) = connection.downcast_ref::<actix_web::rt::net::TcpStream>() {
+            if let Err(error) = tcp.set_nodelay(true) {
+                tracing::debug!("cannot set TCP_NODELAY: {error}");
+            }
+        }
+    })
     .max_connections(settings.max_connections)
     .max_connection_rate(settings.max_connection_rate)
     .client_request_timeout(settings.client_timeout)

@@ -76,3 +76,75 @@ async fn starts_with_the_operators_flags_and_waits_for_its_upstream() {
     );
     assert!(log.contains("no graph to serve yet"), "{log}");
 }
+
+/// `--log-format json`: every stderr line is one JSON object (the upstream error, with
+/// its cause, included), lifecycle at INFO, `-vv` debug for our crates only.
+#[tokio::test]
+async fn json_log_format_writes_one_object_per_record() {
+    let (port, status_port, upstream_port) = (free_port(), free_port(), free_port());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_policy-engine"))
+        .args(["-vv", "--log-format", "json"])
+        .args(["--service.port", &port.to_string()])
+        .args(["--status.port", &status_port.to_string()])
+        .args([
+            "--upstream.cincinnati.url",
+            &format!("http://127.0.0.1:{upstream_port}/v1/graph"),
+        ])
+        .env_remove("RUST_LOG")
+        .env_remove("LOG_FORMAT")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let status = format!("http://127.0.0.1:{status_port}");
+    for _ in 0..100 {
+        let ready = get(&format!("{status}/readyz"), &[]).await;
+        if ready.text().contains("upstream") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    child.wait().unwrap();
+    let mut log = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut log)
+        .unwrap();
+
+    let records: Vec<serde_json::Value> = log
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .collect();
+    let listening = records
+        .iter()
+        .find(|r| {
+            r["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("policy-engine listening"))
+        })
+        .unwrap_or_else(|| panic!("no listening record in\n{log}"));
+    assert_eq!(listening["level"], "INFO");
+    assert_eq!(listening["status"], format!("127.0.0.1:{status_port}"));
+    assert!(
+        records.iter().any(|r| r["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("no graph to serve yet"))),
+        "{log}"
+    );
+    // -vv reaches our crates, not the HTTP client's.
+    for record in &records {
+        let target = record["target"].as_str().unwrap_or_default();
+        assert!(
+            target.starts_with("policy_engine")
+                || target.starts_with("graph_builder")
+                || record["level"] == "WARN"
+                || record["level"] == "ERROR",
+            "{record}"
+        );
+    }
+}

@@ -383,3 +383,99 @@ async fn no_path_because_of_a_gap_names_the_missing_release() {
     );
     pe.stop().await;
 }
+
+/// `graph-data plan|explain|gaps`: the same questions asked of this running
+/// policy-engine (`--server`) and answered offline from the same releases and graph-data
+/// give the same documents, and a negative answer is flagged as one.
+#[tokio::test]
+async fn the_cli_answers_the_same_against_the_server_and_offline() {
+    use graph_builder::plan_cli::{answer, Question, SourceArgs};
+    let layout = repo_root().join("data/sample-releases");
+    let graph_data = repo_root().join("data/graph-data");
+    let pe = Pe::with_settings(settings(&layout, &graph_data)).await;
+    let offline = SourceArgs {
+        server: None,
+        releases_oci_layout: Some(layout),
+        releases_registry: None,
+        releases_repository: None,
+        releases_credentials: None,
+        graph_data: Some(graph_data),
+        payload_repository: "quay.io/openshift-release-dev/ocp-release".to_owned(),
+        channel: "stable-4.16".to_owned(),
+        arch: "amd64".to_owned(),
+        json: true,
+    };
+    let online = SourceArgs {
+        server: Some(format!("{}/api/upgrades_info", pe.base)),
+        releases_oci_layout: None,
+        graph_data: None,
+        ..offline.clone()
+    };
+    let v = |s: &str| s.parse::<semver::Version>().unwrap();
+    let questions = [
+        (
+            Question::Plan {
+                from: v("4.15.0"),
+                to: None,
+            },
+            false,
+        ),
+        (
+            Question::Plan {
+                from: v("4.15.10"),
+                to: Some(v("4.16.0")),
+            },
+            false,
+        ),
+        (
+            Question::Explain {
+                from: v("4.15.10"),
+                to: v("4.16.0"),
+            },
+            false,
+        ),
+        // Downgrades are never edges.
+        (
+            Question::Explain {
+                from: v("4.16.0"),
+                to: v("4.15.10"),
+            },
+            true,
+        ),
+        (Question::Gaps, false),
+    ];
+    for (question, negative) in questions {
+        let (served, served_text, served_negative) =
+            answer(&online, &question).await.expect("server answer");
+        let (built, built_text, built_negative) =
+            answer(&offline, &question).await.expect("offline answer");
+        let served: Value = serde_json::from_str(&served).unwrap();
+        let built: Value = serde_json::from_str(&built).unwrap();
+        assert_eq!(served, built, "{question:?}");
+        assert_eq!(served_text, built_text, "{question:?}");
+        assert_eq!(
+            (served_negative, built_negative),
+            (negative, negative),
+            "{question:?}"
+        );
+    }
+    // The conditional hop says so in the text form, with its risk names.
+    let (_, text, _) = answer(
+        &online,
+        &Question::Explain {
+            from: v("4.15.10"),
+            to: v("4.16.0"),
+        },
+    )
+    .await
+    .unwrap();
+    assert!(text.contains("conditional"), "{text}");
+
+    // A server that is not there is an error naming it, not an empty answer.
+    let nowhere = SourceArgs {
+        server: Some("http://127.0.0.1:9/api/upgrades_info".to_owned()),
+        ..online.clone()
+    };
+    let error = answer(&nowhere, &Question::Gaps).await.unwrap_err();
+    assert!(error.contains("127.0.0.1:9"), "{error}");
+}
