@@ -211,9 +211,8 @@ impl Graph {
         }
     }
 
-    /// Whether the edge `from -> to` exists (the tests' reference search uses it).
-    #[cfg(test)]
-    pub(crate) fn has_edge(&self, from: ReleaseId, to: ReleaseId) -> bool {
+    /// Whether the edge `from -> to` exists.
+    pub fn has_edge(&self, from: ReleaseId, to: ReleaseId) -> bool {
         self.dag.find_edge(from, to).is_some()
     }
 
