@@ -1,6 +1,6 @@
 """Synthetic OpenShift release images pushed to a registry over the Docker Registry v2
 API with the standard library only: one layer holding
-`release-manifests/release-metadata` (SPEC B §2.4), a config naming the architecture,
+`release-manifests/release-metadata`, a config naming the architecture,
 a Docker schema 2 manifest."""
 
 import gzip

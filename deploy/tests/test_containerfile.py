@@ -20,7 +20,7 @@ BINARIES = ["graph-builder", "policy-engine", "graph-data", "metadata-helper"]
 # The package that builds each binary: `graph-data` (validate, image push) lives in the
 # graph-builder package, since the graph-data library does no network I/O.
 PACKAGE = {"graph-builder": "graph-builder", "policy-engine": "policy-engine", "graph-data": "graph-builder", "metadata-helper": "policy-engine"}
-# The paths the operator mounts or runs (SPEC A2, B §4.3).
+# The paths the operator mounts or runs.
 OPERATOR_PATHS = ["/etc/configs", "/var/lib/cincinnati/graph-data", "/var/lib/cincinnati/registry-credentials", "/etc/pki/ca-trust/extracted/pem"]
 UBI9_GLIBC = (2, 34)
 

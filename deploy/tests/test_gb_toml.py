@@ -1,6 +1,5 @@
-"""The gb.toml of the config ConfigMap is valid TOML with the operator's content
-(SPEC B §4.4), key by key, and its registry/repository split is the operator's split of
-an UpdateService's spec.releases (at the first "/", B §4.1)."""
+"""The gb.toml of the config ConfigMap is valid TOML with the operator's content, key by key, and its registry/repository split is the operator's split of
+an UpdateService's spec.releases (at the first "/")."""
 
 import tomllib
 

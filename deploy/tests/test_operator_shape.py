@@ -1,5 +1,5 @@
-"""The objects have the operator's shape, item by item (SPEC B §4.2, §4.3, §4.5, §4.6).
-The expected values below are written from the SPEC, not read from the manifests."""
+"""The objects have the operator's shape, item by item.
+The expected values below are written from the operator's behaviour, not read from the manifests."""
 
 import pytest
 
@@ -7,7 +7,7 @@ from conftest import container, find, render_overlay, render_with_component, ren
 
 NAME = "update-service"
 
-# SPEC B §4.3, policy-engine args, exactly and in order.
+# The operator's policy-engine args, exactly and in order.
 PE_ARGS = [
     "-$(PE_LOG_VERBOSITY)",
     "--service.address", "$(ADDRESS)",
@@ -18,7 +18,7 @@ PE_ARGS = [
     "--status.port", "9081",
     "--upstream.cincinnati.url", "$(UPSTREAM)",
 ]
-# SPEC B §4.3, policy-engine env, each from <name>-env.
+# The operator's policy-engine env, each from <name>-env.
 PE_ENV = {
     "ADDRESS": "pe.address",
     "PE_STATUS_ADDRESS": "pe.status.address",
@@ -28,7 +28,7 @@ PE_ENV = {
     "RUST_BACKTRACE": "pe.rust_backtrace",
 }
 RESOURCES = {"limits": {"cpu": "750m", "memory": "512Mi"}, "requests": {"cpu": "150m", "memory": "64Mi"}}
-# SPEC B §4.5, verbatim.
+# The operator's env ConfigMap, verbatim.
 ENV_CONFIGMAP = {
     "gb.rust_backtrace": "0",
     "pe.address": "::",
@@ -144,7 +144,7 @@ def test_services_pdb_and_env_are_the_operators(overlay):
     assert find(objects, "ConfigMap", f"{NAME}-env")["data"] == ENV_CONFIGMAP
     replicas = find(objects, "Deployment", NAME)["spec"]["replicas"]
     pdb = find(objects, "PodDisruptionBudget", NAME)
-    # SPEC B §4.2: minAvailable 0 below 2 replicas, else 1.
+    # The operator's rule: minAvailable 0 below 2 replicas, else 1.
     assert pdb["spec"] == {"minAvailable": 0 if replicas < 2 else 1, "selector": {"matchLabels": {"app": NAME}}}
     secret = find(objects, "Secret", f"{NAME}-pull-secret")
     assert secret["type"] == "kubernetes.io/dockerconfigjson"
@@ -226,7 +226,7 @@ def test_scale_out_splits_the_pod_and_keeps_each_container():
         pe_selector=f"{NAME}-policy-engine",
         gb_extra={"graph-data": (8090, 8090, "TCP")},
     )
-    # The policy-engines fetch from the graph-builder Service; everything else is §4.5.
+    # The policy-engines fetch from the graph-builder Service; everything else is the operator's env ConfigMap.
     env = find(objects, "ConfigMap", f"{NAME}-env")["data"]
     assert env == {**ENV_CONFIGMAP, "pe.upstream": f"http://{NAME}-graph-builder:8080/v1/graph"}
 
@@ -256,7 +256,7 @@ def test_scale_out_network_policies_open_the_policy_engine_to_graph_builder_path
 def test_registry_ca_component_mounts_the_bundle_like_the_operator(tmp_path, layout, deployment):
     objects = render_with_registry_ca(tmp_path, layout)
     d = find(objects, "Deployment", deployment)
-    # SPEC B §4.3/§4.6: key updateservice-registry as tls-ca-bundle.pem, read-only, in
+    # As the operator mounts it: key updateservice-registry as tls-ca-bundle.pem, read-only, in
     # the graph-builder only.
     assert volumes(d)["trusted-ca"]["configMap"] == {
         "name": f"{NAME}-trusted-ca",
@@ -292,7 +292,7 @@ PROXY_ENV = {"HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY"}
 
 @pytest.mark.parametrize("layout", ["openshift", "scale-out"])
 def test_cluster_proxy_component_is_the_operators_proxy_shape(tmp_path, layout):
-    """SPEC B §4.2/§4.3: proxy variables in both containers, cluster-trusted-ca (labelled
+    """As the operator does it: proxy variables in both containers, cluster-trusted-ca (labelled
     for CA injection) mounted read-only in the graph-builder at .../cluster-ca/; every
     other item of the containers unchanged."""
     objects = render_with_component(tmp_path, layout, "cluster-proxy")

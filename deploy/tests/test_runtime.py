@@ -313,7 +313,7 @@ def test_the_public_api_is_under_the_operators_prefix_with_channel_mandatory(pod
     missing = probe(pod, ":8081/api/upgrades_info/graph")
     assert missing["status"] == 400 and json.loads(missing["body"])["kind"] == "missing_params", missing
     # It reached the graph-builder at $(UPSTREAM), which answers an empty body before its
-    # first scrape: the reference's failed_json_in (SPEC B §1.9), not failed_upstream_fetch.
+    # first scrape: the reference's failed_json_in, not failed_upstream_fetch.
     served = probe(pod, ":8081/api/upgrades_info/v1/graph?channel=stable-4.16")
     assert served["status"] == 500 and json.loads(served["body"])["kind"] == "failed_json_in", served
     assert probe(pod, "8081/graph?channel=stable-4.16")["status"] == 404

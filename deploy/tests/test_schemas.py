@@ -41,7 +41,7 @@ def validate_route(route: dict) -> None:
 
 
 def validate_update_service(cr: dict) -> None:
-    """UpdateService v1 (SPEC B §4.1): replicas >= 1, releases with a registry part before
+    """UpdateService v1: replicas >= 1, releases with a registry part before
     the first "/" and no tag or digest, graphDataImage; the operator also refuses names
     whose route host label <name>-route-<namespace> exceeds 63 characters."""
     assert cr["apiVersion"] == "updateservice.operator.openshift.io/v1"
@@ -104,7 +104,7 @@ def test_only_the_openshift_layouts_have_openshift_kinds():
 def test_the_sample_update_service_is_valid_and_oc_mirror_shaped():
     [cr] = load_yaml(DEPLOY / "operator" / "updateservice.yaml")
     validate_update_service(cr)
-    # oc-mirror's updateService.yaml (SPEC B §5).
+    # oc-mirror's updateService.yaml.
     assert cr["kind"] == "UpdateService"
     assert cr["metadata"] == {"name": "update-service-oc-mirror", "namespace": "openshift-update-service"}
     assert cr["spec"]["replicas"] == 2

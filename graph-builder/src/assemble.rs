@@ -1,4 +1,4 @@
-//! Assembles the update graph from scraped releases (SPEC B §2.5).
+//! Assembles the update graph from scraped releases.
 //!
 //! Every release becomes a node `version+arch`; each `previous` entry becomes an edge into
 //! the release and each `next` entry an edge out of it, with the release's arch appended

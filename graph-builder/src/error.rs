@@ -1,5 +1,5 @@
-//! The one place that maps request errors to HTTP (STYLE habit 5): a status and the
-//! reference's stable `kind` (SPEC B §1.6), in a `{"kind","value"}` JSON body. Counting
+//! The one place that maps request errors to HTTP: a status and the
+//! reference's stable `kind`, in a `{"kind","value"}` JSON body. Counting
 //! errors in metrics is the handler's business, not this conversion's.
 
 use actix_web::http::StatusCode;

@@ -1,5 +1,4 @@
-//! The graph-builder's Prometheus metrics: the reference's `cincinnati_gb_*` names
-//! (SPEC B §1.10), so existing dashboards keep working, plus a few of ours that say
+//! The graph-builder's Prometheus metrics: the reference's `cincinnati_gb_*` names, so existing dashboards keep working, plus a few of ours that say
 //! what is failing and since when. The registry belongs to the application state; there
 //! are no global metrics.
 

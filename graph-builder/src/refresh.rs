@@ -1,4 +1,4 @@
-//! The refresh loop (SPEC B §2.1): build the graph at start, then again `pause` after the
+//! The refresh loop: build the graph at start, then again `pause` after the
 //! end of each build; swap each good graph in atomically; on failure keep serving the
 //! last good graph, log the error chain and count it.
 //!

@@ -1,4 +1,4 @@
-//! The three listeners (SPEC B §2.8) and [`run`], which tests call directly on listeners
+//! The three listeners and [`run`], which tests call directly on listeners
 //! bound to `127.0.0.1:0`:
 //!
 //! - main: `{prefix}/graph` and `{prefix}/v1/graph`, the raw graph as `application/json`;
@@ -227,7 +227,7 @@ fn refuse(state: &AppState, error: ServiceError) -> ServiceError {
     error
 }
 
-/// The reference's Accept rule for the graph-builder (B §2.8): absent, exactly
+/// The reference's Accept rule for the graph-builder: absent, exactly
 /// `application/json`, or anything with a `*` segment (`*/*`, `*`, `application/*`).
 /// Lists, parameters and the Cincinnati v1 media type are refused.
 fn acceptable(accept: Option<&HeaderValue>) -> bool {

@@ -64,7 +64,7 @@ fn operator_gb_toml_parses_verbatim() {
 }
 
 /// Flags win over the file, the file wins over the defaults (the reference does the
-/// opposite of the first half; SPEC A2 says we let the command line win).
+/// opposite of the first half; we let the command line win).
 #[test]
 fn command_line_wins_over_file_and_file_over_defaults() {
     let toml = std::fs::read_to_string(OPERATOR_GB_TOML).unwrap();

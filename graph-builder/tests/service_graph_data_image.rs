@@ -1,4 +1,4 @@
-//! Graph-data from a container image in the real registry (SPEC B §3.1): both layouts
+//! Graph-data from a container image in the real registry: both layouts
 //! (flat `FROM scratch`, and oc-mirror's `/var/lib/cincinnati-graph-data` on a base
 //! image) are consumed, an unchanged image is not downloaded again, a new image under the
 //! same tag is, and the service built from a `gb.toml` with the reference's plugin entry

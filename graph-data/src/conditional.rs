@@ -1,7 +1,7 @@
 //! Conditional updates: edges that are recommended only when the cluster is not exposed
 //! to a named risk, and the risks with their matching rules.
 //!
-//! The serde shapes here are the wire format (SPEC B §1.4) and are shared with the
+//! The serde shapes here are the wire format and are shared with the
 //! graph-data loader, so a risk is validated the same way wherever it comes from.
 
 use semver::Version;
@@ -40,7 +40,7 @@ pub struct Risk {
 }
 
 impl Risk {
-    /// The fields the CVO requires (SPEC B §6.2): non-empty `url`, `name`, `message` and at
+    /// The fields the CVO requires: non-empty `url`, `name`, `message` and at
     /// least one matching rule. Returns the first problem, naming the field.
     pub fn problem(&self) -> Option<String> {
         for (field, value) in [

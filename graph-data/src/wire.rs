@@ -1,6 +1,6 @@
-//! The Cincinnati graph JSON wire format (SPEC B §1.4, §1.11).
+//! The Cincinnati graph JSON wire format.
 //!
-//! Output order is deterministic (SPEC A1): nodes sorted by SemVer, edges by index pair,
+//! Output order is deterministic: nodes sorted by SemVer, edges by index pair,
 //! conditional edges sorted within a group and groups by their first edge. Risks keep
 //! their order, which is meaningful. Input is validated: node versions are strict SemVer
 //! and unique, edge indices are in range, the edges form a DAG, conditional edges name

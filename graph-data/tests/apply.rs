@@ -1,4 +1,4 @@
-//! Applying graph-data to small graphs, one rule of SPEC B §3.3-3.7 per test.
+//! Applying graph-data to small graphs, one rule of applying graph-data per test.
 
 use std::collections::BTreeSet;
 
@@ -384,7 +384,7 @@ fn a_bad_version_in_an_annotated_list_is_an_error() {
     );
 }
 
-/// SPEC B §3.6 quirk, kept: a risk whose `to` carries an arch yields pairs for that arch
+/// A quirk of the reference, kept: a risk whose `to` carries an arch yields pairs for that arch
 /// only, while its removal regex applies to every arch of the version.
 #[test]
 fn a_risk_to_with_an_arch_is_conditional_for_that_arch_and_removed_for_all() {

@@ -46,7 +46,7 @@ fn bundled_graph_data_loads_with_the_counts_of_the_data() {
     let data = load_dir(&bundled()).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(data.schema_version, semver::Version::new(1, 1, 0));
     assert_eq!(data.channels.len(), 76);
-    // SPEC B §3.6: 1717 files, 116 plain, 1601 conditional.
+    // The snapshot: 1717 files, 116 plain, 1601 conditional.
     assert_eq!(data.blocks.len(), 116);
     assert_eq!(data.risks.len(), 1601);
     assert_eq!(data.raw_metadata.len(), 4);

@@ -1,8 +1,8 @@
 //! Configuration: the command line (with environment fallbacks) as clap parses it, and
 //! the validated [`Settings`] the service runs on.
 //!
-//! Flag names are the reference's (SPEC B §1.13), so the operator's command line
-//! (B §4.3) works verbatim. Deliberate differences, all documented on the flags:
+//! Flag names are the reference's, so the operator's command line
+//! works verbatim. Deliberate differences, all documented on the flags:
 //! - an explicitly empty `--service.path_prefix` (or `/`) means "no prefix" (`/graph`);
 //!   the reference turns it into `/`, serving the unlikely `//graph`;
 //! - the connection tuning defaults are actix's, not the reference's (backlog 10 and 10

@@ -1,4 +1,4 @@
-//! The reference's TOML configuration file (`-c`, SPEC B §1.13), fed through the same
+//! The reference's TOML configuration file (`-c`), fed through the same
 //! parser as the command line.
 //!
 //! The file becomes flags placed before the real command line, and every flag may be

@@ -1,5 +1,5 @@
 //! The errors a graph request can end in, and the one place that maps them to an HTTP
-//! status and the reference's `{"kind": …, "value": …}` body (SPEC B §1.6).
+//! status and the reference's `{"kind": …, "value": …}` body.
 //!
 //! The conversion is pure: the handler counts errors in the metrics before returning
 //! them, so rendering an error never has side effects.

@@ -1,5 +1,5 @@
 //! The per-request view of the graph: validated client parameters, and the channel and
-//! architecture filters (SPEC B §1.2, §1.12) as pure functions over [`graph_data::Graph`].
+//! architecture filters as pure functions over [`graph_data::Graph`].
 //!
 //! The reference runs two plugins in a row (channel filter, then arch filter); here one
 //! pass keeps a release iff it is concrete, lists the channel and lists the arch, so the

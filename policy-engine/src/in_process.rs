@@ -1,4 +1,4 @@
-//! One-process mode (SPEC A4): the policy-engine builds the graph itself with the
+//! One-process mode: the policy-engine builds the graph itself with the
 //! graph-builder library, from release images (an OCI layout on disk or a registry) and
 //! graph-data, and hands each good graph, as built, to the refresh loop
 //! ([`crate::refresh`]).

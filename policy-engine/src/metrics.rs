@@ -1,5 +1,5 @@
 //! The Prometheus metrics of the policy-engine, with the reference's names and labels
-//! (SPEC B §1.10) so existing dashboards and SLO checks keep working.
+//! so existing dashboards and SLO checks keep working.
 //!
 //! The registry belongs to the application state (no globals), so every server started
 //! in a test has its own counters.

@@ -2,7 +2,7 @@
 //! client takes gzip (`Accept-Encoding`), and whether its cached copy is current
 //! (`If-None-Match`).
 //!
-//! The reference compares the whole `Accept` value with four strings (SPEC B §1.3). This
+//! The reference compares the whole `Accept` value with four strings. This
 //! is a real RFC 9110 parser (lists, q-values, parameters, case-insensitive), chosen so
 //! that every string the reference accepts gives the same `Content-Type`: an absent
 //! header gives the v1 media type, and a wildcard that matches both gives
@@ -166,7 +166,7 @@ mod tests {
 
     #[test]
     fn every_string_the_reference_accepts_gives_the_same_content_type() {
-        // SPEC B §1.3, row by row.
+        // The reference's Accept matrix, row by row.
         assert_eq!(content_type(None).unwrap(), CINCINNATI_V1);
         assert_eq!(content_type(Some(JSON)).unwrap(), JSON);
         assert_eq!(content_type(Some(CINCINNATI_V1)).unwrap(), CINCINNATI_V1);

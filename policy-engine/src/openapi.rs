@@ -1,4 +1,4 @@
-//! The OpenAPI document served at `{prefix}/openapi` (SPEC B §1.8): the checked-in
+//! The OpenAPI document served at `{prefix}/openapi`: the checked-in
 //! `openapi.json`, with the configured mandatory parameters added to `/graph` (only that
 //! path, as the reference does) and every path prefixed. Rendered once at start-up.
 

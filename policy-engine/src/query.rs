@@ -1,5 +1,4 @@
-//! Query strings: the mandatory-parameter check and strict decoding into a map
-//! (SPEC B §1.2).
+//! Query strings: the mandatory-parameter check and strict decoding into a map.
 //!
 //! `application/x-www-form-urlencoded` rules: pairs split on `&`, `+` is a space,
 //! percent escapes decode to bytes that must form UTF-8. Duplicate keys: the last value

@@ -1,4 +1,4 @@
-//! The public API (SPEC B §1.1-§1.7): `{prefix}/graph`, `{prefix}/v1/graph`,
+//! The public API: `{prefix}/graph`, `{prefix}/v1/graph`,
 //! `{prefix}/openapi`, `{prefix}/v1/openapi`, CORS, and a 404 with an empty body for
 //! anything else.
 //!

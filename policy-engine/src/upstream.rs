@@ -1,4 +1,4 @@
-//! Getting the graph from a graph-builder over HTTP (SPEC B §1.11) and keeping it fresh.
+//! Getting the graph from a graph-builder over HTTP and keeping it fresh.
 //!
 //! The reference fetches on request and caches the answer for 60 s. Here the refresh loop
 //! ([`crate::refresh`]) fetches every `refresh` interval (60 s by default, the same

@@ -1,5 +1,5 @@
 //! The command line: one clap struct whose flag names, aliases and defaults are the
-//! reference's (SPEC B §2.7), each with an environment-variable fallback.
+//! reference's, each with an environment-variable fallback.
 //!
 //! Our additions are flags only the reference lacks: `--upstream.oci_layout` (release
 //! images from an OCI layout directory) and `--upstream.graph_data` (a graph-data

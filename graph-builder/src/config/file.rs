@@ -1,5 +1,5 @@
-//! The TOML configuration file (`-c`), in the reference's format (SPEC B §2.7), including
-//! `[[plugin_settings]]`: exactly what the operator writes as `gb.toml` (B §4.4) parses.
+//! The TOML configuration file (`-c`), in the reference's format, including
+//! `[[plugin_settings]]`: exactly what the operator writes as `gb.toml` parses.
 //!
 //! These are raw values: every field is optional and nothing is checked beyond its type.
 //! Unknown tables, keys and plugin names are refused, and the error names them (the

@@ -1,4 +1,4 @@
-//! Configuration in two named steps (STYLE habit 7): the raw inputs ([`Args`] from the
+//! Configuration in two named steps: the raw inputs ([`Args`] from the
 //! command line and environment, [`ConfigFile`] from `-c`) become validated [`Settings`]
 //! in [`Settings::from_parts`].
 //!

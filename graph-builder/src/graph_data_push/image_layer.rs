@@ -12,7 +12,7 @@ use super::PushError;
 use crate::graph_data_source::pack_dir;
 use crate::registry::manifest::sha256_digest;
 
-/// Where the oc-mirror layout keeps graph-data in the image (B §5).
+/// Where the oc-mirror layout keeps graph-data in the image.
 pub const OC_MIRROR_ROOT: &str = "var/lib/cincinnati-graph-data";
 
 /// A built layer: the compressed bytes and the digest of the uncompressed tar (`diff_id`).

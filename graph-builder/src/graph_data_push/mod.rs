@@ -1,4 +1,4 @@
-//! Builds a graph-data container image and pushes it to a registry (SPEC A4, B §4.8, §5):
+//! Builds a graph-data container image and pushes it to a registry:
 //! what oc-mirror does for `graph: true`, without internet or a container engine.
 //!
 //! Two layouts, matching the graph-builder's `graph_data_path` settings:
@@ -26,7 +26,7 @@ use crate::registry::manifest::{parse_manifest, Manifest, OCI_MANIFEST};
 use crate::registry::push::{ImageReference, PushClient};
 use crate::registry::{ClientConfig, RegistryError};
 
-/// The default command of an oc-mirror graph-data image (B §5).
+/// The default command of an oc-mirror graph-data image.
 pub const OC_MIRROR_CMD: [&str; 3] = [
     "/bin/bash",
     "-c",

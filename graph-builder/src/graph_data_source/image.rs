@@ -1,4 +1,4 @@
-//! Graph-data from a container image in a registry (SPEC B §3.1 "Container image", the
+//! Graph-data from a container image in a registry (the
 //! reference's `dkrv2-secondary-metadata-scrape`): the manifest of `repository:tag` is
 //! fetched at each refresh; when its layer digests are those of the last download the
 //! previous tarball is reused, otherwise every layer is streamed in order, keeping only

@@ -1,6 +1,6 @@
 //! Registry credentials and authentication challenges.
 //!
-//! Owns the docker `config.json` lookup (B §2.3: the full `host[:port]/namespace/repo` key,
+//! Owns the docker `config.json` lookup (the full `host[:port]/namespace/repo` key,
 //! then shorter prefixes, then `host[:port]`; we also tolerate `https://` prefixes and
 //! trailing slashes in keys) and the parsing of `WWW-Authenticate` challenges. Credentials
 //! never appear in logs: their `Debug` hides the password.
@@ -72,7 +72,7 @@ fn normalise_key(key: &str) -> String {
     }
 }
 
-/// The keys tried for `host/repository`, longest first (B §2.3).
+/// The keys tried for `host/repository`, longest first.
 pub(crate) fn lookup_keys(host: &str, repository: &str) -> Vec<String> {
     let host = host.to_ascii_lowercase();
     let mut keys = Vec::new();

@@ -1,7 +1,7 @@
 //! Image manifests as the registry (or an OCI layout) serves them.
 //!
 //! Four kinds matter: Docker schema2, Docker manifest list, OCI image manifest and OCI index
-//! (the reference knew only the Docker pair, B §8.4). The kind is decided by the response
+//! (the reference knew only the Docker pair). The kind is decided by the response
 //! `Content-Type`, falling back to the body's `mediaType`, then to its shape.
 
 use std::collections::BTreeMap;
@@ -148,7 +148,7 @@ pub fn parse_manifest(content_type: Option<&str>, body: &[u8]) -> Result<Manifes
                 .to_ascii_lowercase()
         })
         // Only a manifest media type is trusted: some servers send `application/json`, and
-        // Pulp/Satellite `application/x-troff-man` (B §2.3); the body says better.
+        // Pulp/Satellite `application/x-troff-man`; the body says better.
         .filter(|t| KNOWN_MANIFEST_TYPES.contains(&t.as_str()) || t.contains(".manifest.v1+"));
     let probe: Probe =
         serde_json::from_slice(body).map_err(|e| format!("manifest is not JSON: {e}"))?;

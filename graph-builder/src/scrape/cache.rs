@@ -34,7 +34,7 @@ pub(crate) enum ImageOutcome {
     Release(Arc<ReleaseImage>),
     /// A readable image or artifact without release-metadata; the reason is for logs.
     NotRelease(String),
-    /// A per-arch child of a multi payload tagged on its own (B §2.3 step 10).
+    /// A per-arch child of a multi payload tagged on its own.
     ShardDropped,
     /// A release whose metadata (or layer) cannot be used; never cached.
     Invalid(String),

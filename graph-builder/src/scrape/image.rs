@@ -2,7 +2,7 @@
 //!
 //! Works the same over a registry and an OCI layout ([`Source`]). A single-entry manifest
 //! list is that entry's architecture, with layers from the child manifest fetched by digest
-//! (the reference fetched child digests as blobs, B §8.5); several entries make `multi`, read
+//! (the reference fetched child digests as blobs); several entries make `multi`, read
 //! from the last child like the reference does.
 
 use std::sync::Arc;

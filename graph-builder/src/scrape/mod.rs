@@ -1,4 +1,4 @@
-//! Turns a repository's tags into releases (B §2.3), keeping a digest-keyed cache across
+//! Turns a repository's tags into releases, keeping a digest-keyed cache across
 //! scrapes so that a refresh of an unchanged repository costs the tag listing plus one
 //! `HEAD` per tag and no blob download.
 //!
@@ -130,7 +130,7 @@ pub struct ScrapeStats {
     pub signatures: usize,
     /// Tags of readable images without release-metadata.
     pub not_releases: usize,
-    /// Tags of per-arch children of a multi payload (B §2.3 step 10).
+    /// Tags of per-arch children of a multi payload.
     pub shards_dropped: usize,
     /// Tags answered from the digest cache.
     pub cache_hits: usize,

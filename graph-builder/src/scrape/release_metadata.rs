@@ -1,4 +1,4 @@
-//! The `release-manifests/release-metadata` file of a release image (B §2.4):
+//! The `release-manifests/release-metadata` file of a release image:
 //! `kind` must be exactly `cincinnati-metadata-v0`, `version` strict SemVer, `previous` and
 //! `next` lists of SemVer, `metadata` a map of strings to strings; unknown top-level fields
 //! are ignored.

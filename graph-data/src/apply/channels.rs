@@ -1,4 +1,4 @@
-//! Channel membership and the exact order of the channels CSV (SPEC B §3.5).
+//! Channel membership and the exact order of the channels CSV.
 //!
 //! A listed version without build metadata puts every architecture of that version in
 //! the channel; `4.2.14+amd64` puts only that node. The CSV order is what the reference

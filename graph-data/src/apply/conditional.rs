@@ -1,4 +1,4 @@
-//! Conditional edges from conditional blocks (SPEC B §3.6, §3.7 step 2).
+//! Conditional edges from conditional blocks.
 //!
 //! For each block (file order) and each release matching its `to`, every current parent
 //! whose arch-suffixed version matches `from` (unanchored; `.*` means every parent)

@@ -1,4 +1,4 @@
-//! edge-add-remove (SPEC B §3.7): edges added and removed by release metadata.
+//! edge-add-remove: edges added and removed by release metadata.
 //!
 //! Order, as in the reference: `previous.add`, `next.add`; conditional edges from the
 //! graph's edges at that point; then `previous.remove`, `previous.remove_regex`,

@@ -1,5 +1,5 @@
-//! The metadata-writing steps of applying graph-data: raw metadata (SPEC B §3.3),
-//! plain blocked edges and the removal part of conditional blocks (§3.6).
+//! The metadata-writing steps of applying graph-data: raw metadata,
+//! plain blocked edges and the removal part of conditional blocks.
 //!
 //! Abstract releases never get metadata (the reference cannot write to them either).
 

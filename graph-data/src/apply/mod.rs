@@ -1,5 +1,4 @@
-//! Applying graph-data to a scraped graph, as pure functions in the reference's order
-//! (SPEC B §3.3-3.7):
+//! Applying graph-data to a scraped graph, as pure functions in the reference's order:
 //!
 //! 1. [`apply`]: raw metadata, plain blocked edges, conditional blocks (their
 //!    `previous.remove_regex` part), channels: everything the reference's graph-data

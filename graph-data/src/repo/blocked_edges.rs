@@ -1,9 +1,9 @@
-//! `blocked-edges/*.yaml`: plain blocks and conditional-update risks (SPEC B §3.6).
+//! `blocked-edges/*.yaml`: plain blocks and conditional-update risks.
 //!
 //! A file is a *plain block* (schema 1.0.0: exactly `to` and `from`) or a *risk*
 //! (schema 1.1.0: `to`, `from`, `url`, `name`, `message`, `matchingRules`, extra fields
 //! such as `fixedIn` allowed). The reference silently skips a file that is neither, which
-//! leaves the edge unblocked; here such a file is an error naming the field (SPEC A3).
+//! leaves the edge unblocked; here such a file is an error naming the field.
 //! A file carrying any risk field is judged as a risk, so a risk with a missing field is
 //! reported as such rather than as a plain block with unknown fields.
 

@@ -1,4 +1,4 @@
-//! `channels/*.yaml`: which versions belong to which channel (SPEC B §3.5).
+//! `channels/*.yaml`: which versions belong to which channel.
 //!
 //! Only `name` and `versions` are consumed; `feeder` and `tombstones` belong to the
 //! graph-data tooling and are ignored, as are other fields. Every version must be strict

@@ -1,4 +1,4 @@
-//! `raw/metadata.json`: extra metadata merged into releases by version (SPEC B §3.3).
+//! `raw/metadata.json`: extra metadata merged into releases by version.
 //!
 //! Shape: `{ "<version>": { "<key>": "<value>", ... }, ... }`. The reference skips
 //! non-SemVer keys with a warning; here they are errors naming the key, as are values

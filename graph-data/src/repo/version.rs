@@ -1,4 +1,4 @@
-//! The `version` file: the schema version of the graph-data tree (SPEC B §3.2).
+//! The `version` file: the schema version of the graph-data tree.
 //!
 //! Major 1 is the only schema we know. Minors up to 2 are fully understood; a later minor
 //! is accepted (as the reference does) with a warning that its features may be ignored.

@@ -1,4 +1,4 @@
-//! The Accept matrix of SPEC B §1.3, row by row, what the real parser adds, and CORS.
+//! The reference's Accept matrix, row by row, what the real parser adds, and CORS.
 
 use crate::harness::{fixture, get, get_without_accept, Pe};
 

@@ -1,4 +1,4 @@
-//! The `policy-engine` binary with the operator's command line (SPEC B §4.3), on
+//! The `policy-engine` binary with the operator's command line, on
 //! loopback instead of `::`: it starts without an upstream, says what it waits for, is
 //! live but not ready, and stops cleanly on SIGTERM.
 

@@ -1,5 +1,5 @@
 //! Every body the service sends passes the checks the cluster-version operator applies
-//! to it (SPEC B §6.2): on the fixture and on the reference's conformance graph, for
+//! to it: on the fixture and on the reference's conformance graph, for
 //! every channel and arch they list.
 
 use std::collections::{BTreeSet, HashSet};

@@ -107,7 +107,7 @@ fn append(tar: &mut tar::Builder<Vec<u8>>, header: &mut tar::Header, path: &str,
         .expect("writing a tar into memory cannot fail");
 }
 
-/// The contents of `release-manifests/release-metadata` (SPEC B §2.4).
+/// The contents of `release-manifests/release-metadata`.
 #[derive(Debug, Clone, Default)]
 pub struct ReleaseMetadata {
     /// `version`: SemVer, no leading `v`.

@@ -117,7 +117,7 @@ async fn registry_stopped_between_scrapes_fails_the_scrape() -> anyhow::Result<(
 #[tokio::test]
 async fn a_missing_layer_is_not_cached_and_the_release_appears_once_the_layer_is_back(
 ) -> anyhow::Result<()> {
-    // The reference caches a placeholder `0.0.0` release when a fetch fails (B §2.6).
+    // The reference caches a placeholder `0.0.0` release when a fetch fails.
     let registry = TestRegistry::start(RegistryOptions::anonymous())?;
     let pusher = Pusher::new(&registry);
     let good = simple_release(Format::Docker, "amd64", "4.8.0", &[]);

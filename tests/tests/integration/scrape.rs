@@ -1,4 +1,4 @@
-//! Registry scrapes of the reference's fixture repositories (SPEC B §7.2), rebuilt as
+//! Registry scrapes of the reference's fixture repositories, rebuilt as
 //! synthetic images: multi-arch manifest lists, OCI media types, single-entry lists,
 //! images that are not releases, cosign signature tags, and tags sharing or fighting
 //! over a version.

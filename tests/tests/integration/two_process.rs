@@ -1,7 +1,7 @@
 //! Two processes end to end, as the operator deploys them: synthetic releases pushed to
 //! the real local registry, the graph-builder scraping it (with a graph-data directory),
 //! the policy-engine fetching from the graph-builder, and requests made as the
-//! cluster-version operator makes them (SPEC B §6.1), its response rules (B §6.2)
+//! cluster-version operator makes them, its response rules
 //! applied to the answers.
 
 use std::collections::BTreeSet;
@@ -80,7 +80,7 @@ fn loopback() -> anyhow::Result<TcpListener> {
     Ok(TcpListener::bind("127.0.0.1:0")?)
 }
 
-/// The CVO's request (B §6.1): `Accept: application/json`, parameters in Go's order.
+/// The CVO's request: `Accept: application/json`, parameters in Go's order.
 async fn cvo_get(url: &str, arch: &str, version: &str) -> anyhow::Result<Value> {
     let response = reqwest::Client::new()
         .get(url)
@@ -100,7 +100,7 @@ async fn cvo_get(url: &str, arch: &str, version: &str) -> anyhow::Result<Value> 
     Ok(response.json().await?)
 }
 
-/// What the CVO derives from a response for a cluster at `current` (B §6.2): the
+/// What the CVO derives from a response for a cluster at `current`: the
 /// unconditional and the conditional update targets, after checking every rule it
 /// applies (strict SemVer, indices in range, targets present, complete risks, metadata).
 fn cvo_updates(doc: &Value, current: &str) -> (BTreeSet<String>, BTreeSet<String>) {
