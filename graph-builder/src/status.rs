@@ -4,7 +4,9 @@
 //!
 //! Readiness follows the reference: false until the first good graph, then true for
 //! good, because a stale graph is still worth serving. Staleness and the failure are
-//! visible in `/status`, `/metrics` and the logs instead; a 503 says what is missing.
+//! visible in `/status`, `/metrics` and the logs instead; a 503 says what is missing, and
+//! a 200 while refreshes fail says what is wrong and since when (probes read only the
+//! status code).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -173,14 +175,37 @@ async fn liveness(state: web::Data<AppState>) -> HttpResponse {
 }
 
 async fn readiness(state: web::Data<AppState>) -> HttpResponse {
-    if state.current().is_some() {
-        HttpResponse::Ok().finish()
+    if let Some(published) = state.current() {
+        // Still ready (the last good graph is served, and readiness never reverts), but
+        // while refreshes fail the body says what is wrong and since when.
+        match degraded_reason(&state.board.report(), published.at) {
+            Some(reason) => HttpResponse::Ok()
+                .content_type("text/plain; charset=utf-8")
+                .body(reason),
+            None => HttpResponse::Ok().finish(),
+        }
     } else {
         // Say what is missing: the first refresh's progress, or why it failed.
         HttpResponse::ServiceUnavailable()
             .content_type("text/plain; charset=utf-8")
             .body(state.board.not_ready_reason())
     }
+}
+
+/// What a ready service that failed its last refresh says in its readiness body: the
+/// graph it still serves, how many refreshes failed since when, and the last error (for
+/// graph-data, its file and field). `None` when the last refresh succeeded.
+fn degraded_reason(report: &BuildReport, serving_since: SystemTime) -> Option<String> {
+    let refresh = report.last_refresh.as_ref()?;
+    let error = refresh.error.as_ref()?;
+    Some(format!(
+        "serving the last good graph, built at {}; {} refresh(es) failed since {}, the last at stage {}: {}",
+        crate::report::rfc3339(serving_since),
+        refresh.consecutive_failures,
+        refresh.failing_since.as_deref().unwrap_or(&refresh.started),
+        error.stage,
+        error.message
+    ))
 }
 
 async fn metrics(state: web::Data<AppState>) -> HttpResponse {

@@ -4,69 +4,17 @@
 
 mod service;
 
-use std::io::{BufRead as _, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
+use service::binary::{get, start, stderr_lines, wait_exit, wait_line, BIN};
 
-const BIN: &str = env!("CARGO_BIN_EXE_graph-builder");
 const OPERATOR_GB_TOML: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/tests/fixtures/operator-gb.toml"
 );
-const WAIT: Duration = Duration::from_secs(20);
-
-/// Forwards the child's stderr lines to a channel.
-fn stderr_lines(child: &mut Child) -> mpsc::Receiver<String> {
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    rx
-}
-
-/// Waits for a line containing `needle`; returns the lines seen.
-fn wait_line(rx: &mpsc::Receiver<String>, needle: &str, seen: &mut Vec<String>) {
-    let deadline = Instant::now() + WAIT;
-    while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-        match rx.recv_timeout(left) {
-            Ok(line) => {
-                let found = line.contains(needle);
-                seen.push(line);
-                if found {
-                    return;
-                }
-            }
-            Err(_) => break,
-        }
-    }
-    panic!(
-        "no log line containing {needle:?}; saw:\n{}",
-        seen.join("\n")
-    );
-}
-
-fn wait_exit(child: &mut Child) -> std::process::ExitStatus {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        if Instant::now() > deadline {
-            child.kill().unwrap();
-            panic!("graph-builder did not exit");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
 
 #[test]
 fn operator_gb_toml_builds_a_graph_and_sigterm_stops_gracefully() {
@@ -134,19 +82,6 @@ fn configuration_errors_exit_2_naming_the_variable_or_key() {
     assert!(stderr.contains("gb.toml"), "{stderr}");
 }
 
-/// `GET path` on the status listener: (status code, body).
-fn get(addr: &str, path: &str) -> (u16, String) {
-    use std::io::{Read as _, Write as _};
-    let mut stream = std::net::TcpStream::connect(addr).unwrap();
-    stream.set_read_timeout(Some(WAIT)).unwrap();
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    let (head, body) = response.split_once("\r\n\r\n").unwrap();
-    let code = head.split(' ').nth(1).unwrap().parse().unwrap();
-    (code, body.to_owned())
-}
-
 /// Graph-data with two problems in two files, and a release layout it would apply to.
 fn invalid_graph_data() -> (tempfile::TempDir, tempfile::TempDir) {
     let layout = tempfile::tempdir().unwrap();
@@ -166,72 +101,20 @@ fn invalid_graph_data() -> (tempfile::TempDir, tempfile::TempDir) {
     (layout, gd)
 }
 
-/// Starts the binary on `layout` and `gd` with `--log-format format`; returns the child,
-/// its stderr lines and the status address from its "listening" record.
-fn start(
-    layout: &std::path::Path,
-    gd: &std::path::Path,
-    format: &str,
-) -> (Child, mpsc::Receiver<String>, String, Vec<String>) {
-    let mut child = Command::new(BIN)
-        .args([
-            "--service.address",
-            "127.0.0.1",
-            "--port",
-            "0",
-            "--public_port",
-            "0",
-        ])
-        .args(["--status.address", "127.0.0.1", "--status.port", "0"])
-        .args(["--log-format", format])
-        .arg("--upstream.oci_layout")
-        .arg(layout)
-        .arg("--upstream.graph_data")
-        .arg(gd)
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let rx = stderr_lines(&mut child);
-    let mut seen = Vec::new();
-    wait_line(&rx, "listening", &mut seen);
-    let line = seen.last().unwrap().clone();
-    let status = match format {
-        "json" => serde_json::from_str::<serde_json::Value>(&line).unwrap()["status"]
-            .as_str()
-            .unwrap()
-            .to_owned(),
-        _ => line
-            .split_whitespace()
-            .find_map(|w| w.strip_prefix("status="))
-            .unwrap()
-            .to_owned(),
-    };
-    (child, rx, status, seen)
-}
-
-fn stop(mut child: Child) {
-    kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
-    wait_exit(&mut child);
-}
-
 /// The two problems, as the loader words them.
 const PROBLEMS: &str = "2 problem(s) in graph-data: channels/fast-4.16.yaml: field `versions`: expected a list of versions, found the string \"4.16.0\"; blocked-edges/4.16.1-risk.yaml: field `matchingRules`: needs at least one rule";
 
 #[test]
 fn a_graph_data_problem_is_one_text_record_naming_file_and_field_and_shows_in_status() {
     let (layout, gd) = invalid_graph_data();
-    let (child, rx, status, mut seen) = start(layout.path(), gd.path(), "text");
-    wait_line(&rx, "refresh failed", &mut seen);
-    let record = seen.last().unwrap().clone();
+    let mut gb = start(layout.path(), gd.path(), "text", &[]);
+    gb.wait_line("refresh failed");
+    let record = gb.seen.last().unwrap().clone();
     // Give any continuation lines time to arrive; there must be none.
-    std::thread::sleep(Duration::from_millis(300));
-    seen.extend(rx.try_iter());
-    let (code, body) = get(&status, "/status");
-    let (ready_code, ready_body) = get(&status, "/readiness");
-    stop(child);
+    gb.drain(Duration::from_millis(300));
+    let (code, body) = get(&gb.status, "/status");
+    let (ready_code, ready_body) = get(&gb.status, "/readiness");
+    let seen = gb.stop();
 
     assert!(record.contains(" ERROR "), "{record}");
     assert!(record.contains(PROBLEMS), "{record}");
@@ -268,11 +151,10 @@ fn a_graph_data_problem_is_one_text_record_naming_file_and_field_and_shows_in_st
 #[test]
 fn a_graph_data_problem_is_one_json_record_naming_file_and_field() {
     let (layout, gd) = invalid_graph_data();
-    let (child, rx, _status, mut seen) = start(layout.path(), gd.path(), "json");
-    wait_line(&rx, "refresh failed", &mut seen);
-    std::thread::sleep(Duration::from_millis(300));
-    seen.extend(rx.try_iter());
-    stop(child);
+    let mut gb = start(layout.path(), gd.path(), "json", &[]);
+    gb.wait_line("refresh failed");
+    gb.drain(Duration::from_millis(300));
+    let seen = gb.stop();
 
     // Every line is a JSON object: no line of a record spills over.
     let records: Vec<serde_json::Value> = seen
@@ -307,12 +189,12 @@ fn the_status_document_reports_releases_graph_data_and_graph_once_built() {
     service::layout::add_release(layout.path(), "4.16.1", &[], "arm64");
     let gd = tempfile::tempdir().unwrap();
     service::graph_data(gd.path(), "stable-4.16", &["4.16.0", "4.16.1"]);
-    let (child, rx, status, mut seen) = start(layout.path(), gd.path(), "text");
-    wait_line(&rx, "graph refreshed", &mut seen);
-    let (code, body) = get(&status, "/status");
-    let (ready_code, _) = get(&status, "/readiness");
-    let (_, metrics) = get(&status, "/metrics");
-    stop(child);
+    let mut gb = start(layout.path(), gd.path(), "text", &[]);
+    gb.wait_line("graph refreshed");
+    let (code, body) = get(&gb.status, "/status");
+    let (ready_code, _) = get(&gb.status, "/readiness");
+    let (_, metrics) = get(&gb.status, "/metrics");
+    gb.stop();
 
     assert_eq!((code, ready_code), (200, 200));
     let doc: serde_json::Value = serde_json::from_str(&body).unwrap();

@@ -238,4 +238,5 @@ pub fn summary(graph: &serde_json::Value) -> (Pairs, Pairs) {
     e.sort();
     (n, e)
 }
+pub mod binary;
 pub mod layout;
