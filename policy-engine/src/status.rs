@@ -8,9 +8,11 @@
 //! says so directly, without the 10 s delay.
 
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use actix_web::{web, HttpResponse};
 
+use crate::error::ApiError;
 use crate::metrics::Metrics;
 use crate::source::GraphSource;
 
@@ -85,10 +87,7 @@ impl StatusDocument {
     pub fn of(state: &StatusState) -> StatusDocument {
         let current = state.source.current();
         let ready = current.snapshot.is_some();
-        let not_ready = (!ready).then(|| match &current.last_error {
-            Some((error, _)) => format!("no graph yet: {error}"),
-            None => "no graph yet: waiting for the first one".to_owned(),
-        });
+        let not_ready = (!ready).then(|| not_ready(current.last_error.as_ref(), &state.origin));
         StatusDocument {
             service: "policy-engine",
             version: crate::metrics::VERSION,
@@ -132,15 +131,21 @@ async fn readyz(state: web::Data<StatusState>) -> HttpResponse {
                     snapshot.revision()
                 ))
         }
-        (None, Some((error, at))) => {
-            let ago = at.elapsed().unwrap_or_default().as_secs();
-            HttpResponse::ServiceUnavailable()
-                .content_type("text/plain; charset=utf-8")
-                .body(format!("no graph yet: {error} (last attempt {ago} s ago)"))
-        }
-        (None, None) => HttpResponse::ServiceUnavailable()
+        (None, last_error) => HttpResponse::ServiceUnavailable()
             .content_type("text/plain; charset=utf-8")
-            .body("no graph yet: waiting for the first one"),
+            .body(not_ready(last_error.as_ref(), &state.origin)),
+    }
+}
+
+/// What is missing while no graph is held: the last attempt's error (or that none has
+/// ended yet) and where graphs come from, so the body alone says what to fix.
+fn not_ready(last_error: Option<&(ApiError, SystemTime)>, origin: &str) -> String {
+    match last_error {
+        Some((error, at)) => {
+            let ago = at.elapsed().unwrap_or_default().as_secs();
+            format!("no graph yet: {error} (last attempt {ago} s ago; {origin})")
+        }
+        None => format!("no graph yet: waiting for the first one ({origin})"),
     }
 }
 

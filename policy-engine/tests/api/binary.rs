@@ -99,7 +99,7 @@ async fn json_log_format_writes_one_object_per_record() {
     let status = format!("http://127.0.0.1:{status_port}");
     for _ in 0..100 {
         let ready = get(&format!("{status}/readyz"), &[]).await;
-        if ready.text().contains("upstream") {
+        if ready.text().contains("failed to fetch upstream graph") {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;

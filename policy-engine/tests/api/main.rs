@@ -6,6 +6,7 @@ mod harness;
 
 mod accept;
 mod binary;
+mod binary_refresh;
 mod caching;
 mod cvo;
 mod errors;

@@ -11,7 +11,7 @@ use policy_engine::Cli;
 use crate::cvo::cvo_problems;
 use crate::harness::{get, Pe};
 
-fn repo_root() -> PathBuf {
+pub(crate) fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
@@ -106,7 +106,7 @@ async fn the_readme_command_answers_the_readme_curl() {
     pe.stop().await;
 }
 
-fn copy_dir(from: &Path, to: &Path) {
+pub(crate) fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for entry in std::fs::read_dir(from).unwrap() {
         let entry = entry.unwrap();

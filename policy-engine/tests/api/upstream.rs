@@ -201,3 +201,102 @@ async fn an_answer_over_the_size_limit_is_refused_naming_the_limit() {
     );
     pe.stop().await;
 }
+
+/// Readiness while no graph is held names what is missing and where graphs come from:
+/// an upstream that has not answered yet, one that cannot be reached, a graph-builder
+/// still on its first scrape (503), one that serves its empty body before its first
+/// graph. Once a graph is held it is 200, and a failure after that is said in the body.
+#[tokio::test]
+async fn readiness_bodies_say_what_is_missing_in_upstream_mode() {
+    let readyz = |pe: &Pe| format!("{}/readyz", pe.status);
+
+    // Accepts connections and never answers: the first attempt has not ended.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/graph", silent.local_addr().unwrap());
+    let pe = Pe::with_upstream(&url).await;
+    let ready = get(&readyz(&pe), &[]).await;
+    assert_eq!(ready.status, 503);
+    assert_eq!(
+        ready.text(),
+        format!("no graph yet: waiting for the first one (upstream: {url})")
+    );
+    pe.stop().await;
+    drop(silent);
+
+    // Nothing listens: unreachable, named with its URL.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}/graph");
+    let pe = Pe::with_upstream(&url).await;
+    let ready = eventually(&readyz(&pe), |a| a.text().contains("last attempt")).await;
+    assert_eq!(ready.status, 503);
+    let text = ready.text();
+    assert!(
+        text.starts_with(&format!(
+            "no graph yet: failed to fetch upstream graph: error sending request for url ({url}) (last attempt "
+        )),
+        "{text}"
+    );
+    assert!(
+        text.ends_with(&format!(" s ago; upstream: {url})")),
+        "{text}"
+    );
+    pe.stop().await;
+
+    // A graph-builder on its first scrape answers 503; then its empty body; then a graph.
+    let upstream = Upstream::start(503, b"scraping");
+    let pe = Pe::with_upstream(&upstream.url).await;
+    let ready = eventually(&readyz(&pe), |a| a.text().contains("last attempt")).await;
+    assert_eq!(ready.status, 503);
+    let text = ready.text();
+    assert!(
+        text.starts_with(
+            "no graph yet: failed to fetch upstream graph: 503 Service Unavailable (last attempt "
+        ),
+        "{text}"
+    );
+    assert!(
+        text.ends_with(&format!(" s ago; upstream: {})", upstream.url)),
+        "{text}"
+    );
+    upstream.set(200, b"");
+    let ready = eventually(&readyz(&pe), |a| a.text().contains("JSON")).await;
+    assert_eq!(ready.status, 503);
+    assert!(
+        ready.text().starts_with(
+            "no graph yet: failed to deserialize JSON: invalid graph JSON: EOF while parsing a value at line 1 column 0 (last attempt "
+        ),
+        "{}",
+        ready.text()
+    );
+    let doc = get(&format!("{}/status", pe.status), &[]).await.json();
+    assert_eq!(doc["ready"], false);
+    assert!(
+        doc["not_ready"]
+            .as_str()
+            .unwrap()
+            .starts_with("no graph yet: failed to deserialize JSON: "),
+        "{doc}"
+    );
+
+    upstream.set(200, FIXTURE);
+    let ready = eventually(&readyz(&pe), |a| a.status == 200).await;
+    assert_eq!(ready.summary(), "200 -\n");
+    upstream.set(503, b"down");
+    let ready = eventually(&readyz(&pe), |a| !a.body.is_empty()).await;
+    assert_eq!(ready.status, 200, "a held graph keeps readiness");
+    let text = ready.text();
+    assert!(
+        text.starts_with("serving graph revision 1; the last refresh failed "),
+        "{text}"
+    );
+    assert!(
+        text.ends_with(" s ago: failed to fetch upstream graph: 503 Service Unavailable"),
+        "{text}"
+    );
+    pe.stop().await;
+    upstream.handle.stop(true).await;
+}
