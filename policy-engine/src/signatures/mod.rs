@@ -9,11 +9,13 @@
 //!   into a [`SignatureState`], and reports the graph's releases without a valid
 //!   signature;
 //! - [`serve`]: the public route and the status page;
+//! - [`coverage`]: how many of the graph's releases are signed, per architecture;
 //! - [`verify`]: the OpenPGP check.
 //!
 //! The store lives in memory: what is served is the exact bytes loaded, so a request
 //! never touches the disk and a source changing under a refresh cannot mix two states.
 
+pub mod coverage;
 pub mod helper;
 pub mod refresh;
 pub mod serve;
@@ -25,7 +27,7 @@ use std::time::Duration;
 
 use clap::Args;
 use graph_data::signatures::{ImageDigest, SignatureProblem, SignatureStore};
-use prometheus::{Gauge, IntCounter, IntCounterVec, IntGauge, Opts, Registry};
+use prometheus::{Gauge, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
 use url::Url;
 
 pub use refresh::refresh_loop;
@@ -218,6 +220,8 @@ pub struct Served {
     pub unsigned: Vec<refresh::Unsigned>,
     /// How many releases of the graph have no valid signature.
     pub unsigned_count: usize,
+    /// Signed and unsigned releases of the graph, per architecture.
+    pub coverage: coverage::Coverage,
 }
 
 /// Shared handle on what is served; cheap to clone.
@@ -275,6 +279,13 @@ pub struct SignatureMetrics {
     pub problems: IntGauge,
     /// Releases of the served graph with no valid signature.
     pub releases_without_signature: IntGauge,
+    /// `releases_signed{arch}`: releases of the served graph with a valid signature.
+    pub releases_signed: IntGaugeVec,
+    /// `releases_unsigned{arch}`: releases of the served graph without one.
+    pub releases_unsigned: IntGaugeVec,
+    /// `signatures_configured`: 1 when this site serves signatures (see
+    /// [`coverage::Coverage::configured`]), else 0.
+    pub configured: IntGauge,
     /// Source loads that failed.
     pub load_errors: IntCounter,
     /// When the last refresh ended (epoch seconds).
@@ -301,6 +312,24 @@ impl SignatureMetrics {
             "releases_without_signature",
             "Releases of the served graph that have no valid signature",
         )?;
+        let releases_signed = IntGaugeVec::new(
+            Opts::new(
+                "releases_signed",
+                "Releases of the served graph with a valid signature served, per architecture",
+            ),
+            &["arch"],
+        )?;
+        let releases_unsigned = IntGaugeVec::new(
+            Opts::new(
+                "releases_unsigned",
+                "Releases of the served graph without a valid signature, per architecture",
+            ),
+            &["arch"],
+        )?;
+        let configured = IntGauge::new(
+            "signatures_configured",
+            "1 when signature keys, a signatures tree or ConfigMaps are configured, or a source provided a signature",
+        )?;
         let load_errors = IntCounter::new(
             "signatures_load_errors_total",
             "Signature source loads that failed",
@@ -317,6 +346,9 @@ impl SignatureMetrics {
         registry.register(Box::new(refused.clone()))?;
         registry.register(Box::new(problems.clone()))?;
         registry.register(Box::new(releases_without_signature.clone()))?;
+        registry.register(Box::new(releases_signed.clone()))?;
+        registry.register(Box::new(releases_unsigned.clone()))?;
+        registry.register(Box::new(configured.clone()))?;
         registry.register(Box::new(load_errors.clone()))?;
         registry.register(Box::new(last_refresh.clone()))?;
         Ok(Self {
@@ -325,6 +357,9 @@ impl SignatureMetrics {
             refused,
             problems,
             releases_without_signature,
+            releases_signed,
+            releases_unsigned,
+            configured,
             load_errors,
             last_refresh,
         })

@@ -5,18 +5,19 @@
 //! configured, keeps only the signatures that verify. A source that fails to load keeps
 //! its previous signatures until it loads again; keys that fail to load serve nothing
 //! (fail closed). Between reloads the loop also notices a new graph and recounts the
-//! releases that have no valid signature.
+//! releases that have no valid signature ([`super::coverage`]).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use futures::StreamExt;
 use graph_data::signatures::{
-    load_configmap_dir, load_dir, load_tarball, ImageDigest, Loaded, SignatureLimits,
-    SignatureStore, StoreBuilder,
+    load_configmap_dir, load_dir, load_tarball, Loaded, SignatureLimits, SignatureStore,
+    StoreBuilder,
 };
 use graph_data::Graph;
 
+use super::coverage::{self, Coverage};
 use super::verify::Keyring;
 use super::{
     Refused, Served, SignatureMetrics, SignatureSettings, SignatureSource, SignatureState,
@@ -48,25 +49,7 @@ pub struct Unsigned {
 /// The graph's releases whose payload digest has no served signature (a payload named by
 /// tag cannot be checked, so it counts as unsigned), sorted by version.
 pub fn unsigned_releases(graph: &Graph, store: &SignatureStore) -> Vec<Unsigned> {
-    let mut out: Vec<Unsigned> = graph
-        .releases()
-        .map(|(_, r)| r)
-        .filter(|r| !r.is_abstract())
-        .filter(|r| {
-            let digest = r
-                .payload
-                .as_deref()
-                .and_then(|p| p.rsplit_once('@'))
-                .and_then(|(_, d)| ImageDigest::parse(d));
-            digest.is_none_or(|d| store.signatures(&d).is_empty())
-        })
-        .map(|r| Unsigned {
-            version: r.version.to_string(),
-            payload: r.payload.clone().unwrap_or_default(),
-        })
-        .collect();
-    out.sort_by(|a, b| a.version.cmp(&b.version));
-    out
+    super::coverage::count(graph, store).1
 }
 
 /// Reloads signatures every `settings.refresh` and publishes them into `state`, until the
@@ -99,6 +82,11 @@ pub async fn refresh_loop(
         metrics.stored.set(served.store.len() as i64);
         metrics.refused.set(served.refused.len() as i64);
         metrics.problems.set(served.problems.len() as i64);
+        served.coverage.configured =
+            coverage::configured(&settings, served.store.len() + served.refused.len());
+        metrics
+            .configured
+            .set(i64::from(served.coverage.configured));
         let mut graph_revision = recount(&graph, &mut served, &metrics);
         let pause = if served.errors.is_empty() {
             settings.refresh
@@ -122,10 +110,24 @@ pub async fn refresh_loop(
 /// Updates `served.unsigned` from the current graph; returns the graph's revision.
 fn recount(graph: &GraphSource, served: &mut Served, metrics: &SignatureMetrics) -> Option<u64> {
     let snapshot = graph.current().snapshot?;
-    let unsigned = unsigned_releases(snapshot.graph(), &served.store);
+    let (per_arch, unsigned) = coverage::count(snapshot.graph(), &served.store);
     metrics
         .releases_without_signature
         .set(unsigned.len() as i64);
+    // Architectures that left the graph leave the gauges too.
+    metrics.releases_signed.reset();
+    metrics.releases_unsigned.reset();
+    for (arch, counts) in &per_arch {
+        metrics
+            .releases_signed
+            .with_label_values(&[arch])
+            .set(counts.signed as i64);
+        metrics
+            .releases_unsigned
+            .with_label_values(&[arch])
+            .set(counts.unsigned as i64);
+    }
+    served.coverage = Coverage::new(served.coverage.configured, per_arch);
     if !unsigned.is_empty() {
         tracing::info!(
             count = unsigned.len(),

@@ -1,6 +1,6 @@
 //! `GET|HEAD {prefix}/signatures/<algo>=<digest>/signature-<n>` on the public port, and
-//! `/signatures` on the status port (what is served, refused, skipped, and the releases
-//! of the graph without a valid signature).
+//! `/signatures` on the status port (what is served, refused, skipped, the releases of
+//! the graph without a valid signature, and the coverage per architecture).
 //!
 //! Answers as the reference metadata-helper does: an algorithm other than `sha256` or
 //! the legacy `sha` is `invalid_params` (400); anything else not in the store, including
@@ -112,6 +112,9 @@ struct Status<'a> {
     errors: &'a [String],
     releases_without_signature: usize,
     unsigned: &'a [super::refresh::Unsigned],
+    /// Signed and unsigned releases of the graph, per architecture, and whether this
+    /// site serves signatures at all.
+    coverage: &'a super::coverage::Coverage,
 }
 
 #[derive(Serialize)]
@@ -154,6 +157,7 @@ async fn status(api: web::Data<SignatureApi>) -> HttpResponse {
         errors: &served.errors,
         releases_without_signature: served.unsigned_count,
         unsigned: &served.unsigned,
+        coverage: &served.coverage,
     };
     HttpResponse::Ok().json(body)
 }
