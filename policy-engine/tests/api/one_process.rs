@@ -103,6 +103,41 @@ async fn the_readme_command_answers_the_readme_curl() {
     assert_eq!(doc["releases"]["invalid"], serde_json::json!([]));
     assert_eq!(doc["graph_data"]["problems"], serde_json::json!([]));
     assert_eq!(doc["graph"]["nodes"], doc["served"]["nodes"]);
+
+    // The bundled graph-data carries no signatures and none are configured: every
+    // release counts as unsigned, and signatures do not count as configured (so the
+    // unsigned-releases alert stays quiet on a site that takes them elsewhere).
+    let mut signatures = serde_json::Value::Null;
+    for _ in 0..150 {
+        signatures = get(&format!("{}/signatures", pe.status), &[]).await.json();
+        if signatures["coverage"]["per_arch"]
+            .as_object()
+            .is_some_and(|m| !m.is_empty())
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let coverage = &signatures["coverage"];
+    assert_eq!(coverage["configured"], false, "{coverage}");
+    assert_eq!(coverage["signed"], 0, "{coverage}");
+    assert_eq!(coverage["unsigned"], sum, "{coverage}");
+    assert_eq!(signatures["releases_without_signature"], sum);
+    for (arch, releases) in per_arch {
+        assert_eq!(
+            coverage["per_arch"][arch],
+            serde_json::json!({"signed": 0, "unsigned": releases}),
+            "{coverage}"
+        );
+    }
+    let metrics = get(&format!("{}/metrics", pe.status), &[]).await.text();
+    for line in [
+        "cincinnati_pe_signatures_configured 0",
+        "cincinnati_pe_releases_signed{arch=\"multi\"} 0",
+        "cincinnati_pe_releases_unsigned{arch=\"multi\"} 6",
+    ] {
+        assert!(metrics.contains(line), "{line} not in\n{metrics}");
+    }
     pe.stop().await;
 }
 

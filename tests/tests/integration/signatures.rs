@@ -229,6 +229,16 @@ async fn one_process_serves_verified_signatures_from_graph_data_and_configmaps(
     assert_eq!(report["verified"], true);
     assert_eq!(report["signatures"], 2);
     assert_eq!(report["releases_without_signature"], 1);
+    // Keys and a ConfigMap directory are configured: coverage counts.
+    assert_eq!(
+        report["coverage"],
+        json!({
+            "configured": true,
+            "signed": 2,
+            "unsigned": 1,
+            "per_arch": {"amd64": {"signed": 2, "unsigned": 1}}
+        })
+    );
     // Versions as the graph holds them, with the architecture.
     assert_eq!(report["unsigned"][0]["version"], "4.16.2+amd64");
     assert_eq!(
@@ -375,6 +385,9 @@ async fn one_process_serves_verified_signatures_from_graph_data_and_configmaps(
         "cincinnati_pe_signatures_served 2",
         "cincinnati_pe_signatures_refused 2",
         "cincinnati_pe_releases_without_signature 1",
+        "cincinnati_pe_releases_signed{arch=\"amd64\"} 2",
+        "cincinnati_pe_releases_unsigned{arch=\"amd64\"} 1",
+        "cincinnati_pe_signatures_configured 1",
         "cincinnati_pe_signatures_requests_total{outcome=\"not_modified\"} 1",
         "cincinnati_pe_signatures_requests_total{outcome=\"invalid_params\"} 2",
     ] {
@@ -510,6 +523,16 @@ name = "edge-add-remove"
     .await?;
     assert_eq!(report["refused"], json!([]), "{report:#}");
     assert_eq!(report["skipped"], json!([]), "{report:#}");
+    assert_eq!(
+        report["coverage"],
+        json!({
+            "configured": true,
+            "signed": releases.len(),
+            "unsigned": 0,
+            "per_arch": {"amd64": {"signed": releases.len(), "unsigned": 0}}
+        }),
+        "{report:#}"
+    );
     for (release, signature) in releases.iter().zip(&signatures) {
         let served = fetch_signature(&signature_url(public, &release.hex, 1)).await?;
         assert_eq!(&served, signature, "{}", release.version);
