@@ -77,6 +77,7 @@ def test_every_alert_has_a_unit_test():
         "UpdateServicePolicyEngineRefreshFailing",
         "UpdateServiceGraphDataStale",
         "UpdateServiceInvalidReleases",
+        "UpdateServiceReleasesWithoutSignature",
     }
 
 
@@ -109,13 +110,18 @@ def test_the_dashboard_is_a_labelled_config_map_of_valid_json():
 
 
 def exported_metric_names() -> set:
-    """Every metric name the binaries register, read from their metrics modules: the
-    registry prefix plus each name given to a metric constructor."""
+    """Every metric name the binaries register, read from the modules that register them:
+    the registry prefix plus each name given to a metric constructor."""
     names = set()
-    for crate, prefix in [("graph-builder", "cincinnati_gb_"), ("policy-engine", "cincinnati_pe_")]:
-        source = (REPO / crate / "src" / "metrics.rs").read_text()
+    for module, prefix in [
+        ("graph-builder/src/metrics.rs", "cincinnati_gb_"),
+        ("policy-engine/src/metrics.rs", "cincinnati_pe_"),
+        # The signature metrics register in the policy-engine's registry.
+        ("policy-engine/src/signatures/mod.rs", "cincinnati_pe_"),
+    ]:
+        source = (REPO / module).read_text()
         found = re.findall(r'(?:Opts|HistogramOpts|IntCounter|IntGauge|Gauge|Counter)::new\(\s*"([a-z_]+)"', source)
-        assert found, crate
+        assert found, module
         for name in found:
             names |= {prefix + name, prefix + name + "_bucket", prefix + name + "_sum", prefix + name + "_count"}
     return names
@@ -124,6 +130,7 @@ def exported_metric_names() -> set:
 def test_every_metric_used_by_the_rules_and_dashboard_is_exported():
     exported = exported_metric_names()
     assert "cincinnati_gb_graph_invalid_releases" in exported
+    assert {"cincinnati_pe_releases_unsigned", "cincinnati_pe_signatures_configured"} <= exported
     used = set(re.findall(r"cincinnati_[a-z_]+", yaml.safe_dump(rules_spec())))
     used |= set(re.findall(r"cincinnati_[a-z_]+", (MONITORING / "dashboards" / "update-service.json").read_text()))
     assert used, "no metric found in the rules and dashboard"
