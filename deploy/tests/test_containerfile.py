@@ -165,3 +165,21 @@ def test_binaries_link_only_libraries_ubi9_minimal_has():
         out = subprocess.run(["ldd", str(directory / b)], check=True, capture_output=True, text=True, timeout=30).stdout
         linked = {os.path.basename(line.split()[0]) for line in out.splitlines() if line.strip()}
         assert linked <= UBI9_MINIMAL_LIBRARIES, f"{b} links {sorted(linked - UBI9_MINIMAL_LIBRARIES)}"
+
+
+def test_release_binaries_are_stripped_and_name_their_commit():
+    """The image's binaries come from the release profile, which strips debug information
+    and symbols; the build stage hands the image's revision to the build script, so
+    `build_info` and `/status` name the commit even though the build context has no
+    `.git`."""
+    profile = tomllib.loads((REPO / "Cargo.toml").read_text())["profile"]["release"]
+    assert profile.get("strip") in (True, "symbols"), profile
+    assert "debug" not in profile or profile["debug"] in (False, 0, "none"), profile
+    build, runtime = stages()
+    assert ("ARG", "REVISION=unknown") in build
+    runs = " ".join(rest for word, rest in build if word == "RUN")
+    assert 'GIT_COMMIT="${REVISION}" cargo build --release' in runs
+    labels = " ".join(rest for word, rest in runtime if word == "LABEL")
+    assert 'org.opencontainers.image.revision="${REVISION}"' in labels
+    build_script = (REPO / "graph-builder" / "build.rs").read_text()
+    assert 'std::env::var("GIT_COMMIT")' in build_script

@@ -230,4 +230,15 @@ fn the_status_document_reports_releases_graph_data_and_graph_once_built() {
         metrics.contains("\ncincinnati_gb_graph_invalid_releases 0\n"),
         "{metrics}"
     );
+    // The running binary names its commit and version.
+    let build_info = format!(
+        "\ncincinnati_gb_build_info{{git_commit=\"{}\",version=\"{}\"}} 1\n",
+        graph_builder::GIT_COMMIT,
+        env!("CARGO_PKG_VERSION")
+    );
+    assert!(
+        metrics.contains(&build_info),
+        "{build_info} not in {metrics}"
+    );
+    assert_eq!(doc["version"], env!("CARGO_PKG_VERSION"));
 }
