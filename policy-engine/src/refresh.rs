@@ -78,20 +78,11 @@ impl Producer {
     }
 
     /// After an attempt that produced a graph (`changed`: a new one was published): the
-    /// planner's provenance, the one that came with the graph or the upstream's.
-    async fn provenance(
-        &self,
-        source: &GraphSource,
-        changed: bool,
-        provenance: Option<Box<Provenance>>,
-    ) {
-        match self {
-            Producer::Upstream(upstream) => upstream.sync_provenance(source, changed).await,
-            Producer::InProcess(_) => {
-                if let Some(provenance) = provenance {
-                    source.planner().set_provenance(*provenance);
-                }
-            }
+    /// upstream's provenance, fetched from next to its graph. An in-process build's comes
+    /// with the graph and is set before the graph is published.
+    async fn provenance(&self, source: &GraphSource, changed: bool) {
+        if let Producer::Upstream(upstream) = self {
+            upstream.sync_provenance(source, changed).await;
         }
     }
 
@@ -128,7 +119,7 @@ pub async fn refresh_loop(mut producer: Producer, source: GraphSource, metrics: 
             Ok(Produced::Unchanged) => {
                 tracing::debug!(%origin, "graph unchanged");
                 succeeded(&source, &metrics);
-                producer.provenance(&source, false, None).await;
+                producer.provenance(&source, false).await;
             }
             Ok(Produced::New {
                 graph,
@@ -136,12 +127,17 @@ pub async fn refresh_loop(mut producer: Producer, source: GraphSource, metrics: 
                 provenance,
             }) => {
                 let (nodes, edges) = (graph.len(), graph.edge_count());
+                // A provenance that comes with the graph goes in first, so the first
+                // questions about the new graph already get its reasons and files.
+                if let Some(provenance) = provenance {
+                    source.planner().set_provenance(*provenance);
+                }
                 match source.publish(graph) {
                     Ok(revision) => {
                         last = Some(fingerprint);
                         metrics.refresh_failing_since.set(0.0);
                         tracing::info!(%origin, revision, nodes, edges, "serving a new graph");
-                        producer.provenance(&source, true, provenance).await;
+                        producer.provenance(&source, true).await;
                     }
                     Err(error) => fail(
                         &source,
