@@ -6,43 +6,26 @@
 
 use std::path::Path;
 
-use graph_builder::config::common::{read_toml, table_flags, FileError, FileFlags, Key};
+use graph_builder::config::common::Key::Verbosity;
+use graph_builder::config::common::{read_toml, table_flags, FileError, FileFlags, Key, SAME};
 
 /// Every key of the file, in the order its flags are written.
 const KEYS: &[(&str, Key)] = &[
-    ("verbosity", Key::Verbosity),
-    ("service.address", Key::Flag("service.address")),
-    ("service.port", Key::Flag("service.port")),
-    ("service.path_prefix", Key::Flag("service.path_prefix")),
-    (
-        "service.mandatory_client_parameters",
-        Key::Flag("service.mandatory_client_parameters"),
-    ),
-    (
-        "service.tracing_endpoint",
-        Key::Flag("service.tracing_endpoint"),
-    ),
-    ("service.backlog", Key::Flag("service.backlog")),
-    (
-        "service.max_connections",
-        Key::Flag("service.max_connections"),
-    ),
-    (
-        "service.max_connection_rate",
-        Key::Flag("service.max_connection_rate"),
-    ),
-    ("service.keep_alive", Key::Flag("service.keep_alive")),
-    (
-        "service.client_timeout",
-        Key::Flag("service.client_timeout"),
-    ),
-    ("status.address", Key::Flag("status.address")),
-    ("status.port", Key::Flag("status.port")),
-    ("upstream.method", Key::Flag("upstream.method")),
-    (
-        "upstream.cincinnati.url",
-        Key::Flag("upstream.cincinnati.url"),
-    ),
+    ("verbosity", Verbosity),
+    ("service.address", SAME),
+    ("service.port", SAME),
+    ("service.path_prefix", SAME),
+    ("service.mandatory_client_parameters", SAME),
+    ("service.tracing_endpoint", SAME),
+    ("service.backlog", SAME),
+    ("service.max_connections", SAME),
+    ("service.max_connection_rate", SAME),
+    ("service.keep_alive", SAME),
+    ("service.client_timeout", SAME),
+    ("status.address", SAME),
+    ("status.port", SAME),
+    ("upstream.method", SAME),
+    ("upstream.cincinnati.url", SAME),
 ];
 
 /// Reads `path` and returns the flags it stands for.

@@ -188,6 +188,9 @@ pub struct FileFlags {
     pub warnings: Vec<String>,
 }
 
+/// The flag named as the key (`service.port` → `--service.port`).
+pub const SAME: Key = Key::Flag("");
+
 /// What a file key becomes.
 #[derive(Debug, Clone, Copy)]
 pub enum Key {
@@ -217,7 +220,7 @@ pub fn read_toml(path: &Path) -> Result<toml::Table, FileError> {
         path: path.to_owned(),
         line: e
             .span()
-            .map_or(1, |s| text[..s.start].lines().count().max(1)),
+            .map_or(1, |s| text[..s.start].matches('\n').count() + 1),
         message: e.message().replace('\n', " "),
     })
 }
@@ -228,7 +231,7 @@ pub fn table_flags(
     path: &Path,
     section: &str,
     table: &toml::Table,
-    keys: &[(&str, Key)],
+    keys: &[(&'static str, Key)],
     out: &mut FileFlags,
 ) -> Result<(), FileError> {
     let refuse = |key: &str, problem: String| FileError::Key {
@@ -254,7 +257,12 @@ pub fn table_flags(
             continue;
         };
         let text = text(value);
-        match *key {
+        let key = match *key {
+            Key::Flag("") => Key::Flag(name),
+            Key::FlagUnlessEmpty("") => Key::FlagUnlessEmpty(name),
+            other => other,
+        };
+        match key {
             Key::Flag(flag) => out.flags.push(format!("--{flag}={text}").into()),
             Key::FlagUnlessEmpty(flag) if !text.is_empty() => {
                 out.flags.push(format!("--{flag}={text}").into())

@@ -9,127 +9,102 @@
 use std::path::Path;
 
 use super::cli::{GRAPH_DATA_IMAGE, GRAPH_DATA_PARSE, PLUGIN_NAMES, RELEASE_SCRAPE};
-use super::common::{read_toml, table_flags, FileError, FileFlags, Key};
+use super::common::Key::{Flag, FlagUnlessEmpty, Ignored, OneOf, Only, Refused, Verbosity};
+use super::common::{read_toml, table_flags, FileError, FileFlags, Key, SAME};
 
 const CREDENTIALS: &str =
     "put the credentials in a docker config.json and name it in credentials_path";
-const KEY_PREFIX: Key = Key::Only(
+const KEY_PREFIX: Key = Only(
     "io.openshift.upgrades.graph",
     "only the default is supported",
 );
 
 /// The top-level keys.
 const TOP: &[(&str, Key)] = &[
-    ("verbosity", Key::Verbosity),
-    ("service.address", Key::Flag("service.address")),
-    ("service.port", Key::Flag("service.port")),
-    ("service.public_port", Key::Flag("service.public_port")),
-    ("service.path_prefix", Key::Flag("service.path_prefix")),
-    (
-        "service.mandatory_client_parameters",
-        Key::Flag("service.mandatory_client_parameters"),
-    ),
-    ("service.pause_secs", Key::Flag("service.pause_secs")),
+    ("verbosity", Verbosity),
+    ("service.address", SAME),
+    ("service.port", SAME),
+    ("service.public_port", SAME),
+    ("service.path_prefix", SAME),
+    ("service.mandatory_client_parameters", SAME),
+    ("service.pause_secs", SAME),
     (
         "service.scrape_timeout_secs",
-        Key::Flag("service.scrape_timeout"),
+        Flag("service.scrape_timeout"),
     ),
-    (
-        "service.tracing_endpoint",
-        Key::Flag("service.tracing_endpoint"),
-    ),
-    ("status.address", Key::Flag("status.address")),
-    ("status.port", Key::Flag("status.port")),
-    ("upstream.method", Key::Flag("upstream.method")),
+    ("service.tracing_endpoint", SAME),
+    ("status.address", SAME),
+    ("status.port", SAME),
+    ("upstream.method", SAME),
     (
         "upstream.pause_secs",
-        Key::Ignored(
-            "[upstream] pause_secs is deprecated and has no effect: use [service] pause_secs",
-        ),
+        Ignored("[upstream] pause_secs is deprecated and has no effect: use [service] pause_secs"),
     ),
-    ("upstream.registry.url", Key::Flag("releases-registry")),
-    (
-        "upstream.registry.repository",
-        Key::Flag("releases-repository"),
-    ),
+    ("upstream.registry.url", Flag("releases-registry")),
+    ("upstream.registry.repository", Flag("releases-repository")),
     (
         "upstream.registry.credentials_path",
-        Key::FlagUnlessEmpty("releases-credentials"),
+        FlagUnlessEmpty("releases-credentials"),
     ),
-    (
-        "upstream.registry.manifestref_key",
-        Key::Flag("upstream.registry.manifestref_key"),
-    ),
-    (
-        "upstream.registry.fetch_concurrency",
-        Key::Flag("upstream.registry.fetch_concurrency"),
-    ),
-    ("upstream.oci_layout", Key::Flag("releases-oci-layout")),
-    ("upstream.graph_data", Key::Flag("graph-data")),
+    ("upstream.registry.manifestref_key", SAME),
+    ("upstream.registry.fetch_concurrency", SAME),
+    ("upstream.oci_layout", Flag("releases-oci-layout")),
+    ("upstream.graph_data", Flag("graph-data")),
 ];
 
 /// The keys of each plugin.
 fn plugin_keys(name: &str) -> &'static [(&'static str, Key)] {
     match name {
         RELEASE_SCRAPE => &[
-            ("name", Key::Ignored("")),
-            ("registry", Key::Flag("releases-registry")),
-            ("repository", Key::Flag("releases-repository")),
-            (
-                "manifestref_key",
-                Key::Flag("upstream.registry.manifestref_key"),
-            ),
+            ("name", Ignored("")),
+            ("registry", Flag("releases-registry")),
+            ("repository", Flag("releases-repository")),
+            ("manifestref_key", Flag("upstream.registry.manifestref_key")),
             (
                 "fetch_concurrency",
-                Key::Flag("upstream.registry.fetch_concurrency"),
+                Flag("upstream.registry.fetch_concurrency"),
             ),
-            ("username", Key::Refused(CREDENTIALS)),
-            ("password", Key::Refused(CREDENTIALS)),
-            (
-                "credentials_path",
-                Key::FlagUnlessEmpty("releases-credentials"),
-            ),
-            ("root_certificate_dir", Key::Flag("releases-ca-dir")),
+            ("username", Refused(CREDENTIALS)),
+            ("password", Refused(CREDENTIALS)),
+            ("credentials_path", FlagUnlessEmpty("releases-credentials")),
+            ("root_certificate_dir", Flag("releases-ca-dir")),
         ],
         GRAPH_DATA_IMAGE => &[
-            ("name", Key::Ignored("")),
-            ("registry", Key::Flag("graph-data-image.registry")),
-            ("repository", Key::Flag("graph-data-image.repository")),
-            ("tag", Key::Flag("graph-data-image.tag")),
+            ("name", Ignored("")),
+            ("registry", Flag("graph-data-image.registry")),
+            ("repository", Flag("graph-data-image.repository")),
+            ("tag", Flag("graph-data-image.tag")),
             (
                 "output_directory",
-                Key::Flag("graph-data-image.output_directory"),
+                Flag("graph-data-image.output_directory"),
             ),
-            (
-                "graph_data_path",
-                Key::Flag("graph-data-image.graph_data_path"),
-            ),
+            ("graph_data_path", Flag("graph-data-image.graph_data_path")),
             (
                 "output_allowlist",
-                Key::Refused("the graph-data allowlist is fixed"),
+                Refused("the graph-data allowlist is fixed"),
             ),
-            ("username", Key::Refused(CREDENTIALS)),
-            ("password", Key::Refused(CREDENTIALS)),
+            ("username", Refused(CREDENTIALS)),
+            ("password", Refused(CREDENTIALS)),
             (
                 "credentials_path",
-                Key::FlagUnlessEmpty("graph-data-image.credentials"),
+                FlagUnlessEmpty("graph-data-image.credentials"),
             ),
-            ("root_certificate_dir", Key::Flag("graph-data-image.ca_dir")),
+            ("root_certificate_dir", Flag("graph-data-image.ca_dir")),
             (
                 "verify_signature",
-                Key::Only("false", "signature verification is not implemented"),
+                Only("false", "signature verification is not implemented"),
             ),
-            ("signature_baseurl", Key::Ignored("")),
-            ("public_keys_path", Key::Ignored("")),
+            ("signature_baseurl", Ignored("")),
+            ("public_keys_path", Ignored("")),
         ],
         GRAPH_DATA_PARSE => &[
-            ("name", Key::Ignored("")),
-            ("data_directory", Key::Flag("graph-data")),
+            ("name", Ignored("")),
+            ("data_directory", Flag("graph-data")),
             ("key_prefix", KEY_PREFIX),
-            ("default_arch", Key::Ignored("")),
+            ("default_arch", Ignored("")),
             (
                 "disallowed_errors",
-                Key::OneOf(&[
+                OneOf(&[
                     "file",
                     "invalid_extension",
                     "missing_extension",
@@ -138,19 +113,19 @@ fn plugin_keys(name: &str) -> &'static [(&'static str, Key)] {
             ),
         ],
         _ => &[
-            ("name", Key::Ignored("")),
+            ("name", Ignored("")),
             ("key_prefix", KEY_PREFIX),
             (
                 "remove_all_edges_value",
-                Key::Only("*", "only the default \"*\" is supported"),
+                Only("*", "only the default \"*\" is supported"),
             ),
             (
                 "remove_consumed_metadata",
-                Key::Only("false", "only false (the default) is supported"),
+                Only("false", "only false (the default) is supported"),
             ),
             (
                 "include_conditional_edges",
-                Key::Flag("edge-add-remove.include_conditional_edges"),
+                Flag("edge-add-remove.include_conditional_edges"),
             ),
         ],
     }
@@ -205,7 +180,7 @@ fn plugin_flags(
         let name = match entry.get("name").and_then(toml::Value::as_str) {
             Some(name) if PLUGIN_NAMES.contains(&name) => name,
             other => {
-                let problem = format!("{other:?} is not one of {PLUGIN_NAMES:?}");
+                let problem = format!("{:?} is not one of {PLUGIN_NAMES:?}", other.unwrap_or(""));
                 return Err(key_error(path, "[[plugin_settings]] ", "name", &problem));
             }
         };
