@@ -172,11 +172,17 @@ pub enum LoadError {
     File(#[from] FileError),
 }
 
-/// The first line of a clap error, without its `error: ` label: it names the flag.
+/// The first paragraph of a clap error on one line, without its `error: ` label: it
+/// names the flag (the usage and tips that follow are left out).
 pub fn one_line(e: &clap::Error) -> String {
     let text = e.render().to_string();
-    let first = text.lines().next().unwrap_or_default();
-    first.strip_prefix("error: ").unwrap_or(first).to_owned()
+    let first: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .take_while(|l| !l.is_empty())
+        .collect();
+    let first = first.join(" ");
+    first.strip_prefix("error: ").unwrap_or(&first).to_owned()
 }
 
 /// What a config file stands for: flags (`--name=value` or `-vvv`), and things to log.
