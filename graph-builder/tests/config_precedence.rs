@@ -329,6 +329,13 @@ fn registry_passwords_are_never_echoed() {
         !err.contains("hunter2") && err.contains("graph-data-image.registry"),
         "{err}"
     );
+    // Inline credentials are refused without being shown.
+    let toml = "[[plugin_settings]]\nname = \"release-scrape-dockerv2\"\npassword = \"hunter2\"\n";
+    let err = error(&[], Some(toml));
+    assert!(
+        !err.contains("hunter2") && err.contains("password`: not supported"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -210,7 +210,7 @@ pub enum Key {
     Ignored(&'static str),
     /// Accepted with this value only (as text); any other is refused with the reason.
     Only(&'static str, &'static str),
-    /// Refused whatever the value, with the reason.
+    /// Refused whatever the value (which is not shown), with the reason.
     Refused(&'static str),
     /// Each element must be one of these; no flag.
     OneOf(&'static [&'static str]),
@@ -288,9 +288,11 @@ pub fn table_flags(
             Key::Ignored("") => {}
             Key::Ignored(warning) => out.warnings.push(warning.to_owned()),
             Key::Only(allowed, _) if text == allowed => {}
-            Key::Only(_, reason) | Key::Refused(reason) => {
+            Key::Only(_, reason) => {
                 return Err(refuse(name, format!("{text:?} is not supported: {reason}")))
             }
+            // Not echoed: the value may be a password.
+            Key::Refused(reason) => return Err(refuse(name, format!("not supported: {reason}"))),
             Key::OneOf(allowed) => {
                 if let Some(bad) = text
                     .split(',')
