@@ -197,9 +197,12 @@ fn unknown_keys_are_refused_naming_the_file_and_the_key() {
     assert!(err.contains("field `servce.port`"), "{err}");
 }
 
+/// Flags, what to read back from the settings, and what it should be.
+type Case = (&'static [&'static str], fn(&Settings) -> String, &'static str);
+
 #[test]
 fn the_references_flag_names_are_accepted() {
-    let cases: [(&[&str], fn(&Settings) -> String, &str); 9] = [
+    let cases: [Case; 9] = [
         (
             &["--address", "::1"],
             |s| s.service.main.ip().to_string(),
