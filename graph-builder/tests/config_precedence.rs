@@ -198,7 +198,11 @@ fn unknown_keys_are_refused_naming_the_file_and_the_key() {
 }
 
 /// Flags, what to read back from the settings, and what it should be.
-type Case = (&'static [&'static str], fn(&Settings) -> String, &'static str);
+type Case = (
+    &'static [&'static str],
+    fn(&Settings) -> String,
+    &'static str,
+);
 
 #[test]
 fn the_references_flag_names_are_accepted() {
