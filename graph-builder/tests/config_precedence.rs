@@ -305,12 +305,12 @@ fn minus_v_replaces_the_files_verbosity() {
 #[test]
 fn the_refresh_timeout_is_finite_by_default_and_takes_the_reference_names() {
     let timeout = |argv: &[&str], toml| load(argv, &[], toml).unwrap().refresh.timeout;
-    assert_eq!(timeout(&[], None), Some(Duration::from_secs(15 * 60)));
+    assert_eq!(timeout(&[], None), Duration::from_secs(15 * 60));
     let toml = Some("[service]\nscrape_timeout_secs = 60\n");
-    assert_eq!(timeout(&[], toml), Some(Duration::from_secs(60)));
+    assert_eq!(timeout(&[], toml), Duration::from_secs(60));
     assert_eq!(
         timeout(&["--service.scrape_timeout", "30"], toml),
-        Some(Duration::from_secs(30))
+        Duration::from_secs(30)
     );
     let err = error(&["--service.scrape_timeout", "0"], None);
     assert!(err.contains("service.scrape_timeout"), "{err}");

@@ -43,7 +43,7 @@ fn operator_gb_toml_parses_verbatim() {
     assert_eq!(s.refresh.pause, Duration::from_secs(300));
     assert_eq!(
         s.refresh.timeout,
-        Some(Duration::from_secs(900)),
+        Duration::from_secs(900),
         "finite by default"
     );
     assert_eq!(s.service.path_prefix, "");

@@ -63,8 +63,8 @@ pub struct ServiceSettings {
 pub struct RefreshSettings {
     /// Pause between the end of one refresh and the start of the next.
     pub pause: Duration,
-    /// Limit on one whole refresh.
-    pub timeout: Option<Duration>,
+    /// Limit on one whole refresh (always finite: a hung registry must not stall it).
+    pub timeout: Duration,
 }
 
 /// Where release images come from.
@@ -167,7 +167,7 @@ impl Settings {
         }
         let refresh = RefreshSettings {
             pause: Duration::from_secs(cli.pause_secs),
-            timeout: Some(Duration::from_secs(cli.scrape_timeout)),
+            timeout: Duration::from_secs(cli.scrape_timeout),
         };
         if listen.tracing_endpoint.is_some() {
             warnings.push(
