@@ -177,6 +177,7 @@ impl Settings {
 
         let mut plugins: Vec<&'static str> = Vec::new();
         for name in &cli.plugins {
+            // Clap accepts only these names; the lookup gives the `'static` one.
             let name = PLUGIN_NAMES
                 .into_iter()
                 .find(|n| n == name)
