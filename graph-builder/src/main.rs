@@ -7,16 +7,17 @@
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use graph_builder::config::{Args, Settings};
+use graph_builder::config::{Args, ConfigError, LoadError, Settings};
 use graph_builder::Listeners;
 
 fn main() -> ExitCode {
-    let args = match Args::try_parse_from(std::env::args_os()) {
-        Ok(args) => args,
-        Err(e) => e.exit(),
-    };
-    let settings = match Settings::load(&args) {
+    let loaded = Args::try_parse_from(std::env::args_os())
+        .map_err(|e| ConfigError::Load(LoadError::CommandLine(e)))
+        .and_then(|args| Settings::load(&args));
+    let settings = match loaded {
         Ok(settings) => settings,
+        // `--help` and `--version` print what was asked, and exit 0.
+        Err(ConfigError::Load(LoadError::CommandLine(e))) if !e.use_stderr() => e.exit(),
         Err(e) => {
             eprintln!("graph-builder: {:#}", anyhow::Error::new(e));
             return ExitCode::from(2);

@@ -345,13 +345,11 @@ pub(crate) async fn run(
         // A timed-out refresh is dropped at its next await point; CPU work already handed
         // to a blocking thread finishes there and its result is discarded. Unlike the
         // reference, no runtime or thread is leaked.
+        let limit = settings.timeout;
         let attempt = async {
-            match settings.timeout {
-                Some(limit) => tokio::time::timeout(limit, pipeline.build())
-                    .await
-                    .unwrap_or(Err(RefreshError::Timeout(limit))),
-                None => pipeline.build().await,
-            }
+            tokio::time::timeout(limit, pipeline.build())
+                .await
+                .unwrap_or(Err(RefreshError::Timeout(limit)))
         };
         let result = tokio::select! {
             result = attempt => result,

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use graph_builder::config::{
-    Args, ConfigError, ConfigFile, GraphDataSettings, ReleaseSourceSettings, Settings,
+    Args, ConfigError, GraphDataSettings, ReleaseSourceSettings, Settings,
 };
 
 const OPERATOR_GB_TOML: &str = concat!(
@@ -18,8 +18,12 @@ fn args(extra: &[&str]) -> Args {
     Args::try_parse_from(std::iter::once("graph-builder").chain(extra.iter().copied())).unwrap()
 }
 
+/// The settings of `extra` flags over a `-c` file holding `toml`.
 fn settings(extra: &[&str], toml: &str) -> Result<Settings, ConfigError> {
-    Settings::from_parts(&args(extra), ConfigFile::parse(toml).expect("valid TOML"))
+    let path = write_temp(toml);
+    let mut argv = vec!["-c", path.to_str().unwrap()];
+    argv.extend_from_slice(extra);
+    Settings::load(&args(&argv))
 }
 
 fn registry(s: &Settings) -> &graph_builder::scrape::ScrapeSettings {
@@ -37,7 +41,11 @@ fn operator_gb_toml_parses_verbatim() {
     assert_eq!(s.service.public.to_string(), "[::]:8090");
     assert_eq!(s.status.to_string(), "[::]:9080");
     assert_eq!(s.refresh.pause, Duration::from_secs(300));
-    assert_eq!(s.refresh.timeout, None);
+    assert_eq!(
+        s.refresh.timeout,
+        Duration::from_secs(900),
+        "finite by default"
+    );
     assert_eq!(s.service.path_prefix, "");
     assert!(s.service.mandatory_client_parameters.is_empty());
     let r = registry(&s);
@@ -143,7 +151,8 @@ fn unknown_plugin_names_and_keys_are_errors_naming_them() {
         "the error names the file: {err}"
     );
 
-    let err = ConfigFile::parse(
+    let err = settings(
+        &[],
         "[[plugin_settings]]\nname = \"openshift-secondary-metadata-parse\"\ndata_dir = \"x\"\n",
     )
     .unwrap_err()

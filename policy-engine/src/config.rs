@@ -1,5 +1,7 @@
-//! Configuration: the command line (with environment fallbacks) as clap parses it, and
-//! the validated [`Settings`] the service runs on.
+//! Configuration: the command line (with `PE_*` environment fallbacks and the `-c`
+//! file's flags under it, [`Cli::load`]) and the validated [`Settings`] the service runs
+//! on. The listener, release-source and logging flags are the graph-builder's
+//! ([`graph_builder::config::common`]), so both binaries spell them the same.
 //!
 //! Flag names are the reference's, so the operator's command line
 //! works verbatim. Deliberate differences, all documented on the flags:
@@ -8,17 +10,19 @@
 //! - the connection tuning defaults are actix's, not the reference's (backlog 10 and 10
 //!   connections per worker make a 64-connection client queue in the kernel);
 //! - `--service.tracing_endpoint` and `--upstream.method` are accepted and ignored;
-//! - the `-c` TOML file ([`crate::config_file`]) is overridden by the command line.
+//! - the command line and the environment win over the `-c` file (the reference lets
+//!   the file win).
 
 use std::collections::BTreeSet;
 use std::ffi::OsString;
-use std::net::{IpAddr, SocketAddr};
-use std::path::{Path, PathBuf};
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
+use graph_builder::config::common::{parse_layered, prefix_env, ListenArgs, LoadError};
+use graph_builder::registry::redact_url;
 
-use crate::config_file::{self, FileError};
 use crate::in_process::{InProcessArgs, InProcessSettings};
 use crate::upstream::UpstreamSettings;
 
@@ -28,82 +32,76 @@ use crate::upstream::UpstreamSettings;
     name = "policy-engine",
     version,
     about = "Serve the Cincinnati update graph per channel and architecture",
-    // A flag given twice keeps its last value: that is how the command line overrides
-    // the config file, whose flags come first.
-    args_override_self = true
+    // A flag given twice keeps its last value.
+    args_override_self = true,
+    mut_args(|a| prefix_env(a, "PE_")),
+    mut_arg("service_port", |a| a.default_value("8081")),
+    mut_arg("status_port", |a| a.default_value("9081")),
+    mut_arg("releases_oci_layout", |a| a.conflicts_with_all(["releases_registry", "upstream_url"])),
+    mut_arg("releases_registry", |a| a.conflicts_with("upstream_url").requires("releases_repository"))
 )]
 pub struct Cli {
-    /// TOML configuration file with the reference's keys; the command line wins over it.
-    #[arg(short = 'c', long = "config")]
+    /// TOML configuration file with the reference's keys; the command line and the
+    /// environment win over it.
+    #[arg(short = 'c', long = "config", env = "CONFIG", value_name = "PATH")]
     pub config: Option<PathBuf>,
     /// `-v` and `--log-format`, shared with the graph-builder.
     #[command(flatten)]
     pub log: graph_builder::logging::LogArgs,
-    /// Address of the public API.
-    #[arg(
-        long = "service.address",
-        env = "PE_SERVICE_ADDRESS",
-        default_value = "127.0.0.1"
-    )]
-    pub service_address: IpAddr,
-    /// Port of the public API.
-    #[arg(long = "service.port", env = "PE_SERVICE_PORT", default_value_t = 8081)]
-    pub service_port: u16,
-    /// Path prefix of every public route; slashes are normalised (`a/b/` → `/a/b`).
-    /// Default: none, or `/api/upgrades_info` in one-process mode (the operator's, so
-    /// the CVO URL is the same whichever way the graph is built).
-    #[arg(long = "service.path_prefix", env = "PE_SERVICE_PATH_PREFIX")]
-    pub path_prefix: Option<String>,
-    /// Comma-separated query parameters every graph request must carry.
-    #[arg(
-        long = "service.mandatory_client_parameters",
-        env = "PE_MANDATORY_CLIENT_PARAMETERS",
-        default_value = ""
-    )]
-    pub mandatory_client_parameters: String,
-    /// Accepted for compatibility; tracing export is not implemented.
-    #[arg(long = "service.tracing_endpoint")]
-    pub tracing_endpoint: Option<String>,
+    /// The public API and status listeners (ports 8081 and 9081 here).
+    #[command(flatten)]
+    pub listen: ListenArgs,
     /// Listen backlog of the public socket.
-    #[arg(long = "service.backlog", default_value_t = 2048)]
+    #[arg(
+        long = "service.backlog",
+        env = "SERVICE_BACKLOG",
+        default_value_t = 2048
+    )]
     pub backlog: u32,
     /// Maximum concurrent connections per worker.
-    #[arg(long = "service.max_connections", default_value_t = 25_000)]
+    #[arg(
+        long = "service.max_connections",
+        env = "SERVICE_MAX_CONNECTIONS",
+        default_value_t = 25_000
+    )]
     pub max_connections: usize,
     /// Maximum connections being accepted concurrently (TLS handshakes) per worker.
-    #[arg(long = "service.max_connection_rate", default_value_t = 256)]
+    #[arg(
+        long = "service.max_connection_rate",
+        env = "SERVICE_MAX_CONNECTION_RATE",
+        default_value_t = 256
+    )]
     pub max_connection_rate: usize,
     /// Keep-alive of idle connections in seconds (actix's 5 s when unset).
-    #[arg(long = "service.keep_alive")]
+    #[arg(long = "service.keep_alive", env = "SERVICE_KEEP_ALIVE")]
     pub keep_alive: Option<u64>,
     /// Time a client has to send its first request, in seconds.
-    #[arg(long = "service.client_timeout", default_value_t = 5)]
-    pub client_timeout: u64,
-    /// Address of the status server (`/livez`, `/readyz`, `/metrics`).
     #[arg(
-        long = "status.address",
-        env = "PE_STATUS_ADDRESS",
-        default_value = "127.0.0.1"
+        long = "service.client_timeout",
+        env = "SERVICE_CLIENT_TIMEOUT",
+        default_value_t = 5
     )]
-    pub status_address: IpAddr,
-    /// Port of the status server.
-    #[arg(long = "status.port", env = "PE_STATUS_PORT", default_value_t = 9081)]
-    pub status_port: u16,
-    /// Accepted for compatibility and ignored, as the reference does.
-    #[arg(long = "upstream.method")]
-    pub upstream_method: Option<String>,
+    pub client_timeout: u64,
     /// The graph-builder's graph URL.
     #[arg(
         long = "upstream.cincinnati.url",
-        env = "PE_UPSTREAM_URL",
+        env = "UPSTREAM_URL",
         default_value = "http://localhost:8080/graph"
     )]
     pub upstream_url: String,
     /// Seconds between upstream fetches once a graph is held.
-    #[arg(long = "upstream.cincinnati.refresh_secs", default_value_t = 60)]
+    #[arg(
+        long = "upstream.cincinnati.refresh_secs",
+        env = "UPSTREAM_REFRESH_SECS",
+        default_value_t = 60
+    )]
     pub upstream_refresh_secs: u64,
     /// Timeout of one upstream fetch, in seconds.
-    #[arg(long = "upstream.cincinnati.timeout_secs", default_value_t = 30)]
+    #[arg(
+        long = "upstream.cincinnati.timeout_secs",
+        env = "UPSTREAM_TIMEOUT_SECS",
+        default_value_t = 30
+    )]
     pub upstream_timeout_secs: u64,
     /// One-process mode: build the graph here instead of fetching it.
     #[command(flatten)]
@@ -125,7 +123,7 @@ pub enum ConfigError {
     /// The upstream URL does not parse.
     #[error("--upstream.cincinnati.url {url:?} is not a URL")]
     UpstreamUrl {
-        /// The value given.
+        /// The value given, without a user and password.
         url: String,
         /// Why it does not parse.
         source: url::ParseError,
@@ -170,36 +168,31 @@ pub struct Settings {
 }
 
 impl Cli {
-    /// The arguments with the flags of the `-c` file (if any) inserted before the real
-    /// ones; parse the result again to get the merged command line.
-    pub fn with_file_flags(
-        args: Vec<OsString>,
-        config: Option<&Path>,
-    ) -> Result<Vec<OsString>, FileError> {
-        let Some(path) = config else {
-            return Ok(args);
-        };
-        let mut args = args.into_iter();
-        let mut merged: Vec<OsString> = args.next().into_iter().collect();
-        merged.extend(config_file::flags(path)?);
-        merged.extend(args);
-        Ok(merged)
+    /// Parses `argv` (program name first) with the `-c` file's flags under it.
+    pub fn load<I, T>(argv: I) -> Result<Cli, LoadError>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<OsString>,
+    {
+        let argv: Vec<OsString> = argv.into_iter().map(Into::into).collect();
+        parse_layered::<Cli>(&argv, crate::config_file::flags).map(|(cli, _)| cli)
     }
 
     /// Checks the command line and turns it into settings.
     pub fn settings(self) -> Result<Settings, ConfigError> {
-        let service = SocketAddr::new(self.service_address, self.service_port);
-        let status = SocketAddr::new(self.status_address, self.status_port);
+        let listen = &self.listen;
+        let service = SocketAddr::new(listen.service_address, listen.service_port);
+        let status = SocketAddr::new(listen.status_address, listen.status_port);
         if service == status {
             return Err(ConfigError::SameSocket(service));
         }
         let upstream_url =
             url::Url::parse(&self.upstream_url).map_err(|source| ConfigError::UpstreamUrl {
-                url: self.upstream_url.clone(),
+                url: redact_url(&self.upstream_url),
                 source,
             })?;
         let in_process = self.in_process.settings();
-        if in_process.is_none() && self.in_process.graph_data.is_some() {
+        if in_process.is_none() && self.in_process.releases.graph_data.is_some() {
             return Err(ConfigError::GraphDataWithoutReleases);
         }
         let signatures = self.signatures.settings(
@@ -213,8 +206,12 @@ impl Cli {
         Ok(Settings {
             service,
             status,
-            path_prefix: normalize_prefix(self.path_prefix.as_deref().unwrap_or(default_prefix)),
-            mandatory_client_parameters: parse_params(&self.mandatory_client_parameters),
+            path_prefix: normalize_prefix(
+                self.listen.path_prefix.as_deref().unwrap_or(default_prefix),
+            ),
+            mandatory_client_parameters: parse_params(
+                &self.listen.mandatory_client_parameters.join(","),
+            ),
             backlog: self.backlog,
             max_connections: self.max_connections,
             max_connection_rate: self.max_connection_rate,
@@ -325,17 +322,14 @@ mod tests {
         let path = dir.path().join("pe.toml");
         let toml = "[service]\nport = 8090\nmandatory_client_parameters = [\"id\"]\n[status]\nport = 9090\n";
         std::fs::write(&path, toml).unwrap();
-        let args: Vec<OsString> = ["pe", "-c", path.to_str().unwrap(), "--service.port", "8081"]
-            .map(OsString::from)
-            .into();
-        let first = Cli::try_parse_from(&args).unwrap();
-        let merged = Cli::with_file_flags(args, first.config.as_deref()).unwrap();
-        let s = Cli::try_parse_from(merged).unwrap().settings().unwrap();
+        let args = ["pe", "-c", path.to_str().unwrap(), "--service.port", "8081"];
+        let s = Cli::load(args).unwrap().settings().unwrap();
         assert_eq!(s.service.port(), 8081);
         assert_eq!(s.status.port(), 9090);
         assert_eq!(s.mandatory_client_parameters, parse_params("id"));
         assert_eq!(s.upstream.url, "http://localhost:8080/graph");
-        let missing = Cli::with_file_flags(vec![], Some(&dir.path().join("nope.toml")));
+        let missing = dir.path().join("nope.toml");
+        let missing = Cli::load(["pe", "-c", missing.to_str().unwrap()]);
         assert!(missing.unwrap_err().to_string().contains("nope.toml"));
     }
 

@@ -13,6 +13,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
 
 use clap::Args;
+use graph_builder::config::common::ReleaseArgs;
 use graph_builder::config::{EdgeAddRemoveSettings, ReleaseSourceSettings};
 use graph_builder::graph_data_source::GraphDataSource;
 use graph_builder::refresh::{Pipeline, ReleaseSource};
@@ -28,56 +29,27 @@ use crate::refresh::{Failure, Produced};
 /// elsewhere: the reference's default repository.
 pub const DEFAULT_PAYLOAD_REPOSITORY: &str = "quay.io/openshift-release-dev/ocp-release";
 
-/// The flags that turn on one-process mode.
+/// The flags that turn on one-process mode: a release source (the graph-builder's flags,
+/// [`ReleaseArgs`]) and what goes with it.
 #[derive(Debug, Clone, Args)]
 pub struct InProcessArgs {
-    /// Build the graph in-process from the release images of this OCI image layout.
-    #[arg(
-        long = "releases-oci-layout",
-        env = "PE_RELEASES_OCI_LAYOUT",
-        value_name = "DIR",
-        conflicts_with_all = ["releases_registry", "upstream_url"]
-    )]
-    pub releases_oci_layout: Option<PathBuf>,
+    /// Release images (an OCI layout or a registry), registry access and graph-data.
+    #[command(flatten)]
+    pub releases: ReleaseArgs,
     /// `host[:port]/repository` the payloads of the OCI layout are pulled from.
     #[arg(
         long = "payload-repository",
-        env = "PE_PAYLOAD_REPOSITORY",
+        env = "PAYLOAD_REPOSITORY",
         default_value = DEFAULT_PAYLOAD_REPOSITORY
     )]
     pub payload_repository: String,
-    /// Build the graph in-process from this registry (`host[:port]`; `http://` for plain
-    /// HTTP, HTTPS otherwise).
-    #[arg(
-        long = "releases-registry",
-        env = "PE_RELEASES_REGISTRY",
-        value_name = "HOST[:PORT]",
-        conflicts_with = "upstream_url",
-        requires = "releases_repository"
-    )]
-    pub releases_registry: Option<String>,
-    /// The registry repository holding the release images (e.g. `ocp/release`).
-    #[arg(
-        long = "releases-repository",
-        env = "PE_RELEASES_REPOSITORY",
-        value_name = "REPO"
-    )]
-    pub releases_repository: Option<String>,
-    /// Docker `config.json` with the registry credentials.
-    #[arg(long = "releases-credentials", env = "PE_RELEASES_CREDENTIALS")]
-    pub releases_credentials: Option<PathBuf>,
-    /// Directory of extra CA certificates (PEM bundles, two levels deep) for the registry.
-    #[arg(
-        long = "releases-ca-dir",
-        env = "PE_RELEASES_CA_DIR",
-        default_value = "/etc/pki/ca-trust/extracted"
-    )]
-    pub releases_ca_dir: PathBuf,
-    /// Graph-data: a directory (re-read at each refresh) or a `graph-data.tar.gz`.
-    #[arg(long = "graph-data", env = "PE_GRAPH_DATA", value_name = "DIR|TARBALL")]
-    pub graph_data: Option<PathBuf>,
     /// Seconds between the end of one in-process build and the start of the next.
-    #[arg(long = "refresh-secs", env = "PE_REFRESH_SECS", default_value_t = 300)]
+    #[arg(
+        long = "refresh-secs",
+        visible_alias = "service.pause_secs",
+        env = "REFRESH_SECS",
+        default_value_t = 300
+    )]
     pub refresh_secs: u64,
 }
 
@@ -96,17 +68,18 @@ impl InProcessArgs {
     /// The in-process settings, or `None` when no release source is given (the graph then
     /// comes from the upstream graph-builder).
     pub fn settings(&self) -> Option<InProcessSettings> {
-        let releases = match (&self.releases_oci_layout, &self.releases_registry) {
+        let r = &self.releases;
+        let releases = match (&r.releases_oci_layout, &r.releases_registry) {
             (Some(dir), _) => ReleaseSourceSettings::OciLayout {
                 dir: dir.clone(),
                 payload_repository: self.payload_repository.clone(),
             },
             (None, Some(registry)) => ReleaseSourceSettings::Registry(Box::new(ScrapeSettings {
                 registry: registry.clone(),
-                repository: self.releases_repository.clone().unwrap_or_default(),
+                repository: r.releases_repository.clone().unwrap_or_default(),
                 client: ClientConfig {
-                    credentials_path: self.releases_credentials.clone(),
-                    ca_dir: Some(self.releases_ca_dir.clone()),
+                    credentials_path: r.releases_credentials.clone(),
+                    ca_dir: Some(r.releases_ca_dir.clone()),
                     ..ClientConfig::default()
                 },
                 ..ScrapeSettings::default()
@@ -115,7 +88,7 @@ impl InProcessArgs {
         };
         Some(InProcessSettings {
             releases,
-            graph_data: self.graph_data.clone(),
+            graph_data: r.graph_data.clone(),
             refresh: Duration::from_secs(self.refresh_secs.max(1)),
         })
     }

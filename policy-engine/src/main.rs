@@ -4,14 +4,23 @@
 use std::net::{SocketAddr, TcpListener};
 
 use anyhow::Context;
-use clap::Parser;
+use graph_builder::config::LoadError;
 use policy_engine::{Cli, Listeners};
 use tokio::net::TcpSocket;
 
 /// An error ends the process as one record (cause chain on one line), not as the
 /// multi-line report a `main` returning `Result` prints.
 fn main() -> std::process::ExitCode {
-    match serve() {
+    let cli = match Cli::load(std::env::args_os()) {
+        Ok(cli) => cli,
+        // `--help` and `--version` print what was asked, and exit 0.
+        Err(LoadError::CommandLine(e)) if !e.use_stderr() => e.exit(),
+        Err(e) => {
+            eprintln!("policy-engine: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    match serve(cli) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
             if tracing::dispatcher::has_been_set() {
@@ -25,15 +34,9 @@ fn main() -> std::process::ExitCode {
 }
 
 #[tokio::main]
-async fn serve() -> anyhow::Result<()> {
-    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
-    let cli = Cli::parse_from(&args);
-    let cli = match cli.config.clone() {
-        Some(path) => Cli::parse_from(Cli::with_file_flags(args, Some(&path))?),
-        None => cli,
-    };
+async fn serve(cli: Cli) -> anyhow::Result<()> {
     graph_builder::logging::init(cli.log.verbosity, cli.log.log_format);
-    if cli.tracing_endpoint.is_some() {
+    if cli.listen.tracing_endpoint.is_some() {
         tracing::warn!(
             "--service.tracing_endpoint is accepted but tracing export is not implemented"
         );

@@ -1,218 +1,189 @@
-//! The command line: one clap struct whose flag names, aliases and defaults are the
-//! reference's, each with an environment-variable fallback.
+//! The graph-builder's command line: the shared groups ([`super::common`]) and the flags
+//! only the graph-builder takes, the reference's names kept as canonical names or aliases.
+//! Every flag reads `GB_<STEM>` from the environment when not given.
 //!
-//! Our additions are flags only the reference lacks: `--upstream.oci_layout` (release
-//! images from an OCI layout directory) and `--upstream.graph_data` (a graph-data
-//! directory or `graph-data.tar.gz` without writing a `[[plugin_settings]]` file).
+//! Some flags exist so that every `gb.toml` key has one: the graph-data image
+//! (`--graph-data-image.*`), the plugin list (`--plugins`) and the edge-add-remove option.
 
-use std::collections::BTreeSet;
 use std::ffi::OsString;
-use std::net::IpAddr;
 use std::path::PathBuf;
 
-use clap::parser::ValueSource;
-use clap::{CommandFactory, FromArgMatches, Parser};
+use clap::{CommandFactory, Parser};
 
-/// Every flag of the graph-builder. Flags and their environment variables win over the
-/// `-c` file; the file wins over the defaults written here.
+use super::common::{prefix_env, ListenArgs, ReleaseArgs};
+
+/// The plugin names `[[plugin_settings]]` entries (and `--plugins`) may use.
+pub const PLUGIN_NAMES: [&str; 4] = [
+    RELEASE_SCRAPE,
+    GRAPH_DATA_IMAGE,
+    GRAPH_DATA_PARSE,
+    EDGE_ADD_REMOVE,
+];
+/// Scrape release images from a registry.
+pub const RELEASE_SCRAPE: &str = "release-scrape-dockerv2";
+/// Fetch graph-data from a container image.
+pub const GRAPH_DATA_IMAGE: &str = "dkrv2-secondary-metadata-scrape";
+/// Apply a graph-data directory.
+pub const GRAPH_DATA_PARSE: &str = "openshift-secondary-metadata-parse";
+/// Add and remove edges from metadata, compute conditional edges.
+pub const EDGE_ADD_REMOVE: &str = "edge-add-remove";
+
+/// Every flag of the graph-builder.
 #[derive(Debug, Clone, Parser)]
 #[command(
     name = "graph-builder",
     version,
-    about = "Builds the update graph and keeps it fresh"
+    about = "Builds the update graph and keeps it fresh",
+    // A flag given twice keeps its last value (a file may name one value twice).
+    args_override_self = true,
+    mut_args(|a| prefix_env(a, "GB_"))
 )]
 pub struct Cli {
     /// `-v` and `--log-format`, shared with the policy-engine.
     #[command(flatten)]
     pub log: crate::logging::LogArgs,
 
-    /// TOML configuration file (the format the operator writes as gb.toml).
-    #[arg(short = 'c', long = "config", env = "GB_CONFIG", value_name = "PATH")]
+    /// TOML configuration file (the format the operator writes as gb.toml); the command
+    /// line and the environment win over it.
+    #[arg(short = 'c', long = "config", env = "CONFIG", value_name = "PATH")]
     pub config: Option<PathBuf>,
 
-    /// Address of the main (graph) and public (graph-data) listeners.
-    #[arg(
-        long = "service.address",
-        visible_alias = "address",
-        env = "GB_SERVICE_ADDRESS",
-        default_value = "127.0.0.1"
-    )]
-    pub service_address: IpAddr,
-
-    /// Port of the main listener, which serves the graph.
-    #[arg(
-        long = "service.port",
-        visible_alias = "port",
-        env = "GB_SERVICE_PORT",
-        default_value_t = 8080
-    )]
-    pub service_port: u16,
+    /// The main and status listeners.
+    #[command(flatten)]
+    pub listen: ListenArgs,
 
     /// Port of the public listener, which serves the graph-data tarball.
     #[arg(
         long = "service.public_port",
         visible_alias = "public_port",
-        env = "GB_SERVICE_PUBLIC_PORT",
+        env = "SERVICE_PUBLIC_PORT",
         default_value_t = 8090
     )]
-    pub service_public_port: u16,
-
-    /// Path prefix of every route on the main and public listeners.
-    #[arg(
-        long = "service.path_prefix",
-        env = "GB_SERVICE_PATH_PREFIX",
-        default_value = ""
-    )]
-    pub service_path_prefix: String,
-
-    /// Query parameters every graph request must carry (comma-separated).
-    #[arg(
-        long = "service.mandatory_client_parameters",
-        env = "GB_SERVICE_MANDATORY_CLIENT_PARAMETERS",
-        value_delimiter = ','
-    )]
-    pub service_mandatory_client_parameters: Vec<String>,
+    pub public_port: u16,
 
     /// Seconds between the end of one refresh and the start of the next (must be > 0).
     #[arg(
         long = "service.pause_secs",
-        env = "GB_SERVICE_PAUSE_SECS",
+        visible_alias = "refresh-secs",
+        env = "SERVICE_PAUSE_SECS",
         default_value_t = 300
     )]
-    pub service_pause_secs: u64,
+    pub pause_secs: u64,
 
-    /// Seconds a whole refresh may take before it is abandoned (default: no limit).
+    /// Seconds a whole refresh may take before it is abandoned (must be > 0). Finite so
+    /// that a registry that stops answering cannot stall refreshes forever; a cold scrape
+    /// cut short keeps what it finished in the scrape cache, so the next one goes on.
     #[arg(
         long = "service.scrape_timeout",
-        env = "GB_SERVICE_SCRAPE_TIMEOUT",
-        value_name = "SECS"
+        env = "SERVICE_SCRAPE_TIMEOUT",
+        value_name = "SECS",
+        default_value_t = 900
     )]
-    pub service_scrape_timeout: Option<u64>,
+    pub scrape_timeout: u64,
 
-    /// Accepted for compatibility; tracing export is not supported and this is ignored.
-    #[arg(long = "service.tracing_endpoint", env = "GB_SERVICE_TRACING_ENDPOINT")]
-    pub service_tracing_endpoint: Option<String>,
-
-    /// Address of the status listener (liveness, readiness, metrics).
-    #[arg(
-        long = "status.address",
-        env = "GB_STATUS_ADDRESS",
-        default_value = "127.0.0.1"
-    )]
-    pub status_address: IpAddr,
-
-    /// Port of the status listener.
-    #[arg(long = "status.port", env = "GB_STATUS_PORT", default_value_t = 9080)]
-    pub status_port: u16,
-
-    /// Accepted for compatibility and ignored, as by the reference.
-    #[arg(long = "upstream.method", env = "GB_UPSTREAM_METHOD")]
-    pub upstream_method: Option<String>,
-
-    /// Registry holding the release images: `host[:port]`, `http://…` or `https://…`.
-    #[arg(
-        long = "upstream.registry.url",
-        visible_alias = "registry",
-        env = "GB_UPSTREAM_REGISTRY_URL",
-        default_value = "quay.io"
-    )]
-    pub upstream_registry_url: String,
-
-    /// Repository of the release images in that registry.
-    #[arg(
-        long = "upstream.registry.repository",
-        visible_alias = "repository",
-        env = "GB_UPSTREAM_REGISTRY_REPOSITORY",
-        default_value = "openshift-release-dev/ocp-release"
-    )]
-    pub upstream_registry_repository: String,
-
-    /// Docker `config.json` with the registry credentials.
-    #[arg(
-        long = "upstream.registry.credentials_path",
-        visible_aliases = ["credentials-file", "releases-credentials"],
-        env = "GB_UPSTREAM_REGISTRY_CREDENTIALS_PATH"
-    )]
-    pub upstream_registry_credentials_path: Option<PathBuf>,
-
-    /// Directory of extra CA certificates (every PEM bundle, two levels deep) for the
-    /// release registry, on top of the system roots; wins over a `release-scrape-dockerv2`
-    /// entry's `root_certificate_dir`. `--releases-ca-dir` is the policy-engine's name.
-    #[arg(
-        long = "upstream.registry.ca_dir",
-        visible_aliases = ["releases-ca-dir", "ca-dir"],
-        env = "GB_UPSTREAM_REGISTRY_CA_DIR",
-        value_name = "DIR"
-    )]
-    pub upstream_registry_ca_dir: Option<PathBuf>,
+    /// Where the releases and graph-data come from.
+    #[command(flatten)]
+    pub releases: ReleaseArgs,
 
     /// Metadata key that receives each release's manifest digest.
-    #[arg(long = "upstream.registry.manifestref_key", env = "GB_UPSTREAM_REGISTRY_MANIFESTREF_KEY", default_value = graph_data::keys::MANIFESTREF_KEY)]
-    pub upstream_registry_manifestref_key: String,
+    #[arg(long = "upstream.registry.manifestref_key", env = "UPSTREAM_REGISTRY_MANIFESTREF_KEY", default_value = graph_data::keys::MANIFESTREF_KEY)]
+    pub manifestref_key: String,
 
     /// How many tags are scraped at once.
     #[arg(
         long = "upstream.registry.fetch_concurrency",
-        env = "GB_UPSTREAM_REGISTRY_FETCH_CONCURRENCY",
+        env = "UPSTREAM_REGISTRY_FETCH_CONCURRENCY",
         default_value_t = 16
     )]
-    pub upstream_registry_fetch_concurrency: usize,
+    pub fetch_concurrency: usize,
 
-    /// Read release images from this OCI image layout directory instead of the registry;
-    /// payloads still name the registry and repository above.
-    #[arg(
-        long = "upstream.oci_layout",
-        env = "GB_UPSTREAM_OCI_LAYOUT",
-        value_name = "DIR"
-    )]
-    pub upstream_oci_layout: Option<PathBuf>,
+    /// Graph-data from a container image.
+    #[command(flatten)]
+    pub graph_data_image: GraphDataImageArgs,
 
-    /// Graph-data to apply: a directory (re-read every refresh) or a `.tar.gz` file.
-    #[arg(
-        long = "upstream.graph_data",
-        env = "GB_UPSTREAM_GRAPH_DATA",
-        value_name = "PATH"
-    )]
-    pub upstream_graph_data: Option<PathBuf>,
+    /// The plugin chain a `[[plugin_settings]]` list names (comma-separated); empty:
+    /// the default chain (scrape, then edge-add-remove).
+    #[arg(long = "plugins", env = "PLUGINS", value_delimiter = ',', value_parser = PLUGIN_NAMES)]
+    pub plugins: Vec<String>,
+
+    /// Whether graph-data risks become conditional edges.
+    #[arg(long = "edge-add-remove.include_conditional_edges", env = "EDGE_ADD_REMOVE_INCLUDE_CONDITIONAL_EDGES", action = clap::ArgAction::Set, default_value_t = true)]
+    pub include_conditional_edges: bool,
 }
 
-/// The parsed command line, and which of its values were given (on the command line or
-/// through the environment) rather than defaulted.
+/// Graph-data fetched from a container image (given a registry and repository).
+#[derive(Debug, Clone, clap::Args)]
+pub struct GraphDataImageArgs {
+    /// Registry of the graph-data image: `host[:port]` or `http://host[:port]`.
+    #[arg(
+        long = "graph-data-image.registry",
+        env = "GRAPH_DATA_IMAGE_REGISTRY",
+        value_name = "HOST[:PORT]"
+    )]
+    pub registry: Option<String>,
+    /// Repository of the graph-data image.
+    #[arg(
+        long = "graph-data-image.repository",
+        env = "GRAPH_DATA_IMAGE_REPOSITORY",
+        value_name = "REPO"
+    )]
+    pub repository: Option<String>,
+    /// Tag of the graph-data image.
+    #[arg(
+        long = "graph-data-image.tag",
+        env = "GRAPH_DATA_IMAGE_TAG",
+        default_value = "latest"
+    )]
+    pub tag: String,
+    /// Where the unpacked graph-data and `graph-data.tar.gz` are written.
+    #[arg(
+        long = "graph-data-image.output_directory",
+        env = "GRAPH_DATA_IMAGE_OUTPUT_DIRECTORY",
+        value_name = "DIR"
+    )]
+    pub output_directory: Option<PathBuf>,
+    /// Graph-data root inside the image.
+    #[arg(
+        long = "graph-data-image.graph_data_path",
+        env = "GRAPH_DATA_IMAGE_GRAPH_DATA_PATH",
+        default_value = "/"
+    )]
+    pub graph_data_path: String,
+    /// Docker `config.json` with credentials for that registry.
+    #[arg(
+        long = "graph-data-image.credentials",
+        env = "GRAPH_DATA_IMAGE_CREDENTIALS",
+        value_name = "PATH"
+    )]
+    pub credentials: Option<PathBuf>,
+    /// Directory of extra CA certificates for that registry (default: `--releases-ca-dir`'s
+    /// default).
+    #[arg(
+        long = "graph-data-image.ca_dir",
+        env = "GRAPH_DATA_IMAGE_CA_DIR",
+        value_name = "DIR"
+    )]
+    pub ca_dir: Option<PathBuf>,
+}
+
+/// The command line as given (program name first), checked by clap; the `-c` file is
+/// read when the settings are loaded.
 #[derive(Debug, Clone)]
 pub struct Args {
-    /// The values, defaults filled in.
-    pub cli: Cli,
-    /// Ids (field names) of the arguments that were given.
-    pub given: BTreeSet<String>,
+    /// The raw arguments.
+    pub argv: Vec<OsString>,
 }
 
 impl Args {
-    /// Parses `args` (the first item is the program name).
+    /// Checks `args` (the first item is the program name) against the flags.
     pub fn try_parse_from<I, T>(args: I) -> Result<Args, clap::Error>
     where
         I: IntoIterator<Item = T>,
         T: Into<OsString> + Clone,
     {
-        let command = Cli::command();
-        let matches = command.clone().try_get_matches_from(args)?;
-        let cli = Cli::from_arg_matches(&matches)?;
-        let given = command
-            .get_arguments()
-            .map(|a| a.get_id().as_str())
-            .filter(|id| {
-                matches!(
-                    matches.value_source(id),
-                    Some(ValueSource::CommandLine | ValueSource::EnvVariable)
-                )
-            })
-            .map(str::to_owned)
-            .collect();
-        Ok(Args { cli, given })
-    }
-
-    /// Whether the argument with this id (the [`Cli`] field name) was given.
-    pub fn is_given(&self, id: &str) -> bool {
-        self.given.contains(id)
+        let argv: Vec<OsString> = args.into_iter().map(Into::into).collect();
+        Cli::command().try_get_matches_from(&argv)?;
+        Ok(Args { argv })
     }
 }
 
@@ -226,8 +197,8 @@ mod tests {
     }
 
     #[test]
-    fn aliases_and_given_tracking() {
-        let args = Args::try_parse_from([
+    fn aliases() {
+        let cli = Cli::try_parse_from([
             "graph-builder",
             "--address",
             "::1",
@@ -243,28 +214,29 @@ mod tests {
             "2",
         ])
         .unwrap();
-        assert_eq!(args.cli.service_address.to_string(), "::1");
-        assert_eq!(args.cli.service_port, 1);
-        assert_eq!(args.cli.service_public_port, 2);
-        assert_eq!(args.cli.upstream_registry_url, "http://127.0.0.1:5000");
-        assert_eq!(args.cli.upstream_registry_repository, "ocp/release");
-        assert!(args.is_given("service_port"));
-        assert!(!args.is_given("status_port"));
-        assert_eq!(args.cli.status_port, 9080);
-        assert_eq!(args.cli.service_pause_secs, 300);
+        assert_eq!(cli.listen.service_address.to_string(), "::1");
+        assert_eq!(cli.listen.service_port, 1);
+        assert_eq!(cli.public_port, 2);
+        assert_eq!(
+            cli.releases.releases_registry.as_deref(),
+            Some("http://127.0.0.1:5000")
+        );
+        assert_eq!(
+            cli.releases.releases_repository.as_deref(),
+            Some("ocp/release")
+        );
+        assert_eq!(cli.listen.status_port, 9080);
+        assert_eq!(cli.pause_secs, 300);
     }
 
     #[test]
     fn mandatory_parameters_are_comma_separated() {
-        let args = Args::try_parse_from([
+        let cli = Cli::try_parse_from([
             "graph-builder",
             "--service.mandatory_client_parameters",
             "channel,arch",
         ])
         .unwrap();
-        assert_eq!(
-            args.cli.service_mandatory_client_parameters,
-            ["channel", "arch"]
-        );
+        assert_eq!(cli.listen.mandatory_client_parameters, ["channel", "arch"]);
     }
 }

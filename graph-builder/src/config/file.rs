@@ -1,229 +1,227 @@
-//! The TOML configuration file (`-c`), in the reference's format, including
-//! `[[plugin_settings]]`: exactly what the operator writes as `gb.toml` parses.
+//! The graph-builder's TOML file (`-c`, the operator's `gb.toml`) as flags: every key the
+//! format has, `[[plugin_settings]]` entries included, maps to a flag or is checked here.
 //!
-//! These are raw values: every field is optional and nothing is checked beyond its type.
-//! Unknown tables, keys and plugin names are refused, and the error names them (the
-//! reference silently ignores unknown plugin keys, which hides typos).
+//! Unknown tables, keys and plugin names are refused by name (the reference silently
+//! ignores unknown plugin keys, which hides typos), and so are plugin values this
+//! implementation cannot honour. When `[[plugin_settings]]` is present it replaces
+//! `[upstream.registry]`, and its names become `--plugins`.
 
-use std::net::IpAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use serde::Deserialize;
+use super::cli::{GRAPH_DATA_IMAGE, GRAPH_DATA_PARSE, PLUGIN_NAMES, RELEASE_SCRAPE};
+use super::common::Key::{Flag, FlagUnlessEmpty, Ignored, OneOf, Only, Refused, Verbosity};
+use super::common::{read_toml, table_flags, FileError, FileFlags, Key, SAME};
 
-use super::ConfigError;
+const CREDENTIALS: &str =
+    "put the credentials in a docker config.json and name it in credentials_path";
+const KEY_PREFIX: Key = Only(
+    "io.openshift.upgrades.graph",
+    "only the default is supported",
+);
 
-/// The whole file.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ConfigFile {
-    /// `"v"`, `"vv"` or `"vvv"`.
-    pub verbosity: Option<String>,
-    /// `[service]`.
-    #[serde(default)]
-    pub service: ServiceFile,
-    /// `[status]`.
-    #[serde(default)]
-    pub status: StatusFile,
-    /// `[upstream]`.
-    #[serde(default)]
-    pub upstream: UpstreamFile,
-    /// `[[plugin_settings]]`: when present, they replace `[upstream.registry]`.
-    #[serde(default)]
-    pub plugin_settings: Vec<PluginSettings>,
+/// The top-level keys.
+const TOP: &[(&str, Key)] = &[
+    ("verbosity", Verbosity),
+    ("service.address", SAME),
+    ("service.port", SAME),
+    ("service.public_port", SAME),
+    ("service.path_prefix", SAME),
+    ("service.mandatory_client_parameters", SAME),
+    ("service.pause_secs", SAME),
+    (
+        "service.scrape_timeout_secs",
+        Flag("service.scrape_timeout"),
+    ),
+    ("service.tracing_endpoint", SAME),
+    ("status.address", SAME),
+    ("status.port", SAME),
+    ("upstream.method", SAME),
+    (
+        "upstream.pause_secs",
+        Ignored("[upstream] pause_secs is deprecated and has no effect: use [service] pause_secs"),
+    ),
+    ("upstream.registry.url", Flag("releases-registry")),
+    ("upstream.registry.repository", Flag("releases-repository")),
+    (
+        "upstream.registry.credentials_path",
+        FlagUnlessEmpty("releases-credentials"),
+    ),
+    ("upstream.registry.manifestref_key", SAME),
+    ("upstream.registry.fetch_concurrency", SAME),
+    ("upstream.oci_layout", Flag("releases-oci-layout")),
+    ("upstream.graph_data", Flag("graph-data")),
+];
+
+/// The keys of each plugin.
+fn plugin_keys(name: &str) -> &'static [(&'static str, Key)] {
+    match name {
+        RELEASE_SCRAPE => &[
+            ("name", Ignored("")),
+            ("registry", Flag("releases-registry")),
+            ("repository", Flag("releases-repository")),
+            ("manifestref_key", Flag("upstream.registry.manifestref_key")),
+            (
+                "fetch_concurrency",
+                Flag("upstream.registry.fetch_concurrency"),
+            ),
+            ("username", Refused(CREDENTIALS)),
+            ("password", Refused(CREDENTIALS)),
+            ("credentials_path", FlagUnlessEmpty("releases-credentials")),
+            ("root_certificate_dir", Flag("releases-ca-dir")),
+        ],
+        GRAPH_DATA_IMAGE => &[
+            ("name", Ignored("")),
+            ("registry", Flag("graph-data-image.registry")),
+            ("repository", Flag("graph-data-image.repository")),
+            ("tag", Flag("graph-data-image.tag")),
+            (
+                "output_directory",
+                Flag("graph-data-image.output_directory"),
+            ),
+            ("graph_data_path", Flag("graph-data-image.graph_data_path")),
+            (
+                "output_allowlist",
+                Refused("the graph-data allowlist is fixed"),
+            ),
+            ("username", Refused(CREDENTIALS)),
+            ("password", Refused(CREDENTIALS)),
+            (
+                "credentials_path",
+                FlagUnlessEmpty("graph-data-image.credentials"),
+            ),
+            ("root_certificate_dir", Flag("graph-data-image.ca_dir")),
+            (
+                "verify_signature",
+                Only("false", "signature verification is not implemented"),
+            ),
+            ("signature_baseurl", Ignored("")),
+            ("public_keys_path", Ignored("")),
+        ],
+        GRAPH_DATA_PARSE => &[
+            ("name", Ignored("")),
+            ("data_directory", Flag("graph-data")),
+            ("key_prefix", KEY_PREFIX),
+            ("default_arch", Ignored("")),
+            (
+                "disallowed_errors",
+                OneOf(&[
+                    "file",
+                    "invalid_extension",
+                    "missing_extension",
+                    "deserialize",
+                ]),
+            ),
+        ],
+        _ => &[
+            ("name", Ignored("")),
+            ("key_prefix", KEY_PREFIX),
+            (
+                "remove_all_edges_value",
+                Only("*", "only the default \"*\" is supported"),
+            ),
+            (
+                "remove_consumed_metadata",
+                Only("false", "only false (the default) is supported"),
+            ),
+            (
+                "include_conditional_edges",
+                Flag("edge-add-remove.include_conditional_edges"),
+            ),
+        ],
+    }
 }
 
-/// `[service]`.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ServiceFile {
-    /// Listen address of the main and public listeners.
-    pub address: Option<IpAddr>,
-    /// Main port.
-    pub port: Option<u16>,
-    /// Public port.
-    pub public_port: Option<u16>,
-    /// Route prefix.
-    pub path_prefix: Option<String>,
-    /// Required query parameters.
-    pub mandatory_client_parameters: Option<Vec<String>>,
-    /// Seconds between refreshes.
-    pub pause_secs: Option<u64>,
-    /// Whole-refresh timeout in seconds.
-    pub scrape_timeout_secs: Option<u64>,
-    /// Ignored (no tracing export).
-    pub tracing_endpoint: Option<String>,
-}
-
-/// `[status]`.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct StatusFile {
-    /// Listen address of the status listener.
-    pub address: Option<IpAddr>,
-    /// Status port.
-    pub port: Option<u16>,
-}
-
-/// `[upstream]`.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct UpstreamFile {
-    /// Ignored, as by the reference.
-    pub method: Option<String>,
-    /// Deprecated by the reference, no effect (a warning says so).
-    pub pause_secs: Option<u64>,
-    /// `[upstream.registry]`.
-    pub registry: Option<RegistryFile>,
-    /// Our addition: release images from an OCI layout directory.
-    pub oci_layout: Option<PathBuf>,
-    /// Our addition: a graph-data directory or `.tar.gz`.
-    pub graph_data: Option<PathBuf>,
-}
-
-/// `[upstream.registry]`.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RegistryFile {
-    /// Registry, with optional scheme.
-    pub url: Option<String>,
-    /// Repository of the release images.
-    pub repository: Option<String>,
-    /// Docker `config.json`.
-    pub credentials_path: Option<PathBuf>,
-    /// Metadata key of the manifest digest.
-    pub manifestref_key: Option<String>,
-    /// Tags scraped at once.
-    pub fetch_concurrency: Option<usize>,
-}
-
-/// One `[[plugin_settings]]` entry, selected by its `name`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(tag = "name")]
-pub enum PluginSettings {
-    /// Scrape release images from a registry.
-    #[serde(rename = "release-scrape-dockerv2")]
-    ReleaseScrape(ReleaseScrapePlugin),
-    /// Fetch graph-data from a container image.
-    #[serde(rename = "dkrv2-secondary-metadata-scrape")]
-    GraphDataImage(GraphDataImagePlugin),
-    /// Apply a graph-data directory.
-    #[serde(rename = "openshift-secondary-metadata-parse")]
-    GraphDataParse(GraphDataParsePlugin),
-    /// Add and remove edges from metadata, compute conditional edges.
-    #[serde(rename = "edge-add-remove")]
-    EdgeAddRemove(EdgeAddRemovePlugin),
-}
-
-impl PluginSettings {
-    /// The `name` the entry was written with.
-    pub fn name(&self) -> &'static str {
-        match self {
-            PluginSettings::ReleaseScrape(_) => "release-scrape-dockerv2",
-            PluginSettings::GraphDataImage(_) => "dkrv2-secondary-metadata-scrape",
-            PluginSettings::GraphDataParse(_) => "openshift-secondary-metadata-parse",
-            PluginSettings::EdgeAddRemove(_) => "edge-add-remove",
+/// Reads `path` and returns the flags it stands for.
+pub fn flags(path: &Path) -> Result<FileFlags, FileError> {
+    let mut table = read_toml(path)?;
+    let plugins = match table.remove("plugin_settings") {
+        None => Vec::new(),
+        Some(toml::Value::Array(entries)) => entries,
+        Some(_) => {
+            return Err(key_error(
+                path,
+                "",
+                "plugin_settings",
+                "expected [[plugin_settings]] tables",
+            ))
+        }
+    };
+    let mut out = FileFlags::default();
+    if !plugins.is_empty() {
+        plugin_flags(path, &plugins, &mut out)?;
+        if let Some(toml::Value::Table(upstream)) = table.get_mut("upstream") {
+            if upstream.remove("registry").is_some() {
+                out.warnings.push(
+                    "[upstream.registry] is ignored: [[plugin_settings]] replaces it".to_owned(),
+                );
+            }
         }
     }
+    // After the plugins, so `[upstream] graph_data` wins over a plugin's data_directory.
+    table_flags(path, "", &table, TOP, &mut out)?;
+    Ok(out)
 }
 
-/// `release-scrape-dockerv2` keys.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ReleaseScrapePlugin {
-    /// Registry, with optional scheme (default `quay.io`).
-    pub registry: Option<String>,
-    /// Repository (default `openshift-release-dev/ocp-release`).
-    pub repository: Option<String>,
-    /// Metadata key of the manifest digest.
-    pub manifestref_key: Option<String>,
-    /// Tags scraped at once (default 16).
-    pub fetch_concurrency: Option<usize>,
-    /// Inline user name (refused: use `credentials_path`).
-    pub username: Option<String>,
-    /// Inline password (refused: use `credentials_path`).
-    pub password: Option<String>,
-    /// Docker `config.json`; an empty string means unset.
-    pub credentials_path: Option<PathBuf>,
-    /// Extra CA certificates (default `/etc/pki/ca-trust/extracted/`).
-    pub root_certificate_dir: Option<PathBuf>,
-}
-
-/// `dkrv2-secondary-metadata-scrape` keys.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct GraphDataImagePlugin {
-    /// Registry of the graph-data image.
-    pub registry: Option<String>,
-    /// Repository of the graph-data image (required).
-    pub repository: Option<String>,
-    /// Tag (default `latest`).
-    pub tag: Option<String>,
-    /// Where the unpacked graph-data and `graph-data.tar.gz` go (required).
-    pub output_directory: Option<PathBuf>,
-    /// Graph-data root inside the image (default `/`).
-    pub graph_data_path: Option<String>,
-    /// Extra path regexes to keep (refused: the allowlist is fixed).
-    pub output_allowlist: Option<Vec<String>>,
-    /// Inline user name (refused).
-    pub username: Option<String>,
-    /// Inline password (refused).
-    pub password: Option<String>,
-    /// Docker `config.json`.
-    pub credentials_path: Option<PathBuf>,
-    /// Extra CA certificates.
-    pub root_certificate_dir: Option<PathBuf>,
-    /// Signature verification (only `false` is supported).
-    pub verify_signature: Option<bool>,
-    /// Signature store (unused without verification).
-    pub signature_baseurl: Option<String>,
-    /// Public keys (unused without verification).
-    pub public_keys_path: Option<PathBuf>,
-}
-
-/// `openshift-secondary-metadata-parse` keys.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct GraphDataParsePlugin {
-    /// The graph-data directory (or `.tar.gz`).
-    pub data_directory: Option<PathBuf>,
-    /// Metadata key prefix (only the default is supported).
-    pub key_prefix: Option<String>,
-    /// Unused by the reference too.
-    pub default_arch: Option<String>,
-    /// Which graph-data errors fail the refresh. We fail on every error, always.
-    pub disallowed_errors: Option<Vec<String>>,
-}
-
-/// `edge-add-remove` keys.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct EdgeAddRemovePlugin {
-    /// Metadata key prefix (only the default is supported).
-    pub key_prefix: Option<String>,
-    /// Value of `previous.remove` meaning "all" (only `*` is supported).
-    pub remove_all_edges_value: Option<String>,
-    /// Whether consumed keys are dropped (only `false` is supported).
-    pub remove_consumed_metadata: Option<bool>,
-    /// Whether conditional edges are computed (default true).
-    pub include_conditional_edges: Option<bool>,
-}
-
-impl ConfigFile {
-    /// Reads and parses a file.
-    pub fn read(path: &Path) -> Result<ConfigFile, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::ReadFile {
-            path: path.to_owned(),
-            source,
-        })?;
-        ConfigFile::parse(&text).map_err(|source| ConfigError::ParseFile {
-            path: path.to_owned(),
-            source: Box::new(source),
-        })
+fn plugin_flags(
+    path: &Path,
+    entries: &[toml::Value],
+    out: &mut FileFlags,
+) -> Result<(), FileError> {
+    let mut names = Vec::new();
+    for entry in entries {
+        let Some(entry) = entry.as_table() else {
+            return Err(key_error(
+                path,
+                "",
+                "plugin_settings",
+                "expected [[plugin_settings]] tables",
+            ));
+        };
+        let name = match entry.get("name").and_then(toml::Value::as_str) {
+            Some(name) if PLUGIN_NAMES.contains(&name) => name,
+            other => {
+                let problem = format!("{:?} is not one of {PLUGIN_NAMES:?}", other.unwrap_or(""));
+                return Err(key_error(path, "[[plugin_settings]] ", "name", &problem));
+            }
+        };
+        let section = format!("[[plugin_settings]] {name} ");
+        if name == GRAPH_DATA_IMAGE {
+            for required in ["registry", "repository"] {
+                if entry
+                    .get(required)
+                    .and_then(toml::Value::as_str)
+                    .is_none_or(str::is_empty)
+                {
+                    return Err(key_error(path, &section, required, "required"));
+                }
+            }
+        }
+        let mut flags = FileFlags::default();
+        table_flags(path, &section, entry, plugin_keys(name), &mut flags)?;
+        // With an image, the graph-data comes from it; the parse entry names where it goes.
+        let image = entries
+            .iter()
+            .any(|e| e.get("name").and_then(toml::Value::as_str) == Some(GRAPH_DATA_IMAGE));
+        if name == GRAPH_DATA_PARSE && image {
+            flags
+                .flags
+                .retain(|f| !f.to_string_lossy().starts_with("--graph-data="));
+        }
+        out.flags.extend(flags.flags);
+        out.warnings.extend(flags.warnings);
+        names.push(name);
     }
+    out.flags
+        .push(format!("--plugins={}", names.join(",")).into());
+    Ok(())
+}
 
-    /// Parses file content.
-    pub fn parse(text: &str) -> Result<ConfigFile, toml::de::Error> {
-        toml::from_str(text)
+fn key_error(path: &Path, section: &str, key: &str, problem: &str) -> FileError {
+    FileError::Key {
+        path: path.to_owned(),
+        section: section.to_owned(),
+        key: key.to_owned(),
+        problem: problem.to_owned(),
     }
 }
 
@@ -231,39 +229,53 @@ impl ConfigFile {
 mod tests {
     use super::*;
 
+    fn flags_of(toml: &str) -> Result<Vec<String>, String> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gb.toml");
+        std::fs::write(&path, toml).unwrap();
+        flags(&path)
+            .map(|f| {
+                f.flags
+                    .iter()
+                    .map(|f| f.to_string_lossy().into_owned())
+                    .collect()
+            })
+            .map_err(|e| e.to_string())
+    }
+
     #[test]
     fn unknown_plugin_names_are_named() {
-        let err = ConfigFile::parse("[[plugin_settings]]\nname = \"quay-metadata\"\n").unwrap_err();
-        let text = err.to_string();
+        let text = flags_of("[[plugin_settings]]\nname = \"quay-metadata\"\n").unwrap_err();
         assert!(text.contains("quay-metadata"), "{text}");
         assert!(text.contains("release-scrape-dockerv2"), "{text}");
     }
 
     #[test]
     fn unknown_plugin_keys_are_named() {
-        let err = ConfigFile::parse(
-            "[[plugin_settings]]\nname = \"edge-add-remove\"\nkey_prefx = \"x\"\n",
-        )
-        .unwrap_err();
-        assert!(err.to_string().contains("key_prefx"), "{err}");
+        let err = flags_of("[[plugin_settings]]\nname = \"edge-add-remove\"\nkey_prefx = \"x\"\n")
+            .unwrap_err();
+        assert!(err.contains("key_prefx"), "{err}");
     }
 
     #[test]
     fn unknown_top_level_keys_are_named() {
-        let err = ConfigFile::parse("[service]\npause = 3\n").unwrap_err();
-        assert!(err.to_string().contains("pause"), "{err}");
+        let err = flags_of("[service]\npause = 3\n").unwrap_err();
+        assert!(err.contains("service.pause"), "{err}");
     }
 
     #[test]
     fn plugin_entries_keep_their_keys() {
-        let file = ConfigFile::parse(
+        let flags = flags_of(
             "[[plugin_settings]]\nname = \"release-scrape-dockerv2\"\nregistry = \"r\"\nfetch_concurrency = 4\n",
         )
         .unwrap();
-        let [PluginSettings::ReleaseScrape(p)] = file.plugin_settings.as_slice() else {
-            panic!("{file:?}");
-        };
-        assert_eq!(p.registry.as_deref(), Some("r"));
-        assert_eq!(p.fetch_concurrency, Some(4));
+        assert_eq!(
+            flags,
+            [
+                "--releases-registry=r",
+                "--upstream.registry.fetch_concurrency=4",
+                "--plugins=release-scrape-dockerv2"
+            ]
+        );
     }
 }

@@ -1,29 +1,27 @@
-//! Configuration in two named steps: the raw inputs ([`Args`] from the
-//! command line and environment, [`ConfigFile`] from `-c`) become validated [`Settings`]
-//! in [`Settings::from_parts`].
+//! Configuration: the command line ([`Cli`]), with the `-c` file's flags under it and
+//! environment fallbacks ([`common::parse_layered`]), checked into the [`Settings`] the
+//! graph-builder runs with.
 //!
-//! Precedence, per value: a flag (or its environment variable) wins over the file, and
-//! the file wins over the default. The reference merges the other way round (the file
-//! wins) although its documentation says the command line does; we do what it says.
-//! The `--upstream.registry.*` flags also win over a `release-scrape-dockerv2` entry.
+//! One precedence, per value: command line, then environment (`GB_*`), then file, then
+//! default. The reference lets the file win although its documentation says the command
+//! line does; we do what it says.
 
 pub mod cli;
+pub mod common;
 pub mod file;
-mod plugins;
 
 use std::collections::BTreeSet;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
 pub use cli::{Args, Cli};
-pub use file::{ConfigFile, PluginSettings};
+pub use common::{FileError, LoadError};
 
 use crate::graph_data_source::GraphDataImageSettings;
-use crate::registry::Target;
+use crate::registry::{redact_url, ClientConfig, Target};
 use crate::scrape::ScrapeSettings;
-use plugins::{edge_add_remove_settings, graph_data_settings, scrape_settings, Plugins};
-
+use cli::{EDGE_ADD_REMOVE, GRAPH_DATA_PARSE, PLUGIN_NAMES, RELEASE_SCRAPE};
 /// What the graph-builder runs with, validated.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -65,8 +63,8 @@ pub struct ServiceSettings {
 pub struct RefreshSettings {
     /// Pause between the end of one refresh and the start of the next.
     pub pause: Duration,
-    /// Limit on one whole refresh.
-    pub timeout: Option<Duration>,
+    /// Limit on one whole refresh (always finite: a hung registry must not stall it).
+    pub timeout: Duration,
 }
 
 /// Where release images come from.
@@ -102,51 +100,28 @@ pub struct EdgeAddRemoveSettings {
 /// Why the configuration is refused. Each names the file, flag or key at fault.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    /// The `-c` file cannot be read.
-    #[error("cannot read config file {}", path.display())]
-    ReadFile {
-        /// The file.
-        path: PathBuf,
-        /// The I/O error.
-        source: std::io::Error,
-    },
-    /// The `-c` file is not valid TOML of our format (unknown keys and plugins included).
-    #[error("invalid config file {}", path.display())]
-    ParseFile {
-        /// The file.
-        path: PathBuf,
-        /// The parser's message (it names the key and line).
-        source: Box<toml::de::Error>,
-    },
+    /// The command line or the `-c` file is refused.
+    #[error(transparent)]
+    Load(#[from] LoadError),
     /// A value is out of range or malformed.
     #[error("invalid {field} {value:?}: {reason}")]
     Invalid {
         /// The flag or key (`service.pause_secs`).
         field: String,
-        /// The value as given.
+        /// The value as given (a URL's user and password are not shown).
         value: String,
         /// What is wrong.
-        reason: String,
-    },
-    /// A plugin key whose value this implementation does not support.
-    #[error("[[plugin_settings]] {plugin}: key `{key}` is not supported: {reason}")]
-    Unsupported {
-        /// The plugin `name`.
-        plugin: &'static str,
-        /// The key.
-        key: &'static str,
-        /// What to do instead.
         reason: String,
     },
     /// The same plugin listed twice.
     #[error("[[plugin_settings]] {0} is listed more than once")]
     DuplicatePlugin(&'static str),
     /// `[[plugin_settings]]` without a release source.
-    #[error("[[plugin_settings]] has no release-scrape-dockerv2 entry (and no --upstream.oci_layout): there would be no releases")]
+    #[error("[[plugin_settings]] has no release-scrape-dockerv2 entry (and no --releases-oci-layout): there would be no releases")]
     NoReleaseSource,
 }
 
-pub(super) fn invalid(field: &str, value: impl ToString, reason: impl Into<String>) -> ConfigError {
+fn invalid(field: &str, value: impl ToString, reason: impl Into<String>) -> ConfigError {
     ConfigError::Invalid {
         field: field.to_owned(),
         value: value.to_string(),
@@ -155,154 +130,108 @@ pub(super) fn invalid(field: &str, value: impl ToString, reason: impl Into<Strin
 }
 
 impl Settings {
-    /// Reads the `-c` file if one is given, then validates everything.
+    /// Reads the `-c` file if one is given, merges it under the command line and checks
+    /// the result.
     pub fn load(args: &Args) -> Result<Settings, ConfigError> {
-        let file = match &args.cli.config {
-            Some(path) => ConfigFile::read(path)?,
-            None => ConfigFile::default(),
-        };
-        Settings::from_parts(args, file)
+        let (cli, warnings) = common::parse_layered::<Cli>(&args.argv, file::flags)?;
+        Settings::from_cli(cli, warnings)
     }
 
-    /// The second step: merges the command line over the file and validates the result.
-    pub fn from_parts(args: &Args, file: ConfigFile) -> Result<Settings, ConfigError> {
-        let cli = &args.cli;
-        let mut warnings = Vec::new();
-        // A given flag wins; otherwise the file; otherwise the default clap filled in.
-        macro_rules! merged {
-            ($id:literal, $cli:expr, $file:expr) => {
-                if args.is_given($id) {
-                    $cli.clone()
-                } else {
-                    $file.clone().unwrap_or_else(|| $cli.clone())
-                }
-            };
-        }
-
-        let verbosity = if cli.log.verbosity > 0 {
-            cli.log.verbosity
-        } else {
-            match file.verbosity.as_deref() {
-                None | Some("") => 0,
-                Some(v) if v.chars().all(|c| c == 'v') => u8::try_from(v.len()).unwrap_or(u8::MAX),
-                Some(v) => {
-                    return Err(invalid("verbosity", v, "expected \"v\", \"vv\" or \"vvv\""))
-                }
-            }
-        };
-
-        let address: IpAddr = merged!("service_address", cli.service_address, file.service.address);
-        let port: u16 = merged!("service_port", cli.service_port, file.service.port);
-        let public_port: u16 = merged!(
-            "service_public_port",
-            cli.service_public_port,
-            file.service.public_port
-        );
-        let prefix: String = merged!(
-            "service_path_prefix",
-            cli.service_path_prefix,
-            file.service.path_prefix
-        );
-        let mandatory: Vec<String> = merged!(
-            "service_mandatory_client_parameters",
-            cli.service_mandatory_client_parameters,
-            file.service.mandatory_client_parameters
-        );
-        let status_address: IpAddr =
-            merged!("status_address", cli.status_address, file.status.address);
-        let status_port: u16 = merged!("status_port", cli.status_port, file.status.port);
+    /// Checks the merged command line.
+    pub fn from_cli(cli: Cli, mut warnings: Vec<String>) -> Result<Settings, ConfigError> {
+        let listen = &cli.listen;
         let service = ServiceSettings {
-            main: SocketAddr::new(address, port),
-            public: SocketAddr::new(address, public_port),
-            path_prefix: graph_data::keys::normalize_prefix(&prefix),
-            mandatory_client_parameters: mandatory
+            main: SocketAddr::new(listen.service_address, listen.service_port),
+            public: SocketAddr::new(listen.service_address, cli.public_port),
+            path_prefix: graph_data::keys::normalize_prefix(
+                listen.path_prefix.as_deref().unwrap_or(""),
+            ),
+            mandatory_client_parameters: listen
+                .mandatory_client_parameters
                 .iter()
                 .map(|p| p.trim().to_owned())
                 .filter(|p| !p.is_empty())
                 .collect(),
         };
-        let status = SocketAddr::new(status_address, status_port);
+        let status = SocketAddr::new(listen.status_address, listen.status_port);
         check_distinct_ports(&service, status)?;
-
-        let pause_secs: u64 = merged!(
-            "service_pause_secs",
-            cli.service_pause_secs,
-            file.service.pause_secs
-        );
-        if pause_secs == 0 {
+        if cli.pause_secs == 0 {
             return Err(invalid("service.pause_secs", 0, "must be greater than 0"));
         }
-        let timeout_secs = if args.is_given("service_scrape_timeout") {
-            cli.service_scrape_timeout
-        } else {
-            file.service
-                .scrape_timeout_secs
-                .or(cli.service_scrape_timeout)
-        };
-        if timeout_secs == Some(0) {
+        if cli.scrape_timeout == 0 {
             return Err(invalid(
-                "service.scrape_timeout_secs",
+                "service.scrape_timeout",
                 0,
-                "must be greater than 0 (omit it for no limit)",
+                "must be greater than 0",
             ));
         }
         let refresh = RefreshSettings {
-            pause: Duration::from_secs(pause_secs),
-            timeout: timeout_secs.map(Duration::from_secs),
+            pause: Duration::from_secs(cli.pause_secs),
+            timeout: Duration::from_secs(cli.scrape_timeout),
         };
-
-        if cli.service_tracing_endpoint.is_some() || file.service.tracing_endpoint.is_some() {
+        if listen.tracing_endpoint.is_some() {
             warnings.push(
                 "service.tracing_endpoint is ignored: tracing export is not supported".to_owned(),
             );
         }
-        if file.upstream.pause_secs.is_some() {
-            warnings.push(
-                "[upstream] pause_secs is deprecated and has no effect: use [service] pause_secs"
-                    .to_owned(),
-            );
-        }
 
-        let plugins = Plugins::collect(&file.plugin_settings)?;
-        if !file.plugin_settings.is_empty() && file.upstream.registry.is_some() {
-            warnings
-                .push("[upstream.registry] is ignored: [[plugin_settings]] replaces it".to_owned());
+        let mut plugins: Vec<&'static str> = Vec::new();
+        for name in &cli.plugins {
+            // Clap accepts only these names; the lookup gives the `'static` one.
+            let name = PLUGIN_NAMES
+                .into_iter()
+                .find(|n| n == name)
+                .unwrap_or(RELEASE_SCRAPE);
+            if plugins.contains(&name) {
+                return Err(ConfigError::DuplicatePlugin(name));
+            }
+            plugins.push(name);
         }
-        let graph_data = graph_data_settings(args, &file, &plugins, &mut warnings)?;
-        let edge_add_remove = if file.plugin_settings.is_empty() {
-            Some(EdgeAddRemoveSettings {
-                include_conditional_edges: true,
-            })
-        } else {
-            plugins
-                .edge_add_remove
-                .map(edge_add_remove_settings)
-                .transpose()?
+        let listed = |name| plugins.is_empty() || plugins.contains(&name);
+        let graph_data = graph_data_settings(
+            &cli,
+            listed(GRAPH_DATA_PARSE) && !plugins.is_empty(),
+            &mut warnings,
+        )?;
+        let edge_add_remove = listed(EDGE_ADD_REMOVE).then_some(EdgeAddRemoveSettings {
+            include_conditional_edges: cli.include_conditional_edges,
+        });
+        let releases = &cli.releases;
+        let scrape = ScrapeSettings {
+            registry: releases
+                .releases_registry
+                .clone()
+                .unwrap_or_else(|| "quay.io".to_owned()),
+            repository: releases
+                .releases_repository
+                .clone()
+                .unwrap_or_else(|| "openshift-release-dev/ocp-release".to_owned()),
+            client: ClientConfig {
+                credentials_path: releases.releases_credentials.clone(),
+                ca_dir: Some(releases.releases_ca_dir.clone()),
+                ..ClientConfig::default()
+            },
+            fetch_concurrency: cli.fetch_concurrency,
+            manifestref_key: cli.manifestref_key.clone(),
         };
-        let scrape = scrape_settings(args, &file, &plugins)?;
-        let oci_layout = if args.is_given("upstream_oci_layout") {
-            cli.upstream_oci_layout.clone()
-        } else {
-            file.upstream.oci_layout.clone()
-        };
-        let releases = match oci_layout {
-            Some(dir) => {
-                let target = Target::parse(&scrape.registry, &scrape.repository).map_err(|e| {
-                    invalid("upstream.registry.url", &scrape.registry, e.to_string())
-                })?;
-                ReleaseSourceSettings::OciLayout {
-                    dir,
-                    payload_repository: format!("{}/{}", target.host, target.repository),
-                }
-            }
-            None if !file.plugin_settings.is_empty() && plugins.release_scrape.is_none() => {
-                return Err(ConfigError::NoReleaseSource)
-            }
+        if scrape.fetch_concurrency == 0 {
+            return Err(invalid(
+                "upstream.registry.fetch_concurrency",
+                0,
+                "must be greater than 0",
+            ));
+        }
+        let target = check_target("releases-registry", &scrape.registry, &scrape.repository)?;
+        let releases = match releases.releases_oci_layout.clone() {
+            Some(dir) => ReleaseSourceSettings::OciLayout {
+                dir,
+                payload_repository: format!("{}/{}", target.host, target.repository),
+            },
+            None if !listed(RELEASE_SCRAPE) => return Err(ConfigError::NoReleaseSource),
             None => ReleaseSourceSettings::Registry(Box::new(scrape)),
         };
-
         Ok(Settings {
-            verbosity,
+            verbosity: cli.log.verbosity,
             log_format: cli.log.log_format,
             service,
             status,
@@ -313,6 +242,79 @@ impl Settings {
             warnings,
         })
     }
+}
+
+/// Parses a registry and repository; the error shows the registry without its password.
+fn check_target(field: &str, registry: &str, repository: &str) -> Result<Target, ConfigError> {
+    Target::parse(registry, repository).map_err(|e| {
+        invalid(
+            field,
+            format!("{}/{repository}", redact_url(registry)),
+            e.to_string(),
+        )
+    })
+}
+
+/// The graph-data: `--graph-data` (or a file key), else the image, else nothing, which
+/// is an error when the plugin list names the parse step.
+fn graph_data_settings(
+    cli: &Cli,
+    parse_listed: bool,
+    warnings: &mut Vec<String>,
+) -> Result<Option<GraphDataSettings>, ConfigError> {
+    let image = &cli.graph_data_image;
+    let image = match (&image.registry, &image.repository) {
+        (None, None) => None,
+        (Some(registry), Some(repository)) => {
+            check_target("graph-data-image.registry", registry, repository)?;
+            let defaults = ScrapeSettings::default().client;
+            Some(GraphDataImageSettings {
+                registry: registry.clone(),
+                repository: repository.clone(),
+                tag: image.tag.clone(),
+                client: ClientConfig {
+                    credentials_path: image.credentials.clone(),
+                    ca_dir: image.ca_dir.clone().or(defaults.ca_dir),
+                    ..defaults
+                },
+                graph_data_path: image.graph_data_path.clone(),
+                output_directory: image.output_directory.clone(),
+            })
+        }
+        (Some(_), None) => {
+            return Err(invalid(
+                "graph-data-image.repository",
+                "",
+                "required with --graph-data-image.registry",
+            ))
+        }
+        (None, Some(_)) => {
+            return Err(invalid(
+                "graph-data-image.registry",
+                "",
+                "required with --graph-data-image.repository",
+            ))
+        }
+    };
+    Ok(match (&cli.releases.graph_data, image) {
+        (Some(path), _) => Some(GraphDataSettings::Path(path.clone())),
+        (None, Some(image)) => Some(GraphDataSettings::Image(Box::new(image))),
+        (None, None) if parse_listed => {
+            return Err(invalid(
+                "[[plugin_settings]] openshift-secondary-metadata-parse data_directory",
+                "",
+                "required (or give --graph-data)",
+            ))
+        }
+        (None, None) => {
+            warnings.push(
+                "no graph-data configured (--graph-data, openshift-secondary-metadata-parse \
+                 or dkrv2-secondary-metadata-scrape): releases carry no channels"
+                    .to_owned(),
+            );
+            None
+        }
+    })
 }
 
 fn check_distinct_ports(service: &ServiceSettings, status: SocketAddr) -> Result<(), ConfigError> {

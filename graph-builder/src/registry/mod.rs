@@ -28,6 +28,17 @@ use url::Url;
 pub use client::{BlobReadError, Client, ClientConfig, Limits, RetryPolicy};
 pub use error::{ErrorKind, Limited, RegistryError, RegistryErrorBody};
 
+/// `url` with its user and password (`user:password@`) replaced by `***`, for messages:
+/// a registry or URL given with credentials in it is never echoed whole.
+pub fn redact_url(url: &str) -> String {
+    let (scheme, rest) = url.split_at(url.find("://").map_or(0, |i| i + 3));
+    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+    match authority.rfind('@') {
+        Some(at) => format!("{scheme}***{}", &rest[at..]),
+        None => url.to_owned(),
+    }
+}
+
 /// A parsed registry target.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
@@ -47,7 +58,7 @@ impl Target {
         let invalid = |reason: String| {
             RegistryError::setup(ErrorKind::InvalidSetting {
                 field: "registry",
-                value: registry.to_string(),
+                value: redact_url(registry),
                 reason,
             })
         };
@@ -99,6 +110,17 @@ mod tests {
     use super::*;
 
     #[test]
+    fn userinfo_is_redacted() {
+        assert_eq!(
+            redact_url("https://u:p@host:5000/a@b"),
+            "https://***@host:5000/a@b"
+        );
+        assert_eq!(redact_url("u:p@host/r"), "***@host/r");
+        assert_eq!(redact_url("http://host:5000/x"), "http://host:5000/x");
+        assert_eq!(redact_url("quay.io"), "quay.io");
+    }
+
+    #[test]
     fn targets() {
         let t = Target::parse("quay.io", "openshift-release-dev/ocp-release").unwrap();
         assert_eq!(t.base.as_str(), "https://quay.io/");
@@ -118,6 +140,13 @@ mod tests {
             ("mirror.example:8443", "ns/release")
         );
         assert!(Target::parse("ftp://x", "r").is_err());
+        let err = Target::parse("ftp://me:s3cret@x", "r")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            !err.contains("s3cret") && err.contains("ftp://***@x"),
+            "{err}"
+        );
         assert!(Target::parse("quay.io", "").is_err());
     }
 }

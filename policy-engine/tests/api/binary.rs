@@ -91,7 +91,7 @@ async fn json_log_format_writes_one_object_per_record() {
             &format!("http://127.0.0.1:{upstream_port}/v1/graph"),
         ])
         .env_remove("RUST_LOG")
-        .env_remove("LOG_FORMAT")
+        .env_remove("PE_LOG_FORMAT")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
