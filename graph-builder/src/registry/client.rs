@@ -11,6 +11,12 @@
 //! backoff of [`RetryPolicy`]; 4xx never are. A 401 triggers one re-authentication from the
 //! response's challenge (Bearer token or Basic), then the request is sent once more. Every
 //! body is read against a limit of [`Limits`] and every request has a total deadline.
+//!
+//! Credentials and tokens go to the registry origin (scheme, host, port) and nowhere else.
+//! Redirects are followed here, by hand and at most [`MAX_REDIRECTS`] deep, so that each
+//! hop decides afresh whether it carries `Authorization`: a blob redirected to storage on
+//! another origin is fetched without it, as are a `Link`, upload `Location` or token realm
+//! elsewhere.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -18,7 +24,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use reqwest::header::{ACCEPT, AUTHORIZATION, WWW_AUTHENTICATE};
+use reqwest::header::{ACCEPT, AUTHORIZATION, LOCATION, WWW_AUTHENTICATE};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use url::Url;
 
@@ -33,6 +39,9 @@ use super::Target;
 /// A blob's bytes as they arrive; a failure of the source is a [`BlobReadError`] inside
 /// the `io::Error`, so that readers further down (gzip, tar) can tell it from bad content.
 pub(crate) type BlobStream = futures::stream::BoxStream<'static, std::io::Result<Bytes>>;
+
+/// Redirects followed for one request before giving up (a blob to its storage is one).
+pub(crate) const MAX_REDIRECTS: usize = 5;
 
 /// `Docker-Content-Digest`.
 pub(crate) const CONTENT_DIGEST: &str = "docker-content-digest";
@@ -215,6 +224,8 @@ impl Client {
             .user_agent(concat!("graph-builder/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(config.limits.connect_timeout)
             .read_timeout(config.limits.read_timeout)
+            // Followed in `Session::execute`, which decides per hop about credentials.
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|source| {
                 RegistryError::new(&target.host, "", "", ErrorKind::HttpClient(source))
@@ -231,7 +242,10 @@ impl Client {
     /// The same registry, CA certificates and settings for another repository, with a
     /// token of its own.
     pub fn for_repository(&self, repository: &str) -> Result<Client, RegistryError> {
-        let target = Target::parse(self.target.base.as_str(), repository)?;
+        let target = Target {
+            url_credentials: self.target.url_credentials.clone(),
+            ..Target::parse(self.target.base.as_str(), repository)?
+        };
         Ok(Client {
             target,
             authorization: Arc::default(),
@@ -255,7 +269,8 @@ impl Client {
             Some(path) => credentials_for(path, &self.target.host, &self.target.repository)
                 .map_err(|kind| self.error("credentials", kind))?,
             None => None,
-        };
+        }
+        .or_else(|| self.target.url_credentials.clone());
         if self.config.credentials_path.is_some() && credentials.is_none() {
             tracing::debug!(registry = %self.target.host, "no credentials entry; going anonymously");
         }
@@ -357,8 +372,35 @@ impl Session {
         self.error(item, kind)
     }
 
-    /// Sends with retries on transport errors, 5xx and 429; returns any other response.
+    /// Sends `method url` (built per hop and attempt by `build`), following redirects:
+    /// any of them for GET and HEAD, the method-keeping 307 and 308 for the rest. A
+    /// redirect without a usable `Location` is returned as it is.
     async fn execute(
+        &self,
+        item: &str,
+        method: &Method,
+        url: &Url,
+        build: impl Fn(&Url) -> RequestBuilder,
+    ) -> Result<Response, RegistryError> {
+        let mut url = url.clone();
+        let mut hops = 0;
+        loop {
+            let response = self.execute_once(item, || build(&url)).await?;
+            let Some(next) = redirect_target(method, &response, &url) else {
+                return Ok(response);
+            };
+            hops += 1;
+            if hops > MAX_REDIRECTS {
+                let reason = format!("redirected more than {MAX_REDIRECTS} times");
+                return Err(self.protocol(item, reason));
+            }
+            tracing::debug!(%item, status = %response.status(), to = %next, "following a redirect");
+            url = next;
+        }
+    }
+
+    /// Sends with retries on transport errors, 5xx and 429; returns any other response.
+    async fn execute_once(
         &self,
         item: &str,
         build: impl Fn() -> RequestBuilder,
@@ -424,16 +466,22 @@ impl Session {
         loop {
             let authorization = self.client.authorization.read().expect("lock").clone();
             let response = self
-                .execute(item, || {
+                .execute(item, &method, &url, |to| {
                     let mut request =
-                        customize(self.client.http.request(method.clone(), url.clone()));
+                        customize(self.client.http.request(method.clone(), to.clone()));
                     if let Some(AuthHeader(value)) = &authorization {
-                        request = request.header(AUTHORIZATION, value);
+                        if self.target().same_origin(to) {
+                            request = request.header(AUTHORIZATION, value);
+                        }
                     }
                     request
                 })
                 .await?;
-            if response.status() != StatusCode::UNAUTHORIZED {
+            // Only the registry's own challenge is answered: a 401 from elsewhere (storage
+            // a blob was redirected to) must not make us fetch tokens where it says.
+            if response.status() != StatusCode::UNAUTHORIZED
+                || !self.target().same_origin(response.url())
+            {
                 return Ok(response);
             }
             if reauthenticated {
@@ -538,19 +586,29 @@ impl Session {
                 ),
             );
         }
+        if self.credentials.is_some() && !self.target().same_origin(&url) {
+            tracing::debug!(%item, %realm, "token realm is on another origin; asking it anonymously");
+        }
         let response = self
-            .execute(&format!("token from {realm}"), || {
-                let request = self.client.http.get(url.clone());
+            .execute(&format!("token from {realm}"), &Method::GET, &url, |to| {
+                let request = self.client.http.get(to.clone());
                 match &self.credentials {
-                    Some(c) => request.basic_auth(&c.username, Some(&c.password)),
-                    None => request,
+                    Some(c) if self.target().same_origin(to) => {
+                        request.basic_auth(&c.username, Some(&c.password))
+                    }
+                    _ => request,
                 }
             })
             .await?;
         if !response.status().is_success() {
             let status = response.status();
             let errors = self.read_error_body(response).await;
-            let reason = self.refusal(&format!("token endpoint {realm} answered {status}"));
+            let what = format!("token endpoint {realm} answered {status}");
+            let reason = if self.credentials.is_some() && !self.target().same_origin(&url) {
+                format!("{what}; it is on another origin than the registry, so it was asked without credentials")
+            } else {
+                self.refusal(&what)
+            };
             return Err(self.unauthorized(item, &reason, errors));
         }
         let body = self
@@ -593,6 +651,25 @@ impl Session {
 /// Whether a refused certificate is somewhere in the chain.
 pub(crate) fn is_certificate_error(error: &reqwest::Error) -> bool {
     super::tls::refusal(error).is_some()
+}
+
+/// Where a redirect of `method` sends it, if `response` is one we follow.
+fn redirect_target(method: &Method, response: &Response, from: &Url) -> Option<Url> {
+    let status = response.status();
+    let follows = match status {
+        StatusCode::TEMPORARY_REDIRECT | StatusCode::PERMANENT_REDIRECT => true,
+        StatusCode::MOVED_PERMANENTLY | StatusCode::FOUND | StatusCode::SEE_OTHER => {
+            method == Method::GET || method == Method::HEAD
+        }
+        _ => false,
+    };
+    if !follows {
+        return None;
+    }
+    let location = response.headers().get(LOCATION)?.to_str().ok()?;
+    from.join(location)
+        .ok()
+        .filter(|to| matches!(to.scheme(), "http" | "https"))
 }
 
 /// A `Retry-After` in seconds, capped at `max`.
