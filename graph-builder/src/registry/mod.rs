@@ -5,7 +5,8 @@
 //! - [`auth`]: docker `config.json` credentials and `WWW-Authenticate` challenges,
 //! - [`ca`]: extra CA certificates from a directory,
 //! - [`tls`]: which registry certificates are trusted, and refusals that say why not,
-//! - `client`: the client, its settings and limits, requests, retries and authentication;
+//! - `client`: the client, its settings and limits, requests, retries and redirects;
+//!   `authorize`: where credentials go, and answering 401 challenges;
 //!   `fetch`: tags, manifests and blobs,
 //! - [`manifest`]: the four manifest kinds and digests,
 //! - [`push`]: blob and manifest uploads (the graph-data image tool),
@@ -14,6 +15,7 @@
 //! It knows nothing of releases: what the bytes mean is the scrape's business.
 
 pub mod auth;
+mod authorize;
 pub mod ca;
 pub(crate) mod client;
 pub mod error;
