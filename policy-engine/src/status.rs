@@ -85,8 +85,9 @@ impl StatusDocument {
     pub fn of(state: &StatusState) -> StatusDocument {
         let current = state.source.current();
         let ready = current.snapshot.is_some();
-        let not_ready = (!ready).then(|| match &current.last_error {
-            Some((error, _)) => format!("no graph yet: {error}"),
+        let message = current.failure_message();
+        let not_ready = (!ready).then(|| match &message {
+            Some(error) => format!("no graph yet: {error}"),
             None => "no graph yet: waiting for the first one".to_owned(),
         });
         StatusDocument {
@@ -100,8 +101,8 @@ impl StatusDocument {
                 revision: s.revision(),
                 nodes: s.graph().len(),
             }),
-            last_error: current.last_error.as_ref().map(|(error, at)| LastError {
-                message: error.to_string(),
+            last_error: current.last_error.as_ref().map(|(_, at)| LastError {
+                message: message.clone().unwrap_or_default(),
                 at: graph_builder::report::rfc3339(*at),
                 age_seconds: at.elapsed().unwrap_or_default().as_secs(),
             }),
@@ -120,10 +121,14 @@ async fn livez() -> HttpResponse {
 
 async fn readyz(state: web::Data<StatusState>) -> HttpResponse {
     let current = state.source.current();
-    match (current.snapshot, current.last_error) {
+    let message = current.failure_message();
+    match (
+        current.snapshot,
+        current.last_error.map(|(_, at)| at).zip(message),
+    ) {
         (Some(_), None) => HttpResponse::Ok().finish(),
         // Still ready (the last good graph is served), but say what is wrong and since when.
-        (Some(snapshot), Some((error, at))) => {
+        (Some(snapshot), Some((at, error))) => {
             let ago = at.elapsed().unwrap_or_default().as_secs();
             HttpResponse::Ok()
                 .content_type("text/plain; charset=utf-8")
@@ -132,7 +137,7 @@ async fn readyz(state: web::Data<StatusState>) -> HttpResponse {
                     snapshot.revision()
                 ))
         }
-        (None, Some((error, at))) => {
+        (None, Some((at, error))) => {
             let ago = at.elapsed().unwrap_or_default().as_secs();
             HttpResponse::ServiceUnavailable()
                 .content_type("text/plain; charset=utf-8")

@@ -114,7 +114,11 @@ pub(super) fn scrape_settings(
     Target::parse(&s.registry, &s.repository).map_err(|e| {
         invalid(
             "upstream.registry.url",
-            format!("{}/{}", s.registry, s.repository),
+            format!(
+                "{}/{}",
+                crate::registry::redact_url(&s.registry),
+                s.repository
+            ),
             e.to_string(),
         )
     })?;
