@@ -188,6 +188,8 @@ fn build(
         App::new()
             .app_data(api.clone())
             .app_data(signatures.clone())
+            // Inside CORS, so that refusals carry its headers too.
+            .wrap(actix_web::middleware::from_fn(routes::enforce_limits))
             .wrap(routes::cors())
             .configure(|cfg| signatures::configure(cfg, &prefix))
             .configure(move |cfg| routes::configure(cfg, &prefix))
