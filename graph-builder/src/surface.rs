@@ -88,8 +88,41 @@ pub fn uri_path(req: &HttpRequest) -> String {
 #[cfg(test)]
 mod tests {
     use actix_web::test::TestRequest;
+    use proptest::prelude::*;
 
     use super::*;
+
+    fn config() -> ProptestConfig {
+        let cases = std::env::var("PROPTEST_CASES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(256);
+        ProptestConfig::with_cases(cases)
+    }
+
+    proptest! {
+        #![proptest_config(config())]
+
+        /// A request passes exactly when its target and query are within the limits.
+        #[test]
+        fn the_query_and_target_limits_are_exact(
+            path_len in 1usize..9000,
+            params in prop::collection::vec("[a-z]{1,3}(=[a-z0-9%+]{0,4})?", 0..80),
+            empties in 0usize..4,
+        ) {
+            let query = params.join("&") + &"&".repeat(empties);
+            let uri = format!("/{}?{query}", "p".repeat(path_len - 1));
+            let got = check(TestRequest::with_uri(&uri).to_http_request().head());
+            let expected = if uri.len() > MAX_TARGET_BYTES {
+                Err(Oversize::Target { length: uri.len(), limit: MAX_TARGET_BYTES })
+            } else if params.len() > MAX_QUERY_PARAMS {
+                Err(Oversize::QueryParams { limit: MAX_QUERY_PARAMS })
+            } else {
+                Ok(())
+            };
+            prop_assert_eq!(got, expected);
+        }
+    }
 
     #[test]
     fn each_limit_is_inclusive_and_named() {

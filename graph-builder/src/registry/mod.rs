@@ -21,6 +21,8 @@ pub(crate) mod client;
 pub mod error;
 mod fetch;
 pub mod manifest;
+#[cfg(test)]
+mod props;
 pub mod push;
 mod tags;
 pub mod tls;
