@@ -305,7 +305,11 @@ impl Settings {
         let releases = match oci_layout {
             Some(dir) => {
                 let target = Target::parse(&scrape.registry, &scrape.repository).map_err(|e| {
-                    invalid("upstream.registry.url", &scrape.registry, e.to_string())
+                    invalid(
+                        "upstream.registry.url",
+                        crate::registry::redact_url(&scrape.registry),
+                        e.to_string(),
+                    )
                 })?;
                 ReleaseSourceSettings::OciLayout {
                     dir,
