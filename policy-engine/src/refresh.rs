@@ -139,6 +139,15 @@ pub async fn refresh_loop(mut producer: Producer, source: GraphSource, metrics: 
                 provenance,
             }) => {
                 let (nodes, edges) = (graph.len(), graph.edge_count());
+                // A build knows its provenance with its graph: set it first, so that no
+                // request sees the new graph explained by the old (or no) provenance.
+                let provenance = match (&producer, provenance) {
+                    (Producer::InProcess(_), Some(provenance)) => {
+                        source.planner().set_provenance(*provenance);
+                        None
+                    }
+                    (_, provenance) => provenance,
+                };
                 match source.publish(graph) {
                     Ok(revision) => {
                         last = Some(fingerprint);
