@@ -234,3 +234,51 @@ async fn not_found(req: HttpRequest) -> HttpResponse {
     tracing::debug!(method = %req.method(), path = req.path(), "no route for this path");
     HttpResponse::NotFound().finish()
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    use actix_web::{test, App};
+    use tracing_subscriber::layer::SubscriberExt as _;
+
+    use super::*;
+
+    /// Counts the events at WARN or above.
+    struct Loud(Arc<AtomicUsize>);
+
+    impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Loud {
+        fn on_event(
+            &self,
+            event: &tracing::Event<'_>,
+            _: tracing_subscriber::layer::Context<'_, S>,
+        ) {
+            if *event.metadata().level() <= tracing::Level::WARN {
+                self.0.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// A client probing paths (or sending oversized requests) cannot fill the log:
+    /// nothing per request is logged at WARN or above.
+    #[actix_web::test]
+    async fn probes_and_refusals_log_nothing_at_warn() {
+        let loud = Arc::new(AtomicUsize::new(0));
+        let subscriber = tracing_subscriber::registry().with(Loud(Arc::clone(&loud)));
+        let _guard = tracing::subscriber::set_default(subscriber);
+        let app = test::init_service(
+            App::new()
+                .wrap(actix_web::middleware::from_fn(enforce_limits))
+                .configure(|cfg| configure(cfg, "/api")),
+        )
+        .await;
+        let long = format!("/api/graph?{}", "a=1&".repeat(100));
+        for uri in ["/probe", "/.env", "/api/nope?x=1", "/wp-login.php", &long] {
+            let response =
+                test::call_service(&app, test::TestRequest::with_uri(uri).to_request()).await;
+            assert!(response.status().is_client_error(), "{uri}");
+        }
+        assert_eq!(loud.load(Ordering::Relaxed), 0);
+    }
+}
