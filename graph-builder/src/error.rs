@@ -18,6 +18,20 @@ pub enum ServiceError {
     /// The graph-data tarball is not available.
     #[error("failed to open file: unable to open {0}")]
     FileOpen(&'static str),
+    /// The request target, header block or query is over its limit.
+    #[error("{}", oversize_text(.0))]
+    Oversize(crate::surface::Oversize),
+}
+
+/// The reference-style prefix of each limit, then which one and by how much.
+fn oversize_text(oversize: &crate::surface::Oversize) -> String {
+    use crate::surface::Oversize;
+    let prefix = match oversize {
+        Oversize::Target { .. } => "request target too long",
+        Oversize::Headers { .. } => "request headers too large",
+        Oversize::QueryParams { .. } => "too many query parameters",
+    };
+    format!("{prefix}: {oversize}")
 }
 
 impl ServiceError {
@@ -27,6 +41,11 @@ impl ServiceError {
             ServiceError::InvalidContentType => "invalid_content_type",
             ServiceError::MissingParams(_) => "missing_params",
             ServiceError::FileOpen(_) => "file_open_err",
+            ServiceError::Oversize(o) => match o {
+                crate::surface::Oversize::Target { .. } => "uri_too_long",
+                crate::surface::Oversize::Headers { .. } => "request_headers_too_large",
+                crate::surface::Oversize::QueryParams { .. } => "too_many_params",
+            },
         }
     }
 }
@@ -43,6 +62,13 @@ impl ResponseError for ServiceError {
             ServiceError::InvalidContentType => StatusCode::NOT_ACCEPTABLE,
             ServiceError::MissingParams(_) => StatusCode::BAD_REQUEST,
             ServiceError::FileOpen(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ServiceError::Oversize(o) => match o {
+                crate::surface::Oversize::Target { .. } => StatusCode::URI_TOO_LONG,
+                crate::surface::Oversize::Headers { .. } => {
+                    StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
+                }
+                crate::surface::Oversize::QueryParams { .. } => StatusCode::BAD_REQUEST,
+            },
         }
     }
 
@@ -78,6 +104,30 @@ mod tests {
                 500,
                 "file_open_err",
                 "failed to open file: unable to open graph-data tarball",
+            ),
+            (
+                ServiceError::Oversize(crate::surface::Oversize::Target {
+                    length: 9000,
+                    limit: 8192,
+                }),
+                414,
+                "uri_too_long",
+                "request target too long: the request target is 9000 bytes long; at most 8192 are accepted",
+            ),
+            (
+                ServiceError::Oversize(crate::surface::Oversize::Headers {
+                    length: 17000,
+                    limit: 16384,
+                }),
+                431,
+                "request_headers_too_large",
+                "request headers too large: the request headers are 17000 bytes long; at most 16384 are accepted",
+            ),
+            (
+                ServiceError::Oversize(crate::surface::Oversize::QueryParams { limit: 64 }),
+                400,
+                "too_many_params",
+                "too many query parameters: the query has more than 64 parameters",
             ),
         ];
         for (error, status, kind, value) in cases {

@@ -13,6 +13,7 @@
 //! - [`logging`]: the logging flags and subscriber of both binaries,
 //! - [`report`]: the `/status` facts about building the graph (both binaries),
 //! - [`plan_cli`]: the update planner's commands of the `graph-data` tool,
+//! - [`surface`]: the size limits and metric labels of requests to the public ports,
 //! - [`run`]: the service.
 //!
 //! Everything else is private to the crate: `assemble` (releases to the graph), `status`
@@ -34,6 +35,7 @@ pub mod report;
 pub mod scrape;
 pub(crate) mod service;
 pub(crate) mod status;
+pub mod surface;
 
 pub use assemble::{assemble, AssembleError};
 pub use service::{run, Listeners, RunError};

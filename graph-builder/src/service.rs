@@ -12,8 +12,10 @@ use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::time::Duration;
 
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderValue, ACCEPT};
-use actix_web::middleware::Compress;
+use actix_web::middleware::{Compress, Next};
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer, ResponseError as _};
 use graph_data::keys::missing_parameters;
 use tokio_util::sync::CancellationToken;
@@ -151,6 +153,7 @@ pub async fn run(
         App::new()
             .app_data(s.clone())
             .app_data(r.clone())
+            .wrap(actix_web::middleware::from_fn(enforce_limits))
             .wrap(Compress::default())
             .route(&format!("{p}/graph"), web::get().to(graph))
             .route(&format!("{p}/v1/graph"), web::get().to(graph))
@@ -169,6 +172,7 @@ pub async fn run(
     let public = HttpServer::new(move || {
         App::new()
             .app_data(s.clone())
+            .wrap(actix_web::middleware::from_fn(enforce_limits))
             .route(&format!("{p}/graph-data"), web::get().to(graph_data))
             .route(&format!("{p}/provenance"), web::get().to(provenance))
     })
@@ -217,6 +221,22 @@ pub async fn run(
     }
 }
 
+/// Refuses requests over the size limits before routing (counted like any error).
+async fn enforce_limits(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    if let Err(oversize) = crate::surface::check(req.head()) {
+        let mut error = ServiceError::Oversize(oversize);
+        if let Some(state) = req.app_data::<web::Data<AppState>>() {
+            error = refuse(state, error);
+        }
+        let response = error.error_response();
+        return Ok(req.into_response(response).map_into_right_body());
+    }
+    Ok(next.call(req).await?.map_into_left_body())
+}
+
 /// Counts an error response, then returns it for actix to render.
 fn refuse(state: &AppState, error: ServiceError) -> ServiceError {
     state
@@ -246,7 +266,7 @@ async fn graph(
     state
         .metrics
         .incoming_requests_total
-        .with_label_values(&[req.path()])
+        .with_label_values(&[&crate::surface::uri_path(&req)])
         .inc();
     if !acceptable(req.headers().get(ACCEPT)) {
         return Err(refuse(&state, ServiceError::InvalidContentType));

@@ -267,6 +267,64 @@ async fn routes_accept_rule_parameters_and_prefix() {
     svc.stop().await;
 }
 
+/// The main and public ports count requests by route, whatever the spelling of the
+/// path, and refuse oversized targets, header blocks and queries with a clear body.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn public_ports_count_by_route_and_refuse_oversized_requests() {
+    let layout = tempfile::tempdir().unwrap();
+    push(layout.path(), "4.16.0", &[]);
+    let gd = tempfile::tempdir().unwrap();
+    graph_data(gd.path(), "stable-4.16", &["4.16.0"]);
+    let (url, dir) = (
+        layout.path().display().to_string(),
+        gd.path().display().to_string(),
+    );
+    let svc = Service::start(&flags(&url, &dir));
+    wait_for("readiness", || async { svc.ready().await.then_some(()) }).await;
+    for path in ["/graph", "/%67raph", "/gr%61ph"] {
+        let r = svc.get(&format!("{}{path}?channel=a", svc.main)).await;
+        assert_eq!(r.status(), 200, "{path}");
+    }
+    for base in [&svc.main, &svc.public] {
+        let long = format!("{base}/graph?pad={}", "x".repeat(8200));
+        let r = svc.get(&long).await;
+        assert_eq!(r.status(), 414);
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(body["kind"], "uri_too_long");
+        let params: String = (0..65).map(|i| format!("p{i}=1&")).collect();
+        let r = svc.get(&format!("{base}/graph?{params}")).await;
+        assert_eq!(r.status(), 400);
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(
+            body,
+            serde_json::json!({"kind": "too_many_params", "value": "too many query parameters: the query has more than 64 parameters"})
+        );
+        let r = svc
+            .get_accept(&format!("{base}/graph"), &"*".repeat(17 * 1024))
+            .await;
+        assert_eq!(r.status(), 431);
+    }
+
+    let metrics = svc.metrics().await;
+    let incoming: Vec<&str> = metrics
+        .lines()
+        .filter(|l| l.starts_with("cincinnati_gb_graph_incoming_requests_total{"))
+        .collect();
+    assert_eq!(
+        incoming,
+        ["cincinnati_gb_graph_incoming_requests_total{uri_path=\"/graph\"} 3"],
+        "{metrics}"
+    );
+    for series in [
+        "cincinnati_gb_graph_response_errors_total{code=\"414\",kind=\"uri_too_long\"} 2",
+        "cincinnati_gb_graph_response_errors_total{code=\"400\",kind=\"too_many_params\"} 2",
+        "cincinnati_gb_graph_response_errors_total{code=\"431\",kind=\"request_headers_too_large\"} 2",
+    ] {
+        assert!(metrics.contains(series), "{series} missing from\n{metrics}");
+    }
+    svc.stop().await;
+}
+
 /// A registry that accepts connections and never answers: the whole-refresh timeout
 /// abandons the refresh, counts it, and the next one starts after the pause.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

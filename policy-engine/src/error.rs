@@ -38,6 +38,27 @@ pub enum ApiError {
     /// The requested thing (a release signature) is not there.
     #[error("does not exist: {0}")]
     DoesNotExist(String),
+    /// The request target is longer than we read.
+    #[error("request target too long: {0}")]
+    UriTooLong(String),
+    /// The request's headers are larger than we read.
+    #[error("request headers too large: {0}")]
+    HeadersTooLarge(String),
+    /// The query has more parameters than we read.
+    #[error("too many query parameters: {0}")]
+    TooManyParams(String),
+}
+
+impl From<graph_builder::surface::Oversize> for ApiError {
+    fn from(oversize: graph_builder::surface::Oversize) -> Self {
+        use graph_builder::surface::Oversize;
+        let text = oversize.to_string();
+        match oversize {
+            Oversize::Target { .. } => Self::UriTooLong(text),
+            Oversize::Headers { .. } => Self::HeadersTooLarge(text),
+            Oversize::QueryParams { .. } => Self::TooManyParams(text),
+        }
+    }
 }
 
 impl ApiError {
@@ -53,6 +74,9 @@ impl ApiError {
             Self::PluginExecution(_) => "failed_plugin_execution",
             Self::JsonOut(_) => "failed_json_out",
             Self::DoesNotExist(_) => "does_not_exist",
+            Self::UriTooLong(_) => "uri_too_long",
+            Self::HeadersTooLarge(_) => "request_headers_too_large",
+            Self::TooManyParams(_) => "too_many_params",
         }
     }
 
@@ -60,8 +84,12 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             Self::InvalidContentType => StatusCode::NOT_ACCEPTABLE,
-            Self::MissingParams(_) | Self::InvalidParams(_) => StatusCode::BAD_REQUEST,
+            Self::MissingParams(_) | Self::InvalidParams(_) | Self::TooManyParams(_) => {
+                StatusCode::BAD_REQUEST
+            }
             Self::DoesNotExist(_) => StatusCode::NOT_FOUND,
+            Self::UriTooLong(_) => StatusCode::URI_TOO_LONG,
+            Self::HeadersTooLarge(_) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Self::UpstreamFetch(_)
             | Self::JsonIn(_)
             | Self::ArchVersion(_)
@@ -151,6 +179,24 @@ mod tests {
                 404,
                 "does_not_exist",
                 "does not exist: signature x",
+            ),
+            (
+                ApiError::UriTooLong("x".into()),
+                414,
+                "uri_too_long",
+                "request target too long: x",
+            ),
+            (
+                ApiError::HeadersTooLarge("x".into()),
+                431,
+                "request_headers_too_large",
+                "request headers too large: x",
+            ),
+            (
+                ApiError::TooManyParams("x".into()),
+                400,
+                "too_many_params",
+                "too many query parameters: x",
             ),
         ];
         for (err, status, kind, value) in cases {

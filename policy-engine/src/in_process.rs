@@ -110,7 +110,7 @@ impl InProcess {
                 chain(&error)
             ))
         })?;
-        tracing::info!(releases = ?settings.releases, graph_data = ?settings.graph_data, "building the graph in-process");
+        tracing::info!(releases = %settings.releases.describe(), graph_data = ?settings.graph_data, "building the graph in-process");
         Ok(InProcess {
             pipeline: Pipeline {
                 releases,
@@ -167,11 +167,13 @@ impl InProcess {
             }
             Err(error) => {
                 let stage = error.stage();
+                // Anonymous clients learn which stage failed; the registry, repository,
+                // user name and the registry's own words go to the log and `/status`.
                 Err(Failure {
                     error: ApiError::UpstreamFetch(format!(
-                        "building the graph ({stage}): {}",
-                        chain(&error)
+                        "building the graph ({stage}) failed; the service log and status port say why"
                     )),
+                    detail: Some(format!("building the graph ({stage}): {}", chain(&error))),
                     build_stage: Some(stage),
                 })
             }

@@ -53,6 +53,9 @@ pub enum Produced {
 pub struct Failure {
     /// What requests get while no graph is held.
     pub error: ApiError,
+    /// What the log says instead of `error`, when that is kept short for anonymous
+    /// clients (an in-process build's registry errors).
+    pub detail: Option<String>,
     /// The build stage that failed (counted in `graph_build_errors_total{stage}`), for an
     /// in-process build.
     pub build_stage: Option<&'static str>,
@@ -145,6 +148,7 @@ pub async fn refresh_loop(mut producer: Producer, source: GraphSource, metrics: 
                         &origin,
                         Failure {
                             error,
+                            detail: None,
                             build_stage: Some("publish"),
                         },
                     ),
@@ -172,11 +176,14 @@ fn fail(source: &GraphSource, metrics: &Metrics, origin: &str, failure: Failure)
             .unwrap_or_default();
         metrics.refresh_failing_since.set(now.as_secs_f64());
     }
-    let error = &failure.error;
+    let error = match &failure.detail {
+        Some(detail) => detail.clone(),
+        None => failure.error.to_string(),
+    };
     if source.is_ready() {
         tracing::error!(%origin, "refresh failed, still serving the last good graph: {error}");
     } else {
         tracing::error!(%origin, "refresh failed, no graph to serve yet: {error}");
     }
-    source.report_failure(failure.error);
+    source.report_failure(failure.error, failure.detail);
 }

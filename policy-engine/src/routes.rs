@@ -15,8 +15,10 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use actix_cors::Cors;
-use actix_web::body::{BodySize, MessageBody};
+use actix_web::body::{BodySize, EitherBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::middleware::Next;
 use actix_web::{web, HttpRequest, HttpResponse};
 use bytes::Bytes;
 
@@ -48,7 +50,7 @@ pub struct ApiState {
 pub fn configure(cfg: &mut web::ServiceConfig, prefix: &str) {
     for path in ["graph", "v1/graph"] {
         cfg.service(
-            web::resource(format!("{prefix}/{path}"))
+            counted(format!("{prefix}/{path}"))
                 .route(web::get().to(graph))
                 .route(web::head().to(graph)),
         );
@@ -58,6 +60,37 @@ pub fn configure(cfg: &mut web::ServiceConfig, prefix: &str) {
     }
     crate::planner::configure(cfg, prefix);
     cfg.default_service(web::to(not_found));
+}
+
+/// A resource whose requests are counted by route: named after its pattern, which
+/// [`uri_path`] then reads without allocating.
+pub(crate) fn counted(pattern: String) -> actix_web::Resource {
+    web::resource(&pattern).name(&pattern)
+}
+
+/// The `uri_path` label of a request: the pattern of its route (set by [`counted`]), or
+/// `other`. Never the path as sent, which a client can spell in endless ways.
+pub(crate) fn uri_path(req: &HttpRequest) -> &str {
+    req.match_name()
+        .unwrap_or(graph_builder::surface::OTHER_PATH)
+}
+
+/// Refuses requests over the size limits before routing, with the error's status and
+/// body (counted like any error response).
+pub async fn enforce_limits(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    if let Err(oversize) = graph_builder::surface::check(req.head()) {
+        let error = ApiError::from(oversize);
+        if let Some(state) = req.app_data::<web::Data<ApiState>>() {
+            state.metrics.count_error(&error);
+        }
+        tracing::debug!(kind = error.kind(), "{error}");
+        let response = actix_web::ResponseError::error_response(&error);
+        return Ok(req.into_response(response).map_into_right_body());
+    }
+    Ok(next.call(req).await?.map_into_left_body())
 }
 
 /// CORS as the reference sets it: any origin (echoed back), `GET` and `HEAD`.
@@ -70,7 +103,7 @@ pub fn cors() -> Cors {
 }
 
 async fn graph(req: HttpRequest, state: web::Data<ApiState>) -> Result<HttpResponse, ApiError> {
-    state.metrics.count_incoming(req.path());
+    state.metrics.count_incoming(uri_path(&req));
     let result = serve_graph(&req, &state).await;
     if let Err(error) = &result {
         state.metrics.count_error(error);
@@ -200,4 +233,52 @@ async fn openapi(state: web::Data<ApiState>) -> HttpResponse {
 async fn not_found(req: HttpRequest) -> HttpResponse {
     tracing::debug!(method = %req.method(), path = req.path(), "no route for this path");
     HttpResponse::NotFound().finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    use actix_web::{test, App};
+    use tracing_subscriber::layer::SubscriberExt as _;
+
+    use super::*;
+
+    /// Counts the events at WARN or above.
+    struct Loud(Arc<AtomicUsize>);
+
+    impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Loud {
+        fn on_event(
+            &self,
+            event: &tracing::Event<'_>,
+            _: tracing_subscriber::layer::Context<'_, S>,
+        ) {
+            if *event.metadata().level() <= tracing::Level::WARN {
+                self.0.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// A client probing paths (or sending oversized requests) cannot fill the log:
+    /// nothing per request is logged at WARN or above.
+    #[actix_web::test]
+    async fn probes_and_refusals_log_nothing_at_warn() {
+        let loud = Arc::new(AtomicUsize::new(0));
+        let subscriber = tracing_subscriber::registry().with(Loud(Arc::clone(&loud)));
+        let _guard = tracing::subscriber::set_default(subscriber);
+        let app = test::init_service(
+            App::new()
+                .wrap(actix_web::middleware::from_fn(enforce_limits))
+                .configure(|cfg| configure(cfg, "/api")),
+        )
+        .await;
+        let long = format!("/api/graph?{}", "a=1&".repeat(100));
+        for uri in ["/probe", "/.env", "/api/nope?x=1", "/wp-login.php", &long] {
+            let response =
+                test::call_service(&app, test::TestRequest::with_uri(uri).to_request()).await;
+            assert!(response.status().is_client_error(), "{uri}");
+        }
+        assert_eq!(loud.load(Ordering::Relaxed), 0);
+    }
 }

@@ -22,7 +22,6 @@ use crate::signatures;
 use crate::source::GraphSource;
 use crate::status::{self, StatusState};
 use crate::upstream::Upstream;
-use graph_builder::config::ReleaseSourceSettings;
 
 /// The two listening sockets of a policy-engine.
 #[derive(Debug)]
@@ -94,9 +93,15 @@ pub async fn run(
             Arc::clone(&metrics),
         ))),
         // Served as the answer to every request (and shown by readiness) until restarted.
+        // Clients are not told the registry, paths or settings involved; the log and the
+        // status port are.
         Err(error) => {
             tracing::error!("cannot set up the graph producer: {error}");
-            source.report_failure(error);
+            let public = ApiError::UpstreamFetch(
+                "cannot set up the graph producer; the service log and status port say why"
+                    .to_owned(),
+            );
+            source.report_failure(public, Some(error.to_string()));
             None
         }
     };
@@ -183,6 +188,8 @@ fn build(
         App::new()
             .app_data(api.clone())
             .app_data(signatures.clone())
+            // Inside CORS, so that refusals carry its headers too.
+            .wrap(actix_web::middleware::from_fn(routes::enforce_limits))
             .wrap(routes::cors())
             .configure(|cfg| signatures::configure(cfg, &prefix))
             .configure(move |cfg| routes::configure(cfg, &prefix))
@@ -215,14 +222,7 @@ fn build(
 
     let origin = match &settings.in_process {
         Some(p) => {
-            let releases = match &p.releases {
-                ReleaseSourceSettings::Registry(s) => {
-                    format!("registry {} repository {}", s.registry, s.repository)
-                }
-                ReleaseSourceSettings::OciLayout { dir, .. } => {
-                    format!("OCI layout {}", dir.display())
-                }
-            };
+            let releases = p.releases.describe();
             let graph_data = p
                 .graph_data
                 .as_ref()

@@ -23,6 +23,21 @@ pub struct SourceState {
     pub snapshot: Option<Arc<Snapshot>>,
     /// The last refresh failure and when it happened; cleared by the next publish.
     pub last_error: Option<(ApiError, SystemTime)>,
+    /// What the log and status port say about `last_error` when what clients get is kept
+    /// short (an in-process build's registry errors).
+    pub last_error_detail: Option<String>,
+}
+
+impl SourceState {
+    /// The last failure as the status port shows it: in full, whatever clients got.
+    pub fn failure_message(&self) -> Option<String> {
+        let (error, _) = self.last_error.as_ref()?;
+        Some(
+            self.last_error_detail
+                .clone()
+                .unwrap_or_else(|| error.to_string()),
+        )
+    }
 }
 
 /// Shared handle on the current graph; cheap to clone.
@@ -74,6 +89,7 @@ impl GraphSource {
         self.tx.send_replace(SourceState {
             snapshot: Some(Arc::clone(&snapshot)),
             last_error: None,
+            last_error_detail: None,
         });
         let keys = previous.map(|p| p.computed_keys()).unwrap_or_default();
         if let (false, Ok(runtime)) = (keys.is_empty(), tokio::runtime::Handle::try_current()) {
@@ -87,17 +103,21 @@ impl GraphSource {
         Ok(revision)
     }
 
-    /// Records a failed refresh; the graph being served, if any, stays.
-    pub fn report_failure(&self, error: ApiError) {
+    /// Records a failed refresh (`detail`: the status port's fuller account, if clients
+    /// get less); the graph being served, if any, stays.
+    pub fn report_failure(&self, error: ApiError, detail: Option<String>) {
         self.tx.send_modify(|state| {
             state.last_error = Some((error, SystemTime::now()));
+            state.last_error_detail = detail;
         });
     }
 
     /// Forgets the last failure: a refresh succeeded without a new graph to publish.
     pub fn clear_failure(&self) {
-        self.tx
-            .send_if_modified(|state| state.last_error.take().is_some());
+        self.tx.send_if_modified(|state| {
+            state.last_error_detail = None;
+            state.last_error.take().is_some()
+        });
     }
 
     /// The current state.
@@ -165,12 +185,12 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(err.kind(), "failed_upstream_fetch");
-        source.report_failure(ApiError::JsonIn("empty".into()));
+        source.report_failure(ApiError::JsonIn("empty".into()), None);
         let err = source.snapshot(Duration::from_secs(5)).await.unwrap_err();
         assert_eq!(err, ApiError::JsonIn("empty".into()));
         assert_eq!(source.publish(Graph::new()).unwrap(), 1);
         assert!(source.is_ready());
-        source.report_failure(ApiError::UpstreamFetch("down".into()));
+        source.report_failure(ApiError::UpstreamFetch("down".into()), None);
         let s = source.snapshot(Duration::from_secs(5)).await.unwrap();
         assert_eq!(s.revision(), 1);
         assert!(source.current().last_error.is_some());

@@ -12,7 +12,6 @@ use std::time::SystemTime;
 
 use actix_web::{web, HttpResponse};
 
-use crate::error::ApiError;
 use crate::metrics::Metrics;
 use crate::source::GraphSource;
 
@@ -87,7 +86,17 @@ impl StatusDocument {
     pub fn of(state: &StatusState) -> StatusDocument {
         let current = state.source.current();
         let ready = current.snapshot.is_some();
-        let not_ready = (!ready).then(|| not_ready(current.last_error.as_ref(), &state.origin));
+        let message = current.failure_message();
+        let not_ready = (!ready).then(|| {
+            not_ready(
+                current
+                    .last_error
+                    .as_ref()
+                    .map(|(_, at)| *at)
+                    .zip(message.as_deref()),
+                &state.origin,
+            )
+        });
         StatusDocument {
             service: "policy-engine",
             version: crate::metrics::VERSION,
@@ -99,8 +108,8 @@ impl StatusDocument {
                 revision: s.revision(),
                 nodes: s.graph().len(),
             }),
-            last_error: current.last_error.as_ref().map(|(error, at)| LastError {
-                message: error.to_string(),
+            last_error: current.last_error.as_ref().map(|(_, at)| LastError {
+                message: message.clone().unwrap_or_default(),
                 at: graph_builder::report::rfc3339(*at),
                 age_seconds: at.elapsed().unwrap_or_default().as_secs(),
             }),
@@ -119,10 +128,14 @@ async fn livez() -> HttpResponse {
 
 async fn readyz(state: web::Data<StatusState>) -> HttpResponse {
     let current = state.source.current();
-    match (current.snapshot, current.last_error) {
+    let message = current.failure_message();
+    match (
+        current.snapshot,
+        current.last_error.map(|(_, at)| at).zip(message),
+    ) {
         (Some(_), None) => HttpResponse::Ok().finish(),
         // Still ready (the last good graph is served), but say what is wrong and since when.
-        (Some(snapshot), Some((error, at))) => {
+        (Some(snapshot), Some((at, error))) => {
             let ago = at.elapsed().unwrap_or_default().as_secs();
             HttpResponse::Ok()
                 .content_type("text/plain; charset=utf-8")
@@ -133,15 +146,18 @@ async fn readyz(state: web::Data<StatusState>) -> HttpResponse {
         }
         (None, last_error) => HttpResponse::ServiceUnavailable()
             .content_type("text/plain; charset=utf-8")
-            .body(not_ready(last_error.as_ref(), &state.origin)),
+            .body(not_ready(
+                last_error.as_ref().map(|(at, e)| (*at, e.as_str())),
+                &state.origin,
+            )),
     }
 }
 
 /// What is missing while no graph is held: the last attempt's error (or that none has
 /// ended yet) and where graphs come from, so the body alone says what to fix.
-fn not_ready(last_error: Option<&(ApiError, SystemTime)>, origin: &str) -> String {
+fn not_ready(last_error: Option<(SystemTime, &str)>, origin: &str) -> String {
     match last_error {
-        Some((error, at)) => {
+        Some((at, error)) => {
             let ago = at.elapsed().unwrap_or_default().as_secs();
             format!("no graph yet: {error} (last attempt {ago} s ago; {origin})")
         }

@@ -145,6 +145,7 @@ impl Upstream {
 fn failure(error: FetchError) -> Failure {
     Failure {
         error: ApiError::from(&error),
+        detail: None,
         build_stage: None,
     }
 }

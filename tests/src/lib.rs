@@ -2,6 +2,7 @@
 //! CNCF distribution registry on loopback ([`registry`], over HTTPS with [`tls`]), builds synthetic release,
 //! component and signature images in memory ([`images`]), pushes them through the
 //! registry API ([`pusher`]) and reads them back with an independent client ([`skopeo`]);
+//! [`redirect`] puts a front before a registry that sends blobs to another origin;
 //! [`signing`] makes real release signatures with `gpg` and `skopeo`.
 #![deny(missing_docs)]
 
@@ -9,6 +10,7 @@ mod error;
 pub mod images;
 pub mod oci_layout_writer;
 pub mod pusher;
+pub mod redirect;
 pub mod registry;
 pub mod signing;
 pub mod skopeo;

@@ -81,6 +81,23 @@ pub enum ReleaseSourceSettings {
     },
 }
 
+impl ReleaseSourceSettings {
+    /// Where releases come from, for logs and status pages: a `user:password@` in the
+    /// registry URL is not shown.
+    pub fn describe(&self) -> String {
+        match self {
+            ReleaseSourceSettings::Registry(s) => format!(
+                "registry {} repository {}",
+                crate::registry::redact_url(&s.registry),
+                s.repository
+            ),
+            ReleaseSourceSettings::OciLayout { dir, .. } => {
+                format!("OCI layout {}", dir.display())
+            }
+        }
+    }
+}
+
 /// Where graph-data comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum GraphDataSettings {

@@ -11,6 +11,9 @@
 //! backoff of [`RetryPolicy`]; 4xx never are. A 401 triggers one re-authentication from the
 //! response's challenge (Bearer token or Basic), then the request is sent once more. Every
 //! body is read against a limit of [`Limits`] and every request has a total deadline.
+//!
+//! Redirects are followed here, by hand and at most [`MAX_REDIRECTS`] deep, so that each
+//! hop decides afresh whether it carries `Authorization` (see `authorize`).
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -18,14 +21,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use reqwest::header::{ACCEPT, AUTHORIZATION, WWW_AUTHENTICATE};
+use reqwest::header::LOCATION;
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use url::Url;
 
-use super::auth::{
-    credentials_for, lookup_keys, parse_challenge, AuthHeader, Challenge, Credentials, SharedAuth,
-    TokenResponse,
-};
+use super::auth::{credentials_for, Credentials, SharedAuth};
 use super::ca::{load_ca_directory, CaCertificates};
 use super::error::{parse_error_body, ErrorKind, Limited, RegistryError, RegistryErrorBody};
 use super::Target;
@@ -33,6 +33,9 @@ use super::Target;
 /// A blob's bytes as they arrive; a failure of the source is a [`BlobReadError`] inside
 /// the `io::Error`, so that readers further down (gzip, tar) can tell it from bad content.
 pub(crate) type BlobStream = futures::stream::BoxStream<'static, std::io::Result<Bytes>>;
+
+/// Redirects followed for one request before giving up (a blob to its storage is one).
+pub(crate) const MAX_REDIRECTS: usize = 5;
 
 /// `Docker-Content-Digest`.
 pub(crate) const CONTENT_DIGEST: &str = "docker-content-digest";
@@ -154,7 +157,7 @@ pub(crate) enum Access {
 }
 
 impl Access {
-    fn actions(self) -> &'static str {
+    pub(super) fn actions(self) -> &'static str {
         match self {
             Access::Pull => "pull",
             Access::PullPush => "pull,push",
@@ -165,12 +168,12 @@ impl Access {
 /// A registry client for one repository.
 #[derive(Debug, Clone)]
 pub struct Client {
-    http: reqwest::Client,
+    pub(super) http: reqwest::Client,
     target: Target,
     config: Arc<ClientConfig>,
     /// Kept across sessions, so a token outlives one scrape; a 401 replaces it.
-    authorization: SharedAuth,
-    access: Access,
+    pub(super) authorization: SharedAuth,
+    pub(super) access: Access,
 }
 
 impl Client {
@@ -215,6 +218,8 @@ impl Client {
             .user_agent(concat!("graph-builder/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(config.limits.connect_timeout)
             .read_timeout(config.limits.read_timeout)
+            // Followed in `Session::execute`, which decides per hop about credentials.
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|source| {
                 RegistryError::new(&target.host, "", "", ErrorKind::HttpClient(source))
@@ -231,7 +236,10 @@ impl Client {
     /// The same registry, CA certificates and settings for another repository, with a
     /// token of its own.
     pub fn for_repository(&self, repository: &str) -> Result<Client, RegistryError> {
-        let target = Target::parse(self.target.base.as_str(), repository)?;
+        let target = Target {
+            url_credentials: self.target.url_credentials.clone(),
+            ..Target::parse(self.target.base.as_str(), repository)?
+        };
         Ok(Client {
             target,
             authorization: Arc::default(),
@@ -255,7 +263,8 @@ impl Client {
             Some(path) => credentials_for(path, &self.target.host, &self.target.repository)
                 .map_err(|kind| self.error("credentials", kind))?,
             None => None,
-        };
+        }
+        .or_else(|| self.target.url_credentials.clone());
         if self.config.credentials_path.is_some() && credentials.is_none() {
             tracing::debug!(registry = %self.target.host, "no credentials entry; going anonymously");
         }
@@ -301,8 +310,8 @@ pub(crate) struct FetchedManifest {
 /// One pass over a repository: the credentials read for it and its request counters.
 #[derive(Debug)]
 pub(crate) struct Session {
-    client: Client,
-    credentials: Option<Credentials>,
+    pub(super) client: Client,
+    pub(super) credentials: Option<Credentials>,
     pub(crate) counters: Arc<Counters>,
 }
 
@@ -357,8 +366,35 @@ impl Session {
         self.error(item, kind)
     }
 
+    /// Sends `method url` (built per hop and attempt by `build`), following redirects:
+    /// any of them for GET and HEAD, the method-keeping 307 and 308 for the rest. A
+    /// redirect without a usable `Location` is returned as it is.
+    pub(super) async fn execute(
+        &self,
+        item: &str,
+        method: &Method,
+        url: &Url,
+        build: impl Fn(&Url) -> RequestBuilder,
+    ) -> Result<Response, RegistryError> {
+        let mut url = url.clone();
+        let mut hops = 0;
+        loop {
+            let response = self.execute_once(item, || build(&url)).await?;
+            let Some(next) = redirect_target(method, &response, &url) else {
+                return Ok(response);
+            };
+            hops += 1;
+            if hops > MAX_REDIRECTS {
+                let reason = format!("redirected more than {MAX_REDIRECTS} times");
+                return Err(self.protocol(item, reason));
+            }
+            tracing::debug!(%item, status = %response.status(), to = %next, "following a redirect");
+            url = next;
+        }
+    }
+
     /// Sends with retries on transport errors, 5xx and 429; returns any other response.
-    async fn execute(
+    async fn execute_once(
         &self,
         item: &str,
         build: impl Fn() -> RequestBuilder,
@@ -397,176 +433,6 @@ impl Session {
         }
     }
 
-    /// Sends an authorized request; on 401 re-authenticates once and sends again.
-    pub(super) async fn send(
-        &self,
-        method: Method,
-        url: Url,
-        accept: Option<&str>,
-        item: &str,
-    ) -> Result<Response, RegistryError> {
-        self.send_with(method, url, item, |request| match accept {
-            Some(accept) => request.header(ACCEPT, accept),
-            None => request,
-        })
-        .await
-    }
-
-    /// [`Self::send`] with headers and body set by `customize` (called once per attempt).
-    pub(super) async fn send_with(
-        &self,
-        method: Method,
-        url: Url,
-        item: &str,
-        customize: impl Fn(RequestBuilder) -> RequestBuilder,
-    ) -> Result<Response, RegistryError> {
-        let mut reauthenticated = false;
-        loop {
-            let authorization = self.client.authorization.read().expect("lock").clone();
-            let response = self
-                .execute(item, || {
-                    let mut request =
-                        customize(self.client.http.request(method.clone(), url.clone()));
-                    if let Some(AuthHeader(value)) = &authorization {
-                        request = request.header(AUTHORIZATION, value);
-                    }
-                    request
-                })
-                .await?;
-            if response.status() != StatusCode::UNAUTHORIZED {
-                return Ok(response);
-            }
-            if reauthenticated {
-                let errors = self.read_error_body(response).await;
-                let reason = self.refusal("the registry refused the request");
-                return Err(self.unauthorized(item, &reason, errors));
-            }
-            reauthenticated = true;
-            self.authenticate(&response, item).await?;
-        }
-    }
-
-    fn unauthorized(
-        &self,
-        item: &str,
-        reason: &str,
-        errors: Vec<RegistryErrorBody>,
-    ) -> RegistryError {
-        self.error(
-            item,
-            ErrorKind::Unauthorized {
-                reason: reason.to_string(),
-                errors,
-            },
-        )
-    }
-
-    /// Says whether credentials were sent, and if not, which config.json keys were tried.
-    fn refusal(&self, what: &str) -> String {
-        let target = self.target();
-        match &self.credentials {
-            Some(c) => format!("{what} with the credentials of user {:?}", c.username),
-            None => format!(
-                "{what} to an anonymous client; no credentials entry matched (keys tried: {})",
-                lookup_keys(&target.host, &target.repository).join(", ")
-            ),
-        }
-    }
-
-    /// Turns a non-success response into an error carrying the registry's error body.
-    pub(crate) async fn status_error(&self, response: Response, item: &str) -> RegistryError {
-        let status = response.status().as_u16();
-        let errors = self.read_error_body(response).await;
-        self.error(item, ErrorKind::Status { status, errors })
-    }
-
-    /// Answers a 401 challenge: fetch a token, or set Basic credentials.
-    async fn authenticate(&self, response: &Response, item: &str) -> Result<(), RegistryError> {
-        let challenge = response
-            .headers()
-            .get(WWW_AUTHENTICATE)
-            .and_then(|v| v.to_str().ok())
-            .and_then(parse_challenge);
-        let value = match challenge {
-            None => {
-                return Err(self.unauthorized(
-                    item,
-                    "401 without a usable WWW-Authenticate",
-                    vec![],
-                ))
-            }
-            Some(Challenge::Basic) => match &self.credentials {
-                Some(credentials) => credentials.basic_header(),
-                None => {
-                    return Err(self.unauthorized(
-                        item,
-                        "the registry asks for Basic auth and no credentials are configured",
-                        vec![],
-                    ))
-                }
-            },
-            Some(Challenge::Bearer { realm, service, .. }) => {
-                format!(
-                    "Bearer {}",
-                    self.fetch_token(&realm, service.as_deref(), item).await?
-                )
-            }
-        };
-        *self.client.authorization.write().expect("lock") = Some(AuthHeader(value));
-        Ok(())
-    }
-
-    async fn fetch_token(
-        &self,
-        realm: &str,
-        service: Option<&str>,
-        item: &str,
-    ) -> Result<String, RegistryError> {
-        let mut url = Url::parse(realm)
-            .map_err(|e| self.protocol(item, format!("token realm {realm:?} is not a URL: {e}")))?;
-        {
-            let mut query = url.query_pairs_mut();
-            if let Some(service) = service {
-                query.append_pair("service", service);
-            }
-            query.append_pair(
-                "scope",
-                &format!(
-                    "repository:{}:{}",
-                    self.target().repository,
-                    self.client.access.actions()
-                ),
-            );
-        }
-        let response = self
-            .execute(&format!("token from {realm}"), || {
-                let request = self.client.http.get(url.clone());
-                match &self.credentials {
-                    Some(c) => request.basic_auth(&c.username, Some(&c.password)),
-                    None => request,
-                }
-            })
-            .await?;
-        if !response.status().is_success() {
-            let status = response.status();
-            let errors = self.read_error_body(response).await;
-            let reason = self.refusal(&format!("token endpoint {realm} answered {status}"));
-            return Err(self.unauthorized(item, &reason, errors));
-        }
-        let body = self
-            .read_limited(
-                response,
-                item,
-                Limited::Token,
-                self.limits().max_token_bytes,
-            )
-            .await?;
-        serde_json::from_slice::<TokenResponse>(&body)
-            .ok()
-            .and_then(TokenResponse::into_token)
-            .ok_or_else(|| self.unauthorized(item, "the token endpoint returned no token", vec![]))
-    }
-
     /// Reads a whole body of at most `limit` bytes, once (no retry).
     pub(super) async fn read_limited(
         &self,
@@ -582,7 +448,7 @@ impl Session {
         }
     }
 
-    async fn read_error_body(&self, response: Response) -> Vec<RegistryErrorBody> {
+    pub(super) async fn read_error_body(&self, response: Response) -> Vec<RegistryErrorBody> {
         match read_capped(response, self.limits().max_error_body_bytes).await {
             Ok(Some(body)) => parse_error_body(&body),
             _ => Vec::new(),
@@ -593,6 +459,25 @@ impl Session {
 /// Whether a refused certificate is somewhere in the chain.
 pub(crate) fn is_certificate_error(error: &reqwest::Error) -> bool {
     super::tls::refusal(error).is_some()
+}
+
+/// Where a redirect of `method` sends it, if `response` is one we follow.
+fn redirect_target(method: &Method, response: &Response, from: &Url) -> Option<Url> {
+    let status = response.status();
+    let follows = match status {
+        StatusCode::TEMPORARY_REDIRECT | StatusCode::PERMANENT_REDIRECT => true,
+        StatusCode::MOVED_PERMANENTLY | StatusCode::FOUND | StatusCode::SEE_OTHER => {
+            method == Method::GET || method == Method::HEAD
+        }
+        _ => false,
+    };
+    if !follows {
+        return None;
+    }
+    let location = response.headers().get(LOCATION)?.to_str().ok()?;
+    from.join(location)
+        .ok()
+        .filter(|to| matches!(to.scheme(), "http" | "https"))
 }
 
 /// A `Retry-After` in seconds, capped at `max`.

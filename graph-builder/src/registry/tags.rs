@@ -19,7 +19,9 @@ pub(crate) fn next_link(value: &str) -> Option<String> {
         let end = after.find('>')?;
         let target = &after[..end];
         let params_end = after[end..].find('<').map_or(after.len(), |i| end + i);
-        let params = &after[end + 1..params_end];
+        // Up to the next link: without the comma that separates them, or an unquoted
+        // `rel=next,` would read as `next,`.
+        let params = after[end + 1..params_end].trim_end().trim_end_matches(',');
         let is_next = params.split(';').any(|param| {
             param.split_once('=').is_some_and(|(key, value)| {
                 key.trim().eq_ignore_ascii_case("rel")
@@ -57,6 +59,15 @@ mod tests {
             Some("/second?a=1;b")
         );
         assert_eq!(next_link(r#"</only>; rel="prev""#), None);
+        // Followed by another link, quoted or not.
+        assert_eq!(
+            next_link("</a>; rel=next, </b>; rel=prev").as_deref(),
+            Some("/a")
+        );
+        assert_eq!(
+            next_link(r#"</a>; rel="next", </b>"#).as_deref(),
+            Some("/a")
+        );
         assert_eq!(next_link("garbage"), None);
     }
 

@@ -3,6 +3,7 @@
 //! broken layers). One binary, modules by theme.
 
 mod auth;
+mod credentials;
 mod failures;
 mod fake;
 mod layout;

@@ -5,7 +5,10 @@
 //! a planted `LICENSE -> /var/lib/cincinnati/registry-credentials/config.json` is refused
 //! by name instead of being read and served. Only regular files are read (a FIFO would
 //! block the reader forever, `/dev/zero` would never end), each opened without following
-//! a last-moment link and without blocking, and read up to a size cap.
+//! a last-moment link and without blocking, and read up to a size cap. Hard links need no
+//! check of their own: the kernel lets a user link only files they own or may read and
+//! write (`fs.protected_hardlinks`, on by default), so one cannot plant a file here that
+//! they could not have copied here anyway.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read};

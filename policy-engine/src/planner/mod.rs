@@ -26,6 +26,7 @@ use crate::error::ApiError;
 use crate::filter::{GraphParams, ARCH_KEY, CHANNELS_KEY};
 use crate::query;
 use crate::routes::ApiState;
+use crate::routes::{counted, uri_path};
 use crate::source::GraphSource;
 
 /// How long a planner request made before the first graph waits for it.
@@ -38,7 +39,8 @@ const MAX_VIEWS: usize = 4096;
 #[derive(Debug, Default)]
 pub struct PlannerSlot {
     provenance: RwLock<Option<Arc<Provenance>>>,
-    /// (graph revision, channel, arch) -> view; emptied when the revision changes.
+    /// (graph revision, channel, arch) -> view, for pairs some release lists; emptied
+    /// when the revision changes.
     views: Mutex<HashMap<(u64, String, String), Arc<ChannelView>>>,
 }
 
@@ -75,6 +77,11 @@ impl PlannerSlot {
             return Arc::clone(v);
         }
         let view = Arc::new(ChannelView::new(graph, channel, arch));
+        // Only views with releases are kept: a client can name endless channels that
+        // select nothing, and those must neither grow the map nor crowd out real ones.
+        if view.versions().is_empty() {
+            return view;
+        }
         let mut views = self.views.lock().expect("views lock");
         views.retain(|(r, _, _), _| *r == revision);
         if views.len() < MAX_VIEWS {
@@ -150,14 +157,10 @@ async fn fetch_provenance(client: &reqwest::Client, url: &str) -> Result<Provena
 
 /// Registers the planner routes under `prefix`.
 pub fn configure(cfg: &mut web::ServiceConfig, prefix: &str) {
-    cfg.service(web::resource(format!("{prefix}/v1/explain")).route(web::get().to(explain)));
-    cfg.service(web::resource(format!("{prefix}/v1/path")).route(web::get().to(path)));
-    cfg.service(
-        web::resource(format!("{prefix}/v1/mirror-gaps")).route(web::get().to(mirror_gaps)),
-    );
-    cfg.service(
-        web::resource(format!("{prefix}/v1/planner/channels")).route(web::get().to(channels)),
-    );
+    cfg.service(counted(format!("{prefix}/v1/explain")).route(web::get().to(explain)));
+    cfg.service(counted(format!("{prefix}/v1/path")).route(web::get().to(path)));
+    cfg.service(counted(format!("{prefix}/v1/mirror-gaps")).route(web::get().to(mirror_gaps)));
+    cfg.service(counted(format!("{prefix}/v1/planner/channels")).route(web::get().to(channels)));
     page::configure(cfg, prefix);
 }
 
@@ -219,11 +222,11 @@ fn count(state: &ApiState, req: &HttpRequest, result: &Result<HttpResponse, ApiE
     state
         .metrics
         .incoming_requests
-        .with_label_values(&[req.path()])
+        .with_label_values(&[uri_path(req)])
         .inc();
     if let Err(error) = result {
         state.metrics.count_error(error);
-        tracing::debug!(path = req.path(), kind = error.kind(), "{error}");
+        tracing::debug!(path = uri_path(req), kind = error.kind(), "{error}");
     }
 }
 
@@ -333,6 +336,28 @@ mod props;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn views_of_channels_that_select_nothing_are_not_kept() {
+        use graph_data::{Metadata, Release};
+        let mut graph = Graph::new();
+        let mut m = Metadata::new();
+        m.insert(crate::filter::CHANNELS_KEY.into(), "a".into());
+        m.insert(crate::filter::ARCH_KEY.into(), "amd64".into());
+        let version = semver::Version::parse("4.1.0+amd64").unwrap();
+        graph
+            .add_release(Release::concrete(version, "p", m))
+            .unwrap();
+        let slot = PlannerSlot::default();
+        for i in 0..100 {
+            let view = slot.view(1, &graph, &format!("made-up-{i}"), "amd64");
+            assert!(view.versions().is_empty());
+            slot.view(1, &graph, "a", &format!("arch-{i}"));
+        }
+        assert_eq!(slot.views.lock().unwrap().len(), 0);
+        assert_eq!(slot.view(1, &graph, "a", "amd64").versions().len(), 1);
+        assert_eq!(slot.views.lock().unwrap().len(), 1);
+    }
 
     #[test]
     fn the_provenance_sits_next_to_the_graph() {

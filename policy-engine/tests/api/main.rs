@@ -16,4 +16,5 @@ mod planner_page;
 mod planner_upstream;
 mod routes;
 mod status;
+mod surface;
 mod upstream;

@@ -219,3 +219,79 @@ async fn without_a_graph_readiness_names_the_missing_layout() {
     assert!(doc.get("served").is_none(), "{doc}");
     pe.stop().await;
 }
+
+/// A registry that refuses everything with a Basic challenge and an error body naming
+/// things only operators should read; answers on a background task until aborted.
+async fn refusing_registry() -> (String, tokio::task::JoinHandle<()>) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let task = tokio::spawn(async move {
+        loop {
+            let Ok((mut stream, _)) = listener.accept().await else {
+                return;
+            };
+            let mut request = vec![0; 8192];
+            let _ = stream.read(&mut request).await;
+            let body = r#"{"errors":[{"code":"DENIED","message":"internal-registry-note"}]}"#;
+            let answer = format!(
+                "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"r\"\r\n\
+                 Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = stream.write_all(answer.as_bytes()).await;
+        }
+    });
+    (addr.to_string(), task)
+}
+
+#[tokio::test]
+async fn registry_hosts_users_and_error_bodies_stay_off_the_public_api() {
+    let (host, registry) = refusing_registry().await;
+    let ca_dir = tempfile::tempdir().unwrap();
+    let registry_url = format!("http://robot:s3cret@{host}");
+    let mut settings = Cli::try_parse_from([
+        "policy-engine".as_ref(),
+        "--releases-registry".as_ref(),
+        registry_url.as_ref(),
+        "--releases-repository".as_ref(),
+        "ocp/private-release".as_ref(),
+        "--releases-ca-dir".as_ref(),
+        ca_dir.path().as_os_str(),
+    ])
+    .unwrap()
+    .settings()
+    .unwrap();
+    settings.workers = Some(1);
+    let pe = Pe::with_settings(settings).await;
+
+    let answer = get(&format!("{}{README_CURL}", pe.base), &[]).await;
+
+    assert_eq!(answer.status, 500, "{}", answer.text());
+    assert_eq!(
+        answer.json(),
+        serde_json::json!({
+            "kind": "failed_upstream_fetch",
+            "value": "failed to fetch upstream graph: building the graph (scrape) failed; \
+                      the service log and status port say why",
+        })
+    );
+    // The status port has the whole story, still without the password.
+    let doc = get(&format!("{}/status", pe.status), &[]).await.json();
+    let message = doc["last_error"]["message"].as_str().unwrap();
+    for expected in [
+        host.as_str(),
+        "ocp/private-release",
+        "robot",
+        "internal-registry-note",
+    ] {
+        assert!(message.contains(expected), "{expected}: {message}");
+    }
+    let everything = format!(
+        "{doc}{}",
+        get(&format!("{}/readyz", pe.status), &[]).await.text()
+    );
+    assert!(!everything.contains("s3cret"), "{everything}");
+    pe.stop().await;
+    registry.abort();
+}

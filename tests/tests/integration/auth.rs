@@ -1,9 +1,12 @@
 //! Registry credentials: a private registry scraped with and without a docker
-//! `config.json`, and credentials configured for a registry that does not ask for them.
+//! `config.json`, credentials configured for a registry that does not ask for them, and
+//! blobs redirected to storage on another origin, which never sees them.
 
+use base64::Engine as _;
 use graph_builder::registry::ErrorKind;
 use graph_builder::scrape::ScrapeError;
 use graph_builder::scrape::Scraper;
+use integration_tests::redirect::RedirectingFront;
 use integration_tests::{Credentials, Format, Pusher, RegistryOptions, TestRegistry};
 
 use crate::support::{expected_metadata, release, settings, simple_release, v, versions};
@@ -119,5 +122,39 @@ async fn credentials_for_an_anonymous_registry_are_harmless() -> anyhow::Result<
 
     assert_eq!(versions(&outcome), ["0.0.1+amd64"]);
     assert_eq!(outcome.releases[0].manifestref, image.digest);
+    Ok(())
+}
+
+#[tokio::test]
+async fn blobs_redirected_to_another_origin_never_get_the_credentials() -> anyhow::Result<()> {
+    let (registry, digests) = private_registry_with_two_releases().await?;
+    let front = RedirectingFront::start(&registry).await?;
+    let credentials = registry.credentials().expect("a private registry").clone();
+    let config = registry.scratch_dir().join("front-config.json");
+    let auth = base64::engine::general_purpose::STANDARD
+        .encode(format!("{}:{}", credentials.username, credentials.password));
+    std::fs::write(
+        &config,
+        serde_json::json!({"auths": {front.front.clone(): {"auth": auth}}}).to_string(),
+    )?;
+    let mut settings = settings(&registry, "private/release");
+    settings.registry = format!("http://{}", front.front);
+    settings.client.credentials_path = Some(config);
+
+    let outcome = Scraper::new(settings)?.scrape().await?;
+
+    assert_eq!(versions(&outcome), ["0.0.0+amd64", "0.0.1+amd64"]);
+    assert_eq!(outcome.releases.len(), digests.len());
+    let storage = front.storage_log();
+    // Every blob (configs and the release layers) came from storage, without credentials.
+    assert!(
+        storage.requests.len() >= 4
+            && storage
+                .requests
+                .iter()
+                .all(|r| r.starts_with("GET /v2/private/release/blobs/sha256:")),
+        "{storage:?}"
+    );
+    assert_eq!(storage.authorized, Vec::<String>::new());
     Ok(())
 }

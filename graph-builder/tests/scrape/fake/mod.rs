@@ -70,6 +70,11 @@ pub struct Behaviour {
     pub absolute_upload_location: bool,
     /// Cross-repository mounts succeed (otherwise an upload is opened instead).
     pub allow_mount: bool,
+    /// Answer blob GETs with a 307 to this base URL plus the same path (storage elsewhere).
+    pub blob_redirect: Option<String>,
+    /// `host:port` named in absolute `Link`s, absolute upload `Location`s and the token
+    /// realm instead of this registry's own.
+    pub other_origin: Option<String>,
 }
 
 #[derive(Default)]
@@ -90,6 +95,8 @@ pub struct State {
     pub token_scopes: Vec<String>,
     /// Uploads opened so far.
     pub uploads: usize,
+    /// `METHOD path` of every request that carried an `Authorization` header.
+    pub authorized: Vec<String>,
 }
 
 pub type Shared = Arc<Mutex<State>>;
@@ -170,6 +177,11 @@ async fn handle(req: HttpRequest, body: web::Bytes, state: web::Data<Shared>) ->
     let host = req.connection_info().host().to_string();
     let mut s = state.lock().unwrap();
     s.log.push(format!("{} {path}?{query}", req.method()));
+    if req.headers().contains_key("authorization") {
+        s.authorized.push(format!("{} {path}", req.method()));
+    }
+    // Links, upload locations and the token realm name this host.
+    let host = s.behaviour.other_origin.clone().unwrap_or(host);
 
     if path == "/token" {
         let expected = s.behaviour.bearer.clone().map(|(u, p)| {
@@ -270,6 +282,16 @@ async fn handle(req: HttpRequest, body: web::Bytes, state: web::Data<Shared>) ->
             continue;
         };
         let mut breaking = false;
+        if let Some(base) = s
+            .behaviour
+            .blob_redirect
+            .as_ref()
+            .filter(|_| kind == "/blobs/")
+        {
+            return HttpResponse::TemporaryRedirect()
+                .insert_header(("Location", format!("{base}{path}")))
+                .finish();
+        }
         if kind == "/blobs/" {
             for key in [reference, "*"] {
                 if let Some(left) = s.behaviour.break_blobs.get_mut(key).filter(|l| **l > 0) {

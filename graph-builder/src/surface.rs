@@ -1,0 +1,165 @@
+//! Limits on requests to the public ports (the policy-engine's API and the graph-builder's
+//! public port): the request target, the header block and the number of query
+//! parameters, checked before any routing, and the metric label of a request's path.
+//! Each service maps an [`Oversize`] into its own request error.
+
+use actix_web::dev::RequestHead;
+use actix_web::HttpRequest;
+
+/// The longest request target (path and query) accepted, in bytes.
+pub const MAX_TARGET_BYTES: usize = 8 * 1024;
+/// The largest header block accepted (names, values and their separators), in bytes.
+pub const MAX_HEADER_BYTES: usize = 16 * 1024;
+/// The most query parameters accepted.
+pub const MAX_QUERY_PARAMS: usize = 64;
+
+/// The `uri_path` label of a request whose path matched no route.
+pub const OTHER_PATH: &str = "other";
+
+/// Which limit a request exceeds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Oversize {
+    /// The request target (HTTP 414).
+    #[error("the request target is {length} bytes long; at most {limit} are accepted")]
+    Target {
+        /// Its length.
+        length: usize,
+        /// [`MAX_TARGET_BYTES`].
+        limit: usize,
+    },
+    /// The header block (HTTP 431).
+    #[error("the request headers are {length} bytes long; at most {limit} are accepted")]
+    Headers {
+        /// Their length, as sent.
+        length: usize,
+        /// [`MAX_HEADER_BYTES`].
+        limit: usize,
+    },
+    /// The query parameters (HTTP 400).
+    #[error("the query has more than {limit} parameters")]
+    QueryParams {
+        /// [`MAX_QUERY_PARAMS`].
+        limit: usize,
+    },
+}
+
+/// Checks a request head against the limits.
+pub fn check(head: &RequestHead) -> Result<(), Oversize> {
+    let target = head.uri.path_and_query().map_or(0, |pq| pq.as_str().len());
+    if target > MAX_TARGET_BYTES {
+        return Err(Oversize::Target {
+            length: target,
+            limit: MAX_TARGET_BYTES,
+        });
+    }
+    // `name: value\r\n` per line.
+    let headers: usize = head
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 4)
+        .sum();
+    if headers > MAX_HEADER_BYTES {
+        return Err(Oversize::Headers {
+            length: headers,
+            limit: MAX_HEADER_BYTES,
+        });
+    }
+    let query = head.uri.query().unwrap_or_default();
+    let params = query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .take(MAX_QUERY_PARAMS + 1)
+        .count();
+    if params > MAX_QUERY_PARAMS {
+        return Err(Oversize::QueryParams {
+            limit: MAX_QUERY_PARAMS,
+        });
+    }
+    Ok(())
+}
+
+/// The `uri_path` label of `req`: the pattern of the route it matched, or
+/// [`OTHER_PATH`]. Never the path as sent, which a client can spell in endless ways
+/// (percent escapes of any letter), each a new series.
+pub fn uri_path(req: &HttpRequest) -> String {
+    req.match_pattern().unwrap_or_else(|| OTHER_PATH.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_web::test::TestRequest;
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn config() -> ProptestConfig {
+        let cases = std::env::var("PROPTEST_CASES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(256);
+        ProptestConfig::with_cases(cases)
+    }
+
+    proptest! {
+        #![proptest_config(config())]
+
+        /// A request passes exactly when its target and query are within the limits.
+        #[test]
+        fn the_query_and_target_limits_are_exact(
+            path_len in 1usize..9000,
+            params in prop::collection::vec("[a-z]{1,3}(=[a-z0-9%+]{0,4})?", 0..80),
+            empties in 0usize..4,
+        ) {
+            let query = params.join("&") + &"&".repeat(empties);
+            let uri = format!("/{}?{query}", "p".repeat(path_len - 1));
+            let got = check(TestRequest::with_uri(&uri).to_http_request().head());
+            let expected = if uri.len() > MAX_TARGET_BYTES {
+                Err(Oversize::Target { length: uri.len(), limit: MAX_TARGET_BYTES })
+            } else if params.len() > MAX_QUERY_PARAMS {
+                Err(Oversize::QueryParams { limit: MAX_QUERY_PARAMS })
+            } else {
+                Ok(())
+            };
+            prop_assert_eq!(got, expected);
+        }
+    }
+
+    #[test]
+    fn each_limit_is_inclusive_and_named() {
+        let at = |uri: &str| check(TestRequest::with_uri(uri).to_http_request().head());
+        let path = format!("/{}", "a".repeat(MAX_TARGET_BYTES - 1));
+        assert_eq!(at(&path), Ok(()));
+        assert_eq!(
+            at(&format!("{path}b")),
+            Err(Oversize::Target {
+                length: MAX_TARGET_BYTES + 1,
+                limit: MAX_TARGET_BYTES
+            })
+        );
+        let query = |n: usize| format!("/graph?{}", vec!["a=1"; n].join("&"));
+        assert_eq!(at(&query(MAX_QUERY_PARAMS)), Ok(()));
+        // Empty pairs (`&&`) are not parameters.
+        assert_eq!(at(&format!("{}&&&", query(MAX_QUERY_PARAMS))), Ok(()));
+        assert_eq!(
+            at(&query(MAX_QUERY_PARAMS + 1)),
+            Err(Oversize::QueryParams {
+                limit: MAX_QUERY_PARAMS
+            })
+        );
+        let with_header = |len: usize| {
+            let req = TestRequest::with_uri("/graph")
+                .insert_header(("x-big", "v".repeat(len)))
+                .to_http_request();
+            check(req.head())
+        };
+        // `x-big: ` and CRLF are 9 bytes of the block.
+        assert_eq!(with_header(MAX_HEADER_BYTES - 9), Ok(()));
+        assert_eq!(
+            with_header(MAX_HEADER_BYTES - 8),
+            Err(Oversize::Headers {
+                length: MAX_HEADER_BYTES + 1,
+                limit: MAX_HEADER_BYTES
+            })
+        );
+    }
+}
