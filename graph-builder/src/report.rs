@@ -1,7 +1,8 @@
 //! The `/status` document's facts about building the graph, shared by the graph-builder
 //! and the policy-engine's one-process mode: the last refresh (start, duration, result,
 //! its error with the stage and cause), the scrape in progress, releases per arch with
-//! every invalid release and its reason, the graph-data (source, digest, age, each
+//! every invalid release and its reason, the tags that could not be read and the
+//! releases kept for them, a held-back shrink of the tag list, the graph-data (source, digest, age, each
 //! problem with its file and field) and the graph (revision, size, age).
 //!
 //! Every part is a typed serde struct, so a new fact is a new field; optional parts are
@@ -16,7 +17,9 @@ use sha2::{Digest as _, Sha256};
 
 use crate::graph_data_source::GraphDataError;
 use crate::refresh::{Built, BuiltGraph, RefreshError};
-use crate::scrape::{InvalidRelease, ScrapeProgress};
+use crate::scrape::{
+    kept_from_last_good, FailingTag, InvalidRelease, ScrapeProgress, ShrinkHeldBack,
+};
 use graph_data::keys::chain;
 
 /// What is known about building the graph.
@@ -87,6 +90,35 @@ pub struct ReleasesReport {
     pub per_arch: BTreeMap<String, usize>,
     /// Release images that could not be used, each with its reason.
     pub invalid: Vec<InvalidReleaseReport>,
+    /// Releases of unreadable tags kept from the last good scrape.
+    pub kept_from_last_good: usize,
+    /// Listed tags that could not be read, each with its reason.
+    pub failing_tags: Vec<FailingTagReport>,
+    /// Set when the tag list shrank to less than half and the last good releases were
+    /// served instead, until the next refresh confirms it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub held_back_shrink: Option<ShrinkReport>,
+}
+
+/// A listed tag that could not be read.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct FailingTagReport {
+    /// The tag.
+    pub tag: String,
+    /// Why.
+    pub reason: String,
+    /// The version kept from the last good scrape in its place, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kept: Option<String>,
+}
+
+/// A tag list held back because it shrank too much.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct ShrinkReport {
+    /// Tags the last good scrape listed.
+    pub previous_tags: usize,
+    /// Tags listed now.
+    pub listed_tags: usize,
 }
 
 /// A release image that could not be used.
@@ -96,6 +128,8 @@ pub struct InvalidReleaseReport {
     pub tag: String,
     /// Its manifest digest.
     pub digest: String,
+    /// The rule it broke: `image`, `arch`, `channels`, `duplicate_version`, `cycle`.
+    pub kind: &'static str,
     /// What is wrong with it.
     pub reason: String,
 }
@@ -147,11 +181,16 @@ pub struct GraphReport {
     pub age_seconds: u64,
 }
 
+/// How many failing tags the degraded reason names before it only counts.
+const DEGRADED_TAGS_SHOWN: usize = 5;
+
 /// What a successful build tells the board, from either kind of build.
 struct BuildFacts<'a> {
     raw_releases: usize,
     per_arch: &'a std::collections::BTreeMap<String, usize>,
     invalid: &'a [crate::scrape::InvalidRelease],
+    failing: &'a [FailingTag],
+    held_back_shrink: Option<ShrinkHeldBack>,
     graph_data_source: Option<&'a (String, String)>,
     graph_data_warnings: &'a [String],
     revision: String,
@@ -190,6 +229,8 @@ impl StatusBoard {
                 raw_releases: built.raw_releases,
                 per_arch: &built.per_arch,
                 invalid: &built.invalid,
+                failing: &built.failing,
+                held_back_shrink: built.held_back_shrink,
                 graph_data_source: built.graph_data_source.as_ref(),
                 graph_data_warnings: &built.graph_data_warnings,
                 revision: sha256(&built.graph_json),
@@ -210,6 +251,8 @@ impl StatusBoard {
                 raw_releases: built.raw_releases,
                 per_arch: &built.per_arch,
                 invalid: &built.invalid,
+                failing: &built.failing,
+                held_back_shrink: built.held_back_shrink,
                 graph_data_source: built.graph_data_source.as_ref(),
                 graph_data_warnings: &built.graph_data_warnings,
                 revision: format!("sha256:{}", hex::encode(built.inputs)),
@@ -237,6 +280,20 @@ impl StatusBoard {
             total: built.raw_releases,
             per_arch: built.per_arch.clone(),
             invalid: invalid_reports(built.invalid),
+            kept_from_last_good: kept_from_last_good(built.failing),
+            failing_tags: built
+                .failing
+                .iter()
+                .map(|f| FailingTagReport {
+                    tag: f.tag.clone(),
+                    reason: f.reason.clone(),
+                    kept: f.kept.as_ref().map(ToString::to_string),
+                })
+                .collect(),
+            held_back_shrink: built.held_back_shrink.map(|h| ShrinkReport {
+                previous_tags: h.previous_tags,
+                listed_tags: h.listed_tags,
+            }),
         });
         if let Some((source, digest)) = built.graph_data_source {
             let changed = facts.changed_since(digest);
@@ -374,6 +431,37 @@ impl StatusBoard {
         reason
     }
 
+    /// Why the graph served is degraded, on one line: tags that could not be read (and
+    /// the releases kept for them), a held-back tag list shrink. `None` when neither.
+    pub fn degraded_reason(&self) -> Option<String> {
+        let facts = self.lock();
+        let releases = facts.releases.as_ref()?;
+        let mut parts = Vec::new();
+        if !releases.failing_tags.is_empty() {
+            let tags: Vec<&str> = releases
+                .failing_tags
+                .iter()
+                .take(DEGRADED_TAGS_SHOWN)
+                .map(|f| f.tag.as_str())
+                .collect();
+            let more = releases.failing_tags.len().saturating_sub(tags.len());
+            parts.push(format!(
+                "{} listed tag(s) cannot be read ({}{}), {} release(s) kept from the last good scrape",
+                releases.failing_tags.len(),
+                tags.join(", "),
+                if more > 0 { format!(" and {more} more") } else { String::new() },
+                releases.kept_from_last_good
+            ));
+        }
+        if let Some(shrink) = &releases.held_back_shrink {
+            parts.push(format!(
+                "the tag list shrank from {} to {} tags and is held back until the next refresh confirms it",
+                shrink.previous_tags, shrink.listed_tags
+            ));
+        }
+        (!parts.is_empty()).then(|| format!("degraded: {} (see /status)", parts.join("; ")))
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Facts> {
         self.facts.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -404,6 +492,7 @@ fn invalid_reports(invalid: &[InvalidRelease]) -> Vec<InvalidReleaseReport> {
         .map(|i| InvalidReleaseReport {
             tag: i.tag.clone(),
             digest: i.digest.clone(),
+            kind: i.kind.as_str(),
             reason: i.error.clone(),
         })
         .collect()

@@ -4,7 +4,9 @@
 //!
 //! Readiness follows the reference: false until the first good graph, then true for
 //! good, because a stale graph is still worth serving. Staleness and the failure are
-//! visible in `/status`, `/metrics` and the logs instead; a 503 says what is missing.
+//! visible in `/status`, `/metrics` and the logs instead; a 503 says what is missing, and
+//! a 200 says `degraded: …` when the graph served keeps releases of unreadable tags or
+//! holds back a shrunken tag list.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -140,6 +142,9 @@ pub struct StatusDocument {
     /// Why not, when not ready.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub not_ready: Option<String>,
+    /// Why the graph served is degraded (unreadable tags, a held-back tag list shrink).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub degraded: Option<String>,
     /// The refresh, releases, graph-data and graph.
     #[serde(flatten)]
     pub build: BuildReport,
@@ -155,6 +160,7 @@ impl StatusDocument {
             git_commit: crate::GIT_COMMIT,
             ready,
             not_ready: (!ready).then(|| state.board.not_ready_reason()),
+            degraded: state.board.degraded_reason(),
             build: state.board.report(),
         }
     }
@@ -174,7 +180,13 @@ async fn liveness(state: web::Data<AppState>) -> HttpResponse {
 
 async fn readiness(state: web::Data<AppState>) -> HttpResponse {
     if state.current().is_some() {
-        HttpResponse::Ok().finish()
+        // Degraded but serving is still ready: the body says what is wrong.
+        match state.board.degraded_reason() {
+            Some(reason) => HttpResponse::Ok()
+                .content_type("text/plain; charset=utf-8")
+                .body(reason),
+            None => HttpResponse::Ok().finish(),
+        }
     } else {
         // Say what is missing: the first refresh's progress, or why it failed.
         HttpResponse::ServiceUnavailable()

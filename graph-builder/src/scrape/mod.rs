@@ -61,7 +61,7 @@ pub use layout::{scrape_oci_layout, LayoutScraper};
 use progress::Running;
 pub use progress::{ProgressReading, ScrapeProgress};
 use resilience::LastGood;
-pub use resilience::{FailingTag, ShrinkHeldBack};
+pub use resilience::{kept_from_last_good, FailingTag, ShrinkHeldBack};
 
 /// Where and how to scrape release images.
 #[derive(Debug, Clone, PartialEq, Eq)]

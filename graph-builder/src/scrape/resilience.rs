@@ -51,6 +51,14 @@ pub struct ShrinkHeldBack {
     pub listed_tags: usize,
 }
 
+/// How many distinct releases `failing` tags kept from the last good scrape.
+pub fn kept_from_last_good(failing: &[FailingTag]) -> usize {
+    let mut kept: Vec<&Version> = failing.iter().filter_map(|f| f.kept.as_ref()).collect();
+    kept.sort();
+    kept.dedup();
+    kept.len()
+}
+
 #[derive(Debug, Default)]
 struct Memory {
     /// Release tags of the last good scrape: tag -> (manifest digest, image).
@@ -190,6 +198,7 @@ impl LastGood {
             })
             .collect();
         let mut outcome = collect(results, payload, manifestref_key, &memory.versions);
+        outcome.stats.tags = listed;
         outcome.failing = failing;
         memory.tags = tags;
         memory.versions = outcome
