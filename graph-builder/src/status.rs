@@ -223,6 +223,8 @@ async fn metrics(state: web::Data<AppState>) -> HttpResponse {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     #[test]
@@ -241,5 +243,115 @@ mod tests {
         });
         assert_eq!(state.failure(), None);
         assert_eq!(state.current().unwrap().graph_json, "{}");
+    }
+
+    fn built(
+        failing: Vec<crate::scrape::FailingTag>,
+        held_back_shrink: Option<crate::scrape::ShrinkHeldBack>,
+    ) -> crate::refresh::Built {
+        crate::refresh::Built {
+            graph_json: Bytes::from_static(b"{}"),
+            provenance: Bytes::new(),
+            graph_data: None,
+            raw_releases: 2,
+            per_arch: [("amd64".to_owned(), 2)].into(),
+            invalid: vec![crate::scrape::InvalidRelease {
+                tag: "loop".to_owned(),
+                digest: "sha256:c".to_owned(),
+                kind: crate::scrape::InvalidKind::Cycle,
+                error: "closes a cycle".to_owned(),
+            }],
+            failing,
+            held_back_shrink,
+            graph_data_source: None,
+            graph_data_warnings: Vec::new(),
+            nodes: 2,
+            edges: 1,
+            timings: crate::refresh::Timings::default(),
+        }
+    }
+
+    fn failing(tag: &str, kept: Option<&str>) -> crate::scrape::FailingTag {
+        let error = crate::scrape::ScrapeError::NotFound {
+            item: format!("tag {tag} manifest"),
+        };
+        crate::scrape::FailingTag {
+            tag: tag.to_owned(),
+            reason: error.to_string(),
+            kept: kept.map(|k| semver::Version::parse(k).unwrap()),
+            error: Arc::new(error),
+        }
+    }
+
+    async fn ready_body(state: &web::Data<AppState>) -> (u16, String) {
+        let response = readiness(state.clone()).await;
+        let code = response.status().as_u16();
+        let body = actix_web::body::to_bytes(response.into_body())
+            .await
+            .unwrap();
+        (code, String::from_utf8(body.to_vec()).unwrap())
+    }
+
+    #[actix_web::test]
+    async fn degraded_but_serving_is_ready_and_says_why() {
+        let state = web::Data::new(AppState::new(Metrics::new().unwrap()));
+        state.publish(Published {
+            graph_json: Bytes::from_static(b"{}"),
+            provenance: Bytes::new(),
+            graph_data: None,
+            at: SystemTime::now(),
+        });
+        let now = SystemTime::now();
+        let healthy = built(Vec::new(), None);
+        state.board.record_success(&healthy, now, Duration::ZERO);
+        assert_eq!(ready_body(&state).await, (200, String::new()));
+        assert!(StatusDocument::of(&state).degraded.is_none());
+
+        let degraded = built(
+            vec![failing("a", Some("1.0.0+amd64")), failing("b", None)],
+            Some(crate::scrape::ShrinkHeldBack {
+                previous_tags: 10,
+                listed_tags: 2,
+            }),
+        );
+        state.board.record_success(&degraded, now, Duration::ZERO);
+        state.metrics.record_scrape_health(
+            &degraded.invalid,
+            &degraded.failing,
+            degraded.held_back_shrink.is_some(),
+        );
+        let expected = "degraded: 2 listed tag(s) cannot be read (a, b), 1 release(s) kept from \
+                        the last good scrape; the tag list shrank from 10 to 2 tags and is held \
+                        back until the next refresh confirms it (see /status)";
+        assert_eq!(ready_body(&state).await, (200, expected.to_owned()));
+        let doc = serde_json::to_value(StatusDocument::of(&state)).unwrap();
+        assert_eq!(doc["degraded"], expected);
+        assert_eq!(
+            doc["releases"],
+            serde_json::json!({
+                "total": 2,
+                "per_arch": {"amd64": 2},
+                "invalid": [{"tag": "loop", "digest": "sha256:c", "kind": "cycle",
+                             "reason": "closes a cycle"}],
+                "kept_from_last_good": 1,
+                "failing_tags": [
+                    {"tag": "a", "kept": "1.0.0+amd64",
+                     "reason": "tag a manifest is not found, although the repository lists the tag"},
+                    {"tag": "b",
+                     "reason": "tag b manifest is not found, although the repository lists the tag"}
+                ],
+                "held_back_shrink": {"previous_tags": 10, "listed_tags": 2}
+            })
+        );
+        let metrics = String::from_utf8(state.metrics.render().unwrap()).unwrap();
+        for line in [
+            "cincinnati_gb_scrape_tags_failing 2",
+            "cincinnati_gb_scrape_releases_kept_from_last_good 1",
+            "cincinnati_gb_scrape_tag_list_shrink_held_back 1",
+            "cincinnati_gb_graph_invalid_releases_by_reason{reason=\"cycle\"} 1",
+            "cincinnati_gb_graph_invalid_releases_by_reason{reason=\"arch\"} 0",
+        ] {
+            assert!(metrics.contains(line), "{line} missing from\n{metrics}");
+        }
     }
 }
