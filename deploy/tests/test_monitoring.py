@@ -77,6 +77,7 @@ def test_every_alert_has_a_unit_test():
         "UpdateServicePolicyEngineRefreshFailing",
         "UpdateServiceGraphDataStale",
         "UpdateServiceInvalidReleases",
+        "UpdateServiceTagsFailing",
     }
 
 
