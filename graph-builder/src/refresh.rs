@@ -19,12 +19,12 @@ use graph_data::Graph;
 use sha2::{Digest as _, Sha256};
 use tokio_util::sync::CancellationToken;
 
-use crate::assemble::{assemble, cycle_closers, AssembleError};
+use crate::assemble::{assemble, AssembleError};
 use crate::config::{EdgeAddRemoveSettings, RefreshSettings, ReleaseSourceSettings};
+use crate::cycles::leave_out_cycles;
 use crate::graph_data_source::{self, GraphDataError, GraphDataSource};
 use crate::scrape::{
-    FailingTag, InvalidKind, InvalidRelease, LayoutScraper, ScrapeError, ScrapeOutcome, Scraper,
-    ShrinkHeldBack,
+    FailingTag, InvalidRelease, LayoutScraper, ScrapeError, ScrapeOutcome, Scraper, ShrinkHeldBack,
 };
 use crate::status::{AppState, Published};
 
@@ -326,44 +326,6 @@ fn process(
         inputs,
         timings,
     })
-}
-
-/// Moves the releases whose `previous`/`next` entries close a cycle to `invalid`, each
-/// logged once, so that one bad image cannot stop the graph from assembling.
-fn leave_out_cycles(
-    releases: &mut Vec<crate::scrape::ScrapedRelease>,
-    invalid: &mut Vec<InvalidRelease>,
-) {
-    let closers = cycle_closers(releases);
-    if closers.is_empty() {
-        return;
-    }
-    let mut reasons: Vec<Option<String>> = vec![None; releases.len()];
-    for (index, reason) in closers {
-        reasons[index] = Some(reason);
-    }
-    let mut reasons = reasons.into_iter();
-    releases.retain(|release| {
-        let Some(error) = reasons.next().flatten() else {
-            return true;
-        };
-        tracing::warn!(
-            version = %release.version,
-            tag = release.tags.first().map_or("", String::as_str),
-            digest = %release.manifestref,
-            kind = InvalidKind::Cycle.as_str(),
-            %error,
-            "release image ignored"
-        );
-        invalid.push(InvalidRelease {
-            tag: release.tags.first().cloned().unwrap_or_default(),
-            digest: release.manifestref.clone(),
-            kind: InvalidKind::Cycle,
-            error,
-        });
-        false
-    });
-    invalid.sort_by(|a, b| a.tag.cmp(&b.tag));
 }
 
 /// The sha256 of the releases' pull specs (which name their manifest digests) in version

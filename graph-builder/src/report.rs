@@ -20,6 +20,8 @@ use crate::refresh::{Built, BuiltGraph, RefreshError};
 use crate::scrape::{
     kept_from_last_good, FailingTag, InvalidRelease, ScrapeProgress, ShrinkHeldBack,
 };
+use crate::scrape_report::{degraded_reason, failing_reports};
+pub use crate::scrape_report::{FailingTagReport, ShrinkReport};
 use graph_data::keys::chain;
 
 /// What is known about building the graph.
@@ -100,27 +102,6 @@ pub struct ReleasesReport {
     pub held_back_shrink: Option<ShrinkReport>,
 }
 
-/// A listed tag that could not be read.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct FailingTagReport {
-    /// The tag.
-    pub tag: String,
-    /// Why.
-    pub reason: String,
-    /// The version kept from the last good scrape in its place, if any.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub kept: Option<String>,
-}
-
-/// A tag list held back because it shrank too much.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct ShrinkReport {
-    /// Tags the last good scrape listed.
-    pub previous_tags: usize,
-    /// Tags listed now.
-    pub listed_tags: usize,
-}
-
 /// A release image that could not be used.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct InvalidReleaseReport {
@@ -180,9 +161,6 @@ pub struct GraphReport {
     /// Seconds since then.
     pub age_seconds: u64,
 }
-
-/// How many failing tags the degraded reason names before it only counts.
-const DEGRADED_TAGS_SHOWN: usize = 5;
 
 /// What a successful build tells the board, from either kind of build.
 struct BuildFacts<'a> {
@@ -281,19 +259,8 @@ impl StatusBoard {
             per_arch: built.per_arch.clone(),
             invalid: invalid_reports(built.invalid),
             kept_from_last_good: kept_from_last_good(built.failing),
-            failing_tags: built
-                .failing
-                .iter()
-                .map(|f| FailingTagReport {
-                    tag: f.tag.clone(),
-                    reason: f.reason.clone(),
-                    kept: f.kept.as_ref().map(ToString::to_string),
-                })
-                .collect(),
-            held_back_shrink: built.held_back_shrink.map(|h| ShrinkReport {
-                previous_tags: h.previous_tags,
-                listed_tags: h.listed_tags,
-            }),
+            failing_tags: failing_reports(built.failing),
+            held_back_shrink: built.held_back_shrink.map(ShrinkReport::from),
         });
         if let Some((source, digest)) = built.graph_data_source {
             let changed = facts.changed_since(digest);
@@ -434,32 +401,7 @@ impl StatusBoard {
     /// Why the graph served is degraded, on one line: tags that could not be read (and
     /// the releases kept for them), a held-back tag list shrink. `None` when neither.
     pub fn degraded_reason(&self) -> Option<String> {
-        let facts = self.lock();
-        let releases = facts.releases.as_ref()?;
-        let mut parts = Vec::new();
-        if !releases.failing_tags.is_empty() {
-            let tags: Vec<&str> = releases
-                .failing_tags
-                .iter()
-                .take(DEGRADED_TAGS_SHOWN)
-                .map(|f| f.tag.as_str())
-                .collect();
-            let more = releases.failing_tags.len().saturating_sub(tags.len());
-            parts.push(format!(
-                "{} listed tag(s) cannot be read ({}{}), {} release(s) kept from the last good scrape",
-                releases.failing_tags.len(),
-                tags.join(", "),
-                if more > 0 { format!(" and {more} more") } else { String::new() },
-                releases.kept_from_last_good
-            ));
-        }
-        if let Some(shrink) = &releases.held_back_shrink {
-            parts.push(format!(
-                "the tag list shrank from {} to {} tags and is held back until the next refresh confirms it",
-                shrink.previous_tags, shrink.listed_tags
-            ));
-        }
-        (!parts.is_empty()).then(|| format!("degraded: {} (see /status)", parts.join("; ")))
+        degraded_reason(self.lock().releases.as_ref()?)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Facts> {
