@@ -19,7 +19,7 @@
 //! fails on its own (transport errors, timeouts, 5xx/429 that survive the retries,
 //! unexpected 4xx, digest mismatches, a manifest or blob not found) fails only itself: its
 //! release is kept from the last good scrape and the tag is reported in `failing`
-//! ([`resilience`]). A tag list less than half as long as the last good one is held back
+//! (`resilience`). A tag list less than half as long as the last good one is held back
 //! once. Images we cannot use are reported in `invalid` and left out: unreadable
 //! release-metadata, an unknown architecture, metadata that claims channels, one version
 //! under two digests (the published one is kept, if any). Signature tags, malformed tags
