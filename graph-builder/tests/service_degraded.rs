@@ -82,7 +82,11 @@ async fn a_broken_tag_keeps_its_release_and_readiness_says_degraded() {
     assert_eq!(failing[0]["kept"], "4.15.1+amd64");
     assert_eq!(
         failing[0]["reason"],
-        "tag 4.15.1 manifest is not found, although the repository lists the tag"
+        format!(
+            "registry {}, repository {REPO}, tag 4.15.1 manifest is not found, although the \
+             repository lists the tag",
+            registry.host_port()
+        )
     );
     assert!(status["degraded"]
         .as_str()

@@ -301,6 +301,16 @@ impl Scraper {
             .map(|tag| async move {
                 let result = match self.scrape_tag(session, tag.clone(), warm).await {
                     Ok(result) => result,
+                    // Named like the registry client's errors: registry, repository, item.
+                    Err(ScrapeError::NotFound { item }) => TagResult::Failed {
+                        tag,
+                        error: ScrapeError::NotFound {
+                            item: format!(
+                                "registry {}, repository {repository}, {item}",
+                                target.host
+                            ),
+                        },
+                    },
                     Err(error) => TagResult::Failed { tag, error },
                 };
                 self.progress.tag_done(repository);

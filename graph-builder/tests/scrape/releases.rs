@@ -233,7 +233,7 @@ async fn a_listed_tag_without_a_manifest_is_reported_and_the_rest_publish() {
         .collect();
     assert_eq!(failing, [("ghost", false)]);
     assert!(
-        matches!(&*outcome.failing[0].error, ScrapeError::NotFound { item } if item == "tag ghost manifest"),
+        matches!(&*outcome.failing[0].error, ScrapeError::NotFound { item } if item.ends_with(", repository ocp/release, tag ghost manifest") && item.starts_with("registry 127.0.0.1:")),
         "{:?}",
         outcome.failing[0].error
     );

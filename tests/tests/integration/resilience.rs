@@ -108,7 +108,8 @@ async fn a_broken_tag_keeps_its_release_and_an_untagged_one_goes() -> anyhow::Re
     assert_eq!(failing.tag, "4.9.1");
     assert_eq!(failing.kept, Some(v("4.9.1+amd64")));
     assert!(
-        matches!(&*failing.error, ScrapeError::NotFound { item } if item == "tag 4.9.1 manifest"),
+        matches!(&*failing.error, ScrapeError::NotFound { item }
+            if *item == format!("registry {}, repository resil, tag 4.9.1 manifest", registry.host_port())),
         "{:?}",
         failing.error
     );
