@@ -78,6 +78,7 @@ def test_every_alert_has_a_unit_test():
         "UpdateServiceGraphDataStale",
         "UpdateServiceInvalidReleases",
         "UpdateServiceReleasesWithoutSignature",
+        "UpdateServiceTagsFailing",
     }
 
 

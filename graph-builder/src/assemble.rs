@@ -4,7 +4,9 @@
 //! the release and each `next` entry an edge out of it, with the release's arch appended
 //! to the named version. Versions named but not scraped become abstract nodes. The graph
 //! is a DAG at every step: an edge that would close a cycle fails the assembly, as does a
-//! version scraped twice under different digests.
+//! version scraped twice under different digests. The scrape leaves out duplicate
+//! versions and `crate::cycles` the releases closing a cycle, so that neither happens
+//! because of one bad image.
 
 use graph_data::{Graph, GraphError, Release, ReleaseId};
 use semver::{BuildMetadata, Version};

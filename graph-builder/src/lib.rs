@@ -16,13 +16,16 @@
 //! - [`surface`]: the size limits and metric labels of requests to the public ports,
 //! - [`run`]: the service.
 //!
-//! Everything else is private to the crate: `assemble` (releases to the graph), `status`
+//! Everything else is private to the crate: `assemble` (releases to the graph), `cycles`
+//! (releases whose metadata closes a cycle, left out), `scrape_report` (how degraded the
+//! last scrape left the graph, for `report`), `status`
 //! (the last good graph, failures, the status routes), `metrics`, `service` (listeners)
 //! and `error` (request errors and their HTTP mapping).
 #![deny(missing_docs)]
 
 pub(crate) mod assemble;
 pub mod config;
+pub(crate) mod cycles;
 pub(crate) mod error;
 pub mod graph_data_push;
 pub mod graph_data_source;
@@ -33,6 +36,7 @@ pub mod refresh;
 pub mod registry;
 pub mod report;
 pub mod scrape;
+pub(crate) mod scrape_report;
 pub(crate) mod service;
 pub(crate) mod status;
 pub mod surface;

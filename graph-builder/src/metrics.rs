@@ -3,9 +3,11 @@
 //! are no global metrics.
 
 use prometheus::{
-    Encoder as _, Gauge, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts,
-    Registry, TextEncoder,
+    Encoder as _, Gauge, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
+
+use crate::scrape::{kept_from_last_good, FailingTag, InvalidKind, InvalidRelease};
 
 /// Buckets of `graph_upstream_scrapes_duration`, in seconds, as in the reference.
 const SCRAPE_BUCKETS: [f64; 9] = [5.0, 6.0, 7.0, 8.0, 9.0, 10.0, 15.0, 20.0, 30.0];
@@ -51,6 +53,15 @@ pub struct Metrics {
     pub invalid_releases: IntGauge,
     /// Ours: Unix time the graph-data content last changed (0 before it is read).
     pub graph_data_changed_timestamp: Gauge,
+    /// Ours: the invalid releases of the last completed scrape by `reason` (the rule
+    /// broken: `image`, `arch`, `channels`, `duplicate_version`, `cycle`).
+    pub invalid_releases_by_reason: IntGaugeVec,
+    /// Ours: listed tags the last completed scrape could not read.
+    pub scrape_tags_failing: IntGauge,
+    /// Ours: releases of those tags kept from the last good scrape.
+    pub scrape_releases_kept_from_last_good: IntGauge,
+    /// Ours: 1 when the last completed scrape held back a shrunken tag list.
+    pub scrape_tag_list_shrink_held_back: IntGauge,
 }
 
 impl Metrics {
@@ -133,8 +144,33 @@ impl Metrics {
                 "graph_data_changed_timestamp_seconds",
                 "UTC epoch seconds when the graph-data content last changed, 0 before it is read",
             )?,
+            invalid_releases_by_reason: IntGaugeVec::new(
+                Opts::new(
+                    "graph_invalid_releases_by_reason",
+                    "Release images the last completed scrape left out, by the rule they broke",
+                ),
+                &["reason"],
+            )?,
+            scrape_tags_failing: IntGauge::new(
+                "scrape_tags_failing",
+                "Listed tags the last completed scrape could not read (see /status)",
+            )?,
+            scrape_releases_kept_from_last_good: IntGauge::new(
+                "scrape_releases_kept_from_last_good",
+                "Releases of unreadable tags kept from the last good scrape",
+            )?,
+            scrape_tag_list_shrink_held_back: IntGauge::new(
+                "scrape_tag_list_shrink_held_back",
+                "1 when the last completed scrape held back a tag list less than half as long as the last good one",
+            )?,
             registry,
         };
+        for kind in InvalidKind::ALL {
+            metrics
+                .invalid_releases_by_reason
+                .with_label_values(&[kind.as_str()])
+                .set(0);
+        }
         let r = &metrics.registry;
         r.register(Box::new(metrics.build_info.clone()))?;
         r.register(Box::new(metrics.upstream_raw_releases.clone()))?;
@@ -154,7 +190,33 @@ impl Metrics {
         r.register(Box::new(metrics.scrape_running.clone()))?;
         r.register(Box::new(metrics.invalid_releases.clone()))?;
         r.register(Box::new(metrics.graph_data_changed_timestamp.clone()))?;
+        r.register(Box::new(metrics.invalid_releases_by_reason.clone()))?;
+        r.register(Box::new(metrics.scrape_tags_failing.clone()))?;
+        r.register(Box::new(
+            metrics.scrape_releases_kept_from_last_good.clone(),
+        ))?;
+        r.register(Box::new(metrics.scrape_tag_list_shrink_held_back.clone()))?;
         Ok(metrics)
+    }
+
+    /// Sets the scrape's health gauges from a completed build.
+    pub fn record_scrape_health(
+        &self,
+        invalid: &[InvalidRelease],
+        failing: &[FailingTag],
+        held_back_shrink: bool,
+    ) {
+        for kind in InvalidKind::ALL {
+            let count = invalid.iter().filter(|i| i.kind == kind).count();
+            self.invalid_releases_by_reason
+                .with_label_values(&[kind.as_str()])
+                .set(count as i64);
+        }
+        self.scrape_tags_failing.set(failing.len() as i64);
+        self.scrape_releases_kept_from_last_good
+            .set(kept_from_last_good(failing) as i64);
+        self.scrape_tag_list_shrink_held_back
+            .set(i64::from(held_back_shrink));
     }
 
     /// The text exposition format.
@@ -188,6 +250,10 @@ mod tests {
             "cincinnati_gb_graph_initial_upstream_scrape_duration 0",
             "cincinnati_gb_graph_upstream_scrapes_duration_bucket{le=\"5\"} 0",
             "cincinnati_gb_graph_response_errors_total{code=\"406\",kind=\"invalid_content_type\"} 1",
+            "cincinnati_gb_graph_invalid_releases_by_reason{reason=\"cycle\"} 0",
+            "cincinnati_gb_scrape_tags_failing 0",
+            "cincinnati_gb_scrape_releases_kept_from_last_good 0",
+            "cincinnati_gb_scrape_tag_list_shrink_held_back 0",
         ] {
             assert!(text.contains(name), "{name} missing from\n{text}");
         }

@@ -21,8 +21,11 @@ use tokio_util::sync::CancellationToken;
 
 use crate::assemble::{assemble, AssembleError};
 use crate::config::{EdgeAddRemoveSettings, RefreshSettings, ReleaseSourceSettings};
+use crate::cycles::leave_out_cycles;
 use crate::graph_data_source::{self, GraphDataError, GraphDataSource};
-use crate::scrape::{LayoutScraper, ScrapeError, ScrapeOutcome, Scraper};
+use crate::scrape::{
+    FailingTag, InvalidRelease, LayoutScraper, ScrapeError, ScrapeOutcome, Scraper, ShrinkHeldBack,
+};
 use crate::status::{AppState, Published};
 
 /// Where release images come from.
@@ -113,8 +116,12 @@ pub struct BuiltGraph {
     pub raw_releases: usize,
     /// Those releases per architecture.
     pub per_arch: BTreeMap<String, usize>,
-    /// Release images the scrape could not use.
-    pub invalid: Vec<crate::scrape::InvalidRelease>,
+    /// Release images left out: unusable, or poisoning the graph (cycles included).
+    pub invalid: Vec<InvalidRelease>,
+    /// Listed tags the scrape could not read (their releases kept when known).
+    pub failing: Vec<FailingTag>,
+    /// Set when the scrape held back a shrunken tag list and served the last good one.
+    pub held_back_shrink: Option<ShrinkHeldBack>,
     /// The graph-data source and the `sha256:` of the tarball applied, if any.
     pub graph_data_source: Option<(String, String)>,
     /// The graph-data's warnings (`file: message`).
@@ -140,8 +147,12 @@ pub struct Built {
     pub raw_releases: usize,
     /// Those releases per architecture.
     pub per_arch: BTreeMap<String, usize>,
-    /// Release images the scrape could not use.
-    pub invalid: Vec<crate::scrape::InvalidRelease>,
+    /// Release images left out: unusable, or poisoning the graph (cycles included).
+    pub invalid: Vec<InvalidRelease>,
+    /// Listed tags the scrape could not read (their releases kept when known).
+    pub failing: Vec<FailingTag>,
+    /// Set when the scrape held back a shrunken tag list and served the last good one.
+    pub held_back_shrink: Option<ShrinkHeldBack>,
     /// The graph-data source and the `sha256:` of the tarball applied, if any.
     pub graph_data_source: Option<(String, String)>,
     /// The graph-data's warnings (`file: message`).
@@ -198,6 +209,8 @@ impl Pipeline {
                 raw_releases: built.raw_releases,
                 per_arch: built.per_arch,
                 invalid: built.invalid,
+                failing: built.failing,
+                held_back_shrink: built.held_back_shrink,
                 graph_data_source: built.graph_data_source,
                 graph_data_warnings: built.graph_data_warnings,
                 nodes: built.graph.len(),
@@ -220,7 +233,7 @@ impl Pipeline {
             .await
             .map_err(|e| RefreshError::Scrape(Box::new(e)))?;
         for invalid in &outcome.invalid {
-            tracing::warn!(tag = %invalid.tag, digest = %invalid.digest, error = %invalid.error, "release image ignored");
+            tracing::warn!(tag = %invalid.tag, digest = %invalid.digest, kind = invalid.kind.as_str(), error = %invalid.error, "release image ignored");
         }
         timings.scrape = started.elapsed();
         let started = Instant::now();
@@ -252,16 +265,23 @@ fn process(
 ) -> Result<BuiltGraph, RefreshError> {
     let started = Instant::now();
     let inputs = inputs_digest(&outcome, tarball.as_ref().map(|(_, bytes)| bytes));
-    let mut graph = assemble(&outcome.releases).map_err(|e| RefreshError::Assemble(Box::new(e)))?;
+    let ScrapeOutcome {
+        mut releases,
+        mut invalid,
+        failing,
+        held_back_shrink,
+        ..
+    } = outcome;
+    leave_out_cycles(&mut releases, &mut invalid);
+    let mut graph = assemble(&releases).map_err(|e| RefreshError::Assemble(Box::new(e)))?;
     // The releases (hundreds of `previous` versions each) are in the graph now; holding
     // them through apply and serialize would add tens of MB to the peak at full scale.
-    let raw_releases = outcome.releases.len();
+    let raw_releases = releases.len();
     let mut per_arch = BTreeMap::new();
-    for release in &outcome.releases {
+    for release in &releases {
         *per_arch.entry(release.arch.clone()).or_insert(0) += 1;
     }
-    let invalid = outcome.invalid;
-    drop(outcome.releases);
+    drop(releases);
     timings.assemble = started.elapsed();
     let started = Instant::now();
     let data = match &tarball {
@@ -301,6 +321,8 @@ fn process(
         raw_releases,
         per_arch,
         invalid,
+        failing,
+        held_back_shrink,
         inputs,
         timings,
     })
@@ -385,6 +407,11 @@ fn record_success(state: &AppState, built: Built, elapsed: Duration, first: bool
     m.final_releases.set(built.nodes as i64);
     m.final_edges.set(built.edges as i64);
     m.invalid_releases.set(built.invalid.len() as i64);
+    m.record_scrape_health(
+        &built.invalid,
+        &built.failing,
+        built.held_back_shrink.is_some(),
+    );
     if first {
         m.initial_upstream_scrape_duration
             .set(elapsed.as_secs_f64());

@@ -1,7 +1,8 @@
 //! The `/status` document's facts about building the graph, shared by the graph-builder
 //! and the policy-engine's one-process mode: the last refresh (start, duration, result,
 //! its error with the stage and cause), the scrape in progress, releases per arch with
-//! every invalid release and its reason, the graph-data (source, digest, age, each
+//! every invalid release and its reason, the tags that could not be read and the
+//! releases kept for them, a held-back shrink of the tag list, the graph-data (source, digest, age, each
 //! problem with its file and field) and the graph (revision, size, age).
 //!
 //! Every part is a typed serde struct, so a new fact is a new field; optional parts are
@@ -16,7 +17,11 @@ use sha2::{Digest as _, Sha256};
 
 use crate::graph_data_source::GraphDataError;
 use crate::refresh::{Built, BuiltGraph, RefreshError};
-use crate::scrape::{InvalidRelease, ScrapeProgress};
+use crate::scrape::{
+    kept_from_last_good, FailingTag, InvalidRelease, ScrapeProgress, ShrinkHeldBack,
+};
+use crate::scrape_report::{degraded_reason, failing_reports};
+pub use crate::scrape_report::{FailingTagReport, ShrinkReport};
 use graph_data::keys::chain;
 
 /// What is known about building the graph.
@@ -87,6 +92,14 @@ pub struct ReleasesReport {
     pub per_arch: BTreeMap<String, usize>,
     /// Release images that could not be used, each with its reason.
     pub invalid: Vec<InvalidReleaseReport>,
+    /// Releases of unreadable tags kept from the last good scrape.
+    pub kept_from_last_good: usize,
+    /// Listed tags that could not be read, each with its reason.
+    pub failing_tags: Vec<FailingTagReport>,
+    /// Set when the tag list shrank to less than half and the last good releases were
+    /// served instead, until the next refresh confirms it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub held_back_shrink: Option<ShrinkReport>,
 }
 
 /// A release image that could not be used.
@@ -96,6 +109,8 @@ pub struct InvalidReleaseReport {
     pub tag: String,
     /// Its manifest digest.
     pub digest: String,
+    /// The rule it broke: `image`, `arch`, `channels`, `duplicate_version`, `cycle`.
+    pub kind: &'static str,
     /// What is wrong with it.
     pub reason: String,
 }
@@ -152,6 +167,8 @@ struct BuildFacts<'a> {
     raw_releases: usize,
     per_arch: &'a std::collections::BTreeMap<String, usize>,
     invalid: &'a [crate::scrape::InvalidRelease],
+    failing: &'a [FailingTag],
+    held_back_shrink: Option<ShrinkHeldBack>,
     graph_data_source: Option<&'a (String, String)>,
     graph_data_warnings: &'a [String],
     revision: String,
@@ -190,6 +207,8 @@ impl StatusBoard {
                 raw_releases: built.raw_releases,
                 per_arch: &built.per_arch,
                 invalid: &built.invalid,
+                failing: &built.failing,
+                held_back_shrink: built.held_back_shrink,
                 graph_data_source: built.graph_data_source.as_ref(),
                 graph_data_warnings: &built.graph_data_warnings,
                 revision: sha256(&built.graph_json),
@@ -210,6 +229,8 @@ impl StatusBoard {
                 raw_releases: built.raw_releases,
                 per_arch: &built.per_arch,
                 invalid: &built.invalid,
+                failing: &built.failing,
+                held_back_shrink: built.held_back_shrink,
                 graph_data_source: built.graph_data_source.as_ref(),
                 graph_data_warnings: &built.graph_data_warnings,
                 revision: format!("sha256:{}", hex::encode(built.inputs)),
@@ -237,6 +258,9 @@ impl StatusBoard {
             total: built.raw_releases,
             per_arch: built.per_arch.clone(),
             invalid: invalid_reports(built.invalid),
+            kept_from_last_good: kept_from_last_good(built.failing),
+            failing_tags: failing_reports(built.failing),
+            held_back_shrink: built.held_back_shrink.map(ShrinkReport::from),
         });
         if let Some((source, digest)) = built.graph_data_source {
             let changed = facts.changed_since(digest);
@@ -374,6 +398,12 @@ impl StatusBoard {
         reason
     }
 
+    /// Why the graph served is degraded, on one line: tags that could not be read (and
+    /// the releases kept for them), a held-back tag list shrink. `None` when neither.
+    pub fn degraded_reason(&self) -> Option<String> {
+        degraded_reason(self.lock().releases.as_ref()?)
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Facts> {
         self.facts.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -404,6 +434,7 @@ fn invalid_reports(invalid: &[InvalidRelease]) -> Vec<InvalidReleaseReport> {
         .map(|i| InvalidReleaseReport {
             tag: i.tag.clone(),
             digest: i.digest.clone(),
+            kind: i.kind.as_str(),
             reason: i.error.clone(),
         })
         .collect()

@@ -5,8 +5,9 @@
 //! Readiness follows the reference: false until the first good graph, then true for
 //! good, because a stale graph is still worth serving. Staleness and the failure are
 //! visible in `/status`, `/metrics` and the logs instead; a 503 says what is missing, and
-//! a 200 while refreshes fail says what is wrong and since when (probes read only the
-//! status code).
+//! a 200 says what is wrong (probes read only the status code): refreshes failing and
+//! since when, or `degraded: …` when the graph served keeps releases of unreadable tags
+//! or holds back a shrunken tag list.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -142,6 +143,9 @@ pub struct StatusDocument {
     /// Why not, when not ready.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub not_ready: Option<String>,
+    /// Why the graph served is degraded (unreadable tags, a held-back tag list shrink).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub degraded: Option<String>,
     /// The refresh, releases, graph-data and graph.
     #[serde(flatten)]
     pub build: BuildReport,
@@ -157,6 +161,7 @@ impl StatusDocument {
             git_commit: crate::GIT_COMMIT,
             ready,
             not_ready: (!ready).then(|| state.board.not_ready_reason()),
+            degraded: state.board.degraded_reason(),
             build: state.board.report(),
         }
     }
@@ -177,8 +182,11 @@ async fn liveness(state: web::Data<AppState>) -> HttpResponse {
 async fn readiness(state: web::Data<AppState>) -> HttpResponse {
     if let Some(published) = state.current() {
         // Still ready (the last good graph is served, and readiness never reverts), but
-        // while refreshes fail the body says what is wrong and since when.
-        match degraded_reason(&state.board.report(), published.at) {
+        // the body says what is wrong: refreshes failing since when, else a graph that
+        // keeps releases of unreadable tags or holds back a shrunken tag list.
+        let reason = refresh_failing_reason(&state.board.report(), published.at)
+            .or_else(|| state.board.degraded_reason());
+        match reason {
             Some(reason) => HttpResponse::Ok()
                 .content_type("text/plain; charset=utf-8")
                 .body(reason),
@@ -195,7 +203,7 @@ async fn readiness(state: web::Data<AppState>) -> HttpResponse {
 /// What a ready service that failed its last refresh says in its readiness body: the
 /// graph it still serves, how many refreshes failed since when, and the last error (for
 /// graph-data, its file and field). `None` when the last refresh succeeded.
-fn degraded_reason(report: &BuildReport, serving_since: SystemTime) -> Option<String> {
+fn refresh_failing_reason(report: &BuildReport, serving_since: SystemTime) -> Option<String> {
     let refresh = report.last_refresh.as_ref()?;
     let error = refresh.error.as_ref()?;
     Some(format!(
@@ -236,6 +244,8 @@ async fn metrics(state: web::Data<AppState>) -> HttpResponse {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     #[test]
@@ -254,5 +264,115 @@ mod tests {
         });
         assert_eq!(state.failure(), None);
         assert_eq!(state.current().unwrap().graph_json, "{}");
+    }
+
+    fn built(
+        failing: Vec<crate::scrape::FailingTag>,
+        held_back_shrink: Option<crate::scrape::ShrinkHeldBack>,
+    ) -> crate::refresh::Built {
+        crate::refresh::Built {
+            graph_json: Bytes::from_static(b"{}"),
+            provenance: Bytes::new(),
+            graph_data: None,
+            raw_releases: 2,
+            per_arch: [("amd64".to_owned(), 2)].into(),
+            invalid: vec![crate::scrape::InvalidRelease {
+                tag: "loop".to_owned(),
+                digest: "sha256:c".to_owned(),
+                kind: crate::scrape::InvalidKind::Cycle,
+                error: "closes a cycle".to_owned(),
+            }],
+            failing,
+            held_back_shrink,
+            graph_data_source: None,
+            graph_data_warnings: Vec::new(),
+            nodes: 2,
+            edges: 1,
+            timings: crate::refresh::Timings::default(),
+        }
+    }
+
+    fn failing(tag: &str, kept: Option<&str>) -> crate::scrape::FailingTag {
+        let error = crate::scrape::ScrapeError::NotFound {
+            item: format!("tag {tag} manifest"),
+        };
+        crate::scrape::FailingTag {
+            tag: tag.to_owned(),
+            reason: error.to_string(),
+            kept: kept.map(|k| semver::Version::parse(k).unwrap()),
+            error: Arc::new(error),
+        }
+    }
+
+    async fn ready_body(state: &web::Data<AppState>) -> (u16, String) {
+        let response = readiness(state.clone()).await;
+        let code = response.status().as_u16();
+        let body = actix_web::body::to_bytes(response.into_body())
+            .await
+            .unwrap();
+        (code, String::from_utf8(body.to_vec()).unwrap())
+    }
+
+    #[actix_web::test]
+    async fn degraded_but_serving_is_ready_and_says_why() {
+        let state = web::Data::new(AppState::new(Metrics::new().unwrap()));
+        state.publish(Published {
+            graph_json: Bytes::from_static(b"{}"),
+            provenance: Bytes::new(),
+            graph_data: None,
+            at: SystemTime::now(),
+        });
+        let now = SystemTime::now();
+        let healthy = built(Vec::new(), None);
+        state.board.record_success(&healthy, now, Duration::ZERO);
+        assert_eq!(ready_body(&state).await, (200, String::new()));
+        assert!(StatusDocument::of(&state).degraded.is_none());
+
+        let degraded = built(
+            vec![failing("a", Some("1.0.0+amd64")), failing("b", None)],
+            Some(crate::scrape::ShrinkHeldBack {
+                previous_tags: 10,
+                listed_tags: 2,
+            }),
+        );
+        state.board.record_success(&degraded, now, Duration::ZERO);
+        state.metrics.record_scrape_health(
+            &degraded.invalid,
+            &degraded.failing,
+            degraded.held_back_shrink.is_some(),
+        );
+        let expected = "degraded: 2 listed tag(s) cannot be read (a, b), 1 release(s) kept from \
+                        the last good scrape; the tag list shrank from 10 to 2 tags and is held \
+                        back until the next refresh confirms it (see /status)";
+        assert_eq!(ready_body(&state).await, (200, expected.to_owned()));
+        let doc = serde_json::to_value(StatusDocument::of(&state)).unwrap();
+        assert_eq!(doc["degraded"], expected);
+        assert_eq!(
+            doc["releases"],
+            serde_json::json!({
+                "total": 2,
+                "per_arch": {"amd64": 2},
+                "invalid": [{"tag": "loop", "digest": "sha256:c", "kind": "cycle",
+                             "reason": "closes a cycle"}],
+                "kept_from_last_good": 1,
+                "failing_tags": [
+                    {"tag": "a", "kept": "1.0.0+amd64",
+                     "reason": "tag a manifest is not found, although the repository lists the tag"},
+                    {"tag": "b",
+                     "reason": "tag b manifest is not found, although the repository lists the tag"}
+                ],
+                "held_back_shrink": {"previous_tags": 10, "listed_tags": 2}
+            })
+        );
+        let metrics = String::from_utf8(state.metrics.render().unwrap()).unwrap();
+        for line in [
+            "cincinnati_gb_scrape_tags_failing 2",
+            "cincinnati_gb_scrape_releases_kept_from_last_good 1",
+            "cincinnati_gb_scrape_tag_list_shrink_held_back 1",
+            "cincinnati_gb_graph_invalid_releases_by_reason{reason=\"cycle\"} 1",
+            "cincinnati_gb_graph_invalid_releases_by_reason{reason=\"arch\"} 0",
+        ] {
+            assert!(metrics.contains(line), "{line} missing from\n{metrics}");
+        }
     }
 }

@@ -200,12 +200,16 @@ fn the_status_document_reports_releases_graph_data_and_graph_once_built() {
     let doc: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(doc["ready"], true);
     assert!(doc.get("not_ready").is_none(), "{doc}");
+    assert!(doc.get("degraded").is_none(), "{doc}");
     assert_eq!(doc["git_commit"], graph_builder::GIT_COMMIT);
     assert_eq!(doc["last_refresh"]["result"], "succeeded");
     assert_eq!(doc["last_refresh"]["consecutive_failures"], 0);
     assert_eq!(
         doc["releases"],
-        serde_json::json!({"total": 3, "per_arch": {"amd64": 2, "arm64": 1}, "invalid": []})
+        serde_json::json!({
+            "total": 3, "per_arch": {"amd64": 2, "arm64": 1}, "invalid": [],
+            "kept_from_last_good": 0, "failing_tags": []
+        })
     );
     assert_eq!(doc["graph"]["nodes"], 3);
     assert_eq!(doc["graph"]["edges"], 1);

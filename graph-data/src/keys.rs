@@ -32,6 +32,21 @@ pub const NEXT_ADD_KEY: &str = "io.openshift.upgrades.graph.next.add";
 /// CSV of target versions whose edges from this release are removed.
 pub const NEXT_REMOVE_KEY: &str = "io.openshift.upgrades.graph.next.remove";
 
+/// The architectures a release image may be scraped as: Go's `GOARCH` names (what image
+/// configs and manifest-list platforms use) and `multi` for a manifest list of several.
+/// Anything else is refused at scrape time, so a registry cannot mint arbitrary arch
+/// strings (commas, kilobytes) that would end up in the graph and in the policy-engine's
+/// per-(channel, arch) cache.
+pub const KNOWN_ARCHES: &[&str] = &[
+    "386", "amd64", "arm", "arm64", "loong64", "mips", "mips64", "mips64le", "mipsle", "ppc64",
+    "ppc64le", "riscv64", "s390x", "wasm", "multi",
+];
+
+/// Whether `arch` is one of [`KNOWN_ARCHES`], exactly.
+pub fn is_known_arch(arch: &str) -> bool {
+    KNOWN_ARCHES.contains(&arch)
+}
+
 /// A path prefix with its slashes trimmed and one leading slash; an empty prefix stays
 /// empty (the reference turns an explicitly empty prefix into `/`, serving `//graph`; we
 /// serve `/graph`).
@@ -119,6 +134,25 @@ mod tests {
             missing_parameters(&set(&["channel", "arch", "id"]), "arch=&channel=a&id"),
             Vec::<String>::new()
         );
+    }
+
+    #[test]
+    fn only_known_arches_pass() {
+        for ok in ["amd64", "arm64", "ppc64le", "s390x", "multi"] {
+            assert!(is_known_arch(ok), "{ok}");
+        }
+        let huge = "a".repeat(10_000);
+        for bad in [
+            "",
+            "amd64,arm64",
+            "AMD64",
+            "x86_64",
+            "aarch64",
+            " amd64",
+            huge.as_str(),
+        ] {
+            assert!(!is_known_arch(bad), "{bad}");
+        }
     }
 
     #[test]

@@ -285,21 +285,29 @@ fn raw_metadata_is_merged_into_every_arch_and_appended() {
 }
 
 #[test]
-fn a_cycle_from_previous_add_is_an_error() {
+fn a_cycle_from_previous_add_costs_that_edge_only() {
     let mut g = graph(
-        &["1.0.0+amd64", "2.0.0+amd64"],
+        &["1.0.0+amd64", "2.0.0+amd64", "3.0.0+amd64"],
         &[("1.0.0+amd64", "2.0.0+amd64")],
     );
     let d = data(&[(
         "raw/metadata.json",
-        &format!(r#"{{"1.0.0": {{"{PREVIOUS_ADD_KEY}": "2.0.0"}}}}"#),
+        &format!(
+            r#"{{"1.0.0": {{"{PREVIOUS_ADD_KEY}": "2.0.0"}}, "3.0.0": {{"{PREVIOUS_ADD_KEY}": "1.0.0"}}}}"#
+        ),
     )]);
-    let err = apply_all(&mut g, &d).unwrap_err();
-    assert!(matches!(err, ApplyError::Cycle { .. }), "{err}");
-    assert_eq!(
-        err.to_string(),
-        format!("release 1.0.0+amd64: `{PREVIOUS_ADD_KEY}` adds the edge 2.0.0+amd64 -> 1.0.0+amd64, which would create a cycle")
+    apply_all(&mut g, &d).unwrap();
+    let has = |g: &Graph, from: &str, to: &str| {
+        g.has_edge(g.find(&v(from)).unwrap(), g.find(&v(to)).unwrap())
+    };
+    assert!(
+        !has(&g, "2.0.0+amd64", "1.0.0+amd64"),
+        "the cycle was closed"
     );
+    assert!(has(&g, "1.0.0+amd64", "2.0.0+amd64"));
+    // The other release's add still applies.
+    assert!(has(&g, "1.0.0+amd64", "3.0.0+amd64"));
+    assert_eq!(g.edge_count(), 2);
 }
 
 #[test]

@@ -48,6 +48,10 @@ pub struct StatusDocument {
     /// Why not, when not ready (the readiness body).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub not_ready: Option<String>,
+    /// One-process mode: why the graph served is degraded (tags that cannot be read, a
+    /// held-back tag list shrink); the readiness body says it too.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub degraded: Option<String>,
     /// Where graphs come from.
     pub origin: String,
     /// The graph served.
@@ -103,6 +107,7 @@ impl StatusDocument {
             git_commit: crate::metrics::GIT_COMMIT,
             ready,
             not_ready,
+            degraded: state.source.board().degraded_reason(),
             origin: state.origin.clone(),
             served: current.snapshot.as_ref().map(|s| ServedGraph {
                 revision: s.revision(),
@@ -133,7 +138,13 @@ async fn readyz(state: web::Data<StatusState>) -> HttpResponse {
         current.snapshot,
         current.last_error.map(|(_, at)| at).zip(message),
     ) {
-        (Some(_), None) => HttpResponse::Ok().finish(),
+        (Some(_), None) => match state.source.board().degraded_reason() {
+            // Ready, but the graph keeps releases of unreadable tags or a held-back list.
+            Some(reason) => HttpResponse::Ok()
+                .content_type("text/plain; charset=utf-8")
+                .body(reason),
+            None => HttpResponse::Ok().finish(),
+        },
         // Still ready (the last good graph is served), but say what is wrong and since when.
         (Some(snapshot), Some((at, error))) => {
             let ago = at.elapsed().unwrap_or_default().as_secs();

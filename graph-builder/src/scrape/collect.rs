@@ -1,15 +1,19 @@
-//! Per-tag results -> the scrape outcome: tags grouped by digest, versions checked for
-//! duplicates, releases sorted, counters summed.
+//! Per-tag results -> the scrape outcome: tags grouped by digest, releases that would
+//! poison the graph dropped (an unknown architecture, metadata that claims channels, one
+//! version under two digests), releases sorted, counters summed.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use graph_data::keys::ARCH_KEY;
+use graph_data::keys::{is_known_arch, ARCH_KEY, CHANNELS_KEY};
 use semver::{BuildMetadata, Version};
 
 use super::cache::{ImageOutcome, ReleaseImage};
 use super::ScrapeError;
-use super::{InvalidRelease, ScrapeOutcome, ScrapeStats, ScrapedRelease};
+use super::{InvalidKind, InvalidRelease, ScrapeOutcome, ScrapeStats, ScrapedRelease};
+
+/// How much of a registry-supplied string an error message quotes.
+const QUOTE_CHARS: usize = 64;
 
 /// What happened to one tag.
 #[derive(Debug)]
@@ -25,6 +29,8 @@ pub(crate) enum TagResult {
         outcome: ImageOutcome,
         cache_hit: bool,
     },
+    /// The tag is listed but could not be read (5xx, timeout, 404, a bad body).
+    Failed { tag: String, error: ScrapeError },
 }
 
 impl TagResult {
@@ -66,12 +72,15 @@ pub(crate) fn digests(results: &[TagResult]) -> std::collections::HashSet<String
         .collect()
 }
 
-/// Folds the tag results into releases; `payload` turns a digest into a pull spec.
+/// Folds the tag results into releases; `payload` turns a digest into a pull spec and
+/// `published` holds the digest each version had in the last good scrape. Failed tags are
+/// not expected here (the caller has dealt with them) and are ignored.
 pub(crate) fn collect(
     results: Vec<TagResult>,
     payload: impl Fn(&str) -> String,
     manifestref_key: &str,
-) -> Result<ScrapeOutcome, ScrapeError> {
+    published: &BTreeMap<Version, String>,
+) -> ScrapeOutcome {
     let mut stats = ScrapeStats {
         tags: results.len(),
         ..ScrapeStats::default()
@@ -102,33 +111,118 @@ pub(crate) fn collect(
             }
             ImageOutcome::NotRelease(_) => stats.not_releases += 1,
             ImageOutcome::ShardDropped => stats.shards_dropped += 1,
-            ImageOutcome::Invalid(error) => invalid.push(InvalidRelease { tag, digest, error }),
+            ImageOutcome::Invalid(error) => invalid.push(InvalidRelease {
+                tag,
+                digest,
+                kind: InvalidKind::Image,
+                error,
+            }),
         }
     }
-    let mut by_version: BTreeMap<Version, ScrapedRelease> = BTreeMap::new();
+    let mut by_version: BTreeMap<Version, Vec<ScrapedRelease>> = BTreeMap::new();
     for (digest, (image, mut tags)) in by_digest {
         tags.sort();
         tags.dedup();
+        if let Some((kind, error)) = poison(&image) {
+            invalid.push(InvalidRelease {
+                tag: tags.swap_remove(0),
+                digest,
+                kind,
+                error,
+            });
+            continue;
+        }
         let release = scraped_release(&digest, &image, tags, &payload, manifestref_key);
-        if let Some(first) = by_version.get(&release.version) {
-            return Err(ScrapeError::DuplicateVersion {
-                version: release.version.to_string(),
-                first_tag: first.tags[0].clone(),
-                first_digest: first.manifestref.clone(),
-                second_tag: release.tags[0].clone(),
-                second_digest: release.manifestref,
+        by_version
+            .entry(release.version.clone())
+            .or_default()
+            .push(release);
+    }
+    let mut releases = Vec::with_capacity(by_version.len());
+    for (version, mut claimants) in by_version {
+        if claimants.len() == 1 {
+            releases.extend(claimants);
+            continue;
+        }
+        // Keep the image already published under this version, if it is one of them:
+        // a rogue push cannot replace it, nor make it disappear.
+        let kept = published.get(&version).and_then(|digest| {
+            let index = claimants.iter().position(|c| &c.manifestref == digest)?;
+            Some(claimants.swap_remove(index))
+        });
+        let all: Vec<String> = claimants
+            .iter()
+            .chain(kept.iter())
+            .map(|c| format!("tag {} ({})", c.tags[0], c.manifestref))
+            .collect();
+        let outcome = match &kept {
+            Some(k) => format!("the published {} is kept", k.manifestref),
+            None => "none was published before, so none is kept".to_owned(),
+        };
+        for dropped in claimants {
+            invalid.push(InvalidRelease {
+                tag: dropped.tags[0].clone(),
+                digest: dropped.manifestref,
+                kind: InvalidKind::DuplicateVersion,
+                error: format!(
+                    "version {version} is claimed by {} images: {}; {outcome}",
+                    all.len(),
+                    all.join(", ")
+                ),
             });
         }
-        by_version.insert(release.version.clone(), release);
+        releases.extend(kept);
     }
     invalid.sort_by(|a, b| a.tag.cmp(&b.tag));
-    let releases: Vec<ScrapedRelease> = by_version.into_values().collect();
     stats.releases = releases.len();
-    Ok(ScrapeOutcome {
+    ScrapeOutcome {
         releases,
         invalid,
+        failing: Vec::new(),
+        held_back_shrink: None,
         stats,
-    })
+    }
+}
+
+/// Why a release image must not enter the graph even though its metadata parses: an
+/// architecture that is not a real one, or metadata that claims channels (channels come
+/// from graph-data only).
+fn poison(image: &ReleaseImage) -> Option<(InvalidKind, String)> {
+    if !is_known_arch(&image.arch) {
+        return Some((
+            InvalidKind::Arch,
+            format!(
+                "architecture {:?} is not a known architecture",
+                quote(&image.arch)
+            ),
+        ));
+    }
+    if image.metadata.metadata.contains_key(CHANNELS_KEY) {
+        return Some((
+            InvalidKind::Channels,
+            format!(
+                "release-metadata `metadata` sets {CHANNELS_KEY}; channels come from graph-data only"
+            ),
+        ));
+    }
+    None
+}
+
+/// At most [`QUOTE_CHARS`] characters of `text`, marked when cut.
+fn quote(text: &str) -> String {
+    match text.char_indices().nth(QUOTE_CHARS) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text.to_owned(),
+    }
+}
+
+/// The version a release image is published as: its own, with the arch as build metadata.
+pub(crate) fn release_version(image: &ReleaseImage) -> Version {
+    let mut version = image.metadata.version.clone();
+    // Arches are checked against the known list before publishing; those are valid build
+    // identifiers ([0-9a-z]+).
+    version.build = BuildMetadata::new(&image.arch).unwrap_or(BuildMetadata::EMPTY);
+    version
 }
 
 fn scraped_release(
@@ -138,9 +232,7 @@ fn scraped_release(
     payload: &impl Fn(&str) -> String,
     manifestref_key: &str,
 ) -> ScrapedRelease {
-    let mut version = image.metadata.version.clone();
-    // The arch is a valid build identifier: GOARCH names are [0-9a-z]+.
-    version.build = BuildMetadata::new(&image.arch).unwrap_or(BuildMetadata::EMPTY);
+    let version = release_version(image);
     let mut metadata = image.metadata.metadata.clone();
     metadata.insert(manifestref_key.to_string(), digest.to_string());
     metadata.insert(ARCH_KEY.to_string(), image.arch.clone());
@@ -200,8 +292,8 @@ mod tests {
             ],
             |d| format!("r.example/ocp@{d}"),
             "manifestref",
-        )
-        .unwrap();
+            &BTreeMap::new(),
+        );
         assert_eq!(outcome.releases.len(), 2);
         let amd = &outcome.releases[0];
         assert_eq!(amd.version.to_string(), "4.14.3+amd64");
@@ -220,20 +312,52 @@ mod tests {
     }
 
     #[test]
-    fn one_version_on_two_digests_is_an_error_naming_both() {
-        let err = collect(
-            vec![
-                tagged("x", "sha256:1", image("4.14.3", "amd64")),
-                tagged("y", "sha256:2", image("4.14.3", "amd64")),
-            ],
-            |d| d.to_string(),
-            "k",
-        )
-        .unwrap_err()
-        .to_string();
-        for needle in ["4.14.3+amd64", "x", "y", "sha256:1", "sha256:2"] {
-            assert!(err.contains(needle), "{err}");
+    fn unknown_arches_and_claimed_channels_drop_only_that_release() {
+        let mut claims = image("4.14.5", "amd64");
+        if let ImageOutcome::Release(image) = &mut claims {
+            Arc::make_mut(image)
+                .metadata
+                .metadata
+                .insert(CHANNELS_KEY.to_owned(), "stable-4.14".to_owned());
         }
+        let huge = "x".repeat(100_000);
+        let outcome = collect(
+            vec![
+                tagged("good", "sha256:1", image("4.14.3", "amd64")),
+                tagged("comma", "sha256:2", image("4.14.3", "amd64,arm64")),
+                tagged("huge", "sha256:3", image("4.14.4", &huge)),
+                tagged("claims", "sha256:4", claims),
+            ],
+            |d| d.to_owned(),
+            "k",
+            &BTreeMap::new(),
+        );
+        assert_eq!(outcome.releases.len(), 1);
+        assert_eq!(outcome.releases[0].tags, ["good"]);
+        let invalid: Vec<_> = outcome
+            .invalid
+            .iter()
+            .map(|i| (i.tag.as_str(), i.kind))
+            .collect();
+        assert_eq!(
+            invalid,
+            [
+                ("claims", InvalidKind::Channels),
+                ("comma", InvalidKind::Arch),
+                ("huge", InvalidKind::Arch)
+            ]
+        );
+        assert_eq!(
+            outcome.invalid[1].error,
+            r#"architecture "amd64,arm64" is not a known architecture"#
+        );
+        // A huge value is quoted in part, never whole.
+        assert!(
+            outcome.invalid[2].error.len() < 200,
+            "{}",
+            outcome.invalid[2].error
+        );
+        assert!(outcome.invalid[0].error.contains(CHANNELS_KEY));
     }
 
     #[test]

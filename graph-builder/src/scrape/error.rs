@@ -1,13 +1,14 @@
-//! Why a scrape failed as a whole: the registry client's [`RegistryError`], an OCI layout
-//! that cannot be read, or a rule of the scrape itself (two images claiming one version).
-//! Per-image problems that must not fail the whole scrape (not a release, invalid
-//! release-metadata) are not errors: they are outcomes.
+//! Why a scrape, or one of its tags, failed: the registry client's [`RegistryError`], an
+//! OCI layout that cannot be read, or a listed tag whose content is not found. A failure of
+//! one tag fails only that tag (its release is kept from the last good scrape); the whole
+//! scrape fails when no tag at all could be read. Per-image problems that are not fetch
+//! failures (not a release, invalid release-metadata) are not errors: they are outcomes.
 
 use std::path::PathBuf;
 
 use crate::registry::{ErrorKind, RegistryError};
 
-/// Why a scrape failed. A scrape that returns this publishes nothing.
+/// Why a scrape or one of its tags failed. A scrape that returns this publishes nothing.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ScrapeError {
@@ -24,19 +25,12 @@ pub enum ScrapeError {
         /// What is wrong with it.
         reason: String,
     },
-    /// Two different images claim the same release version.
-    #[error("version {version} is claimed by two different images: tag {first_tag} ({first_digest}) and tag {second_tag} ({second_digest})")]
-    DuplicateVersion {
-        /// The version, with the arch as build metadata.
-        version: String,
-        /// A tag of the first image.
-        first_tag: String,
-        /// The first image's manifest digest.
-        first_digest: String,
-        /// A tag of the second image.
-        second_tag: String,
-        /// The second image's manifest digest.
-        second_digest: String,
+    /// A listed tag, or a blob or child manifest its image names, answers "not found".
+    /// Only that tag fails: its release is kept from the last good scrape.
+    #[error("{item} is not found, although the repository lists the tag")]
+    NotFound {
+        /// What was asked for: tag, manifest, and the blob or child.
+        item: String,
     },
     /// An OCI image layout directory cannot be read.
     #[error("cannot read OCI image layout {}: {reason}", path.display())]

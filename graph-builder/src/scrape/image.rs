@@ -86,8 +86,8 @@ impl Source<'_> {
     }
 }
 
-/// Decides what the image behind `manifest` is. `Err` only for failures that must fail the
-/// scrape (transport, 5xx after retries, digest mismatches).
+/// Decides what the image behind `manifest` is. `Err` only for fetch failures, which fail
+/// this tag (transport, 5xx after retries, digest mismatches, a blob not found).
 pub(crate) async fn inspect(
     source: Source<'_>,
     cache: &Cache,
@@ -133,10 +133,7 @@ pub(crate) async fn inspect(
             }
             let child_item = format!("{item} child {}", child.digest);
             let Some(fetched) = source.manifest(&child.digest, &child_item).await? else {
-                return Ok(ImageOutcome::Invalid(format!(
-                    "child manifest {} is missing",
-                    child.digest
-                )));
+                return Err(ScrapeError::NotFound { item: child_item });
             };
             let image = match parse_manifest(fetched.content_type.as_deref(), &fetched.body) {
                 Ok(Manifest::Image(image)) => image,
@@ -189,10 +186,7 @@ pub(crate) async fn inspect(
         let scanned = loop {
             attempt += 1;
             let Some(stream) = source.blob_stream(&layer.digest, &layer_item).await? else {
-                return Ok(ImageOutcome::Invalid(format!(
-                    "layer {} is missing",
-                    layer.digest
-                )));
+                return Err(ScrapeError::NotFound { item: layer_item });
             };
             match find_release_metadata(stream, layer.size).await {
                 // A stream that broke mid-way is read again from the start, like any
@@ -261,10 +255,7 @@ async fn image_arch(
         .small_blob(&image.config.digest, &config_item)
         .await?
     {
-        None => Ok(Err(format!(
-            "config blob {} is missing",
-            image.config.digest
-        ))),
+        None => Err(ScrapeError::NotFound { item: config_item }),
         Some(config) => Ok(config_architecture(&config)),
     }
 }

@@ -4,12 +4,13 @@
 
 use std::path::{Path, PathBuf};
 
-use futures::{StreamExt as _, TryStreamExt as _};
+use futures::StreamExt as _;
 
 use super::cache::Cache;
-use super::collect::{collect, digests, is_signature_tag, TagResult};
+use super::collect::{digests, is_signature_tag, TagResult};
 use super::image::Source;
 use super::progress::{Running, ScrapeProgress};
+use super::resilience::LastGood;
 use super::{add_counters, resolve, ScrapeError, ScrapeOutcome};
 use crate::scrape::oci_layout::OciLayout;
 use graph_data::keys::MANIFESTREF_KEY;
@@ -24,6 +25,7 @@ pub struct LayoutScraper {
     payload_repository: String,
     // Boxed: the maps would make the scraper a large value to move around.
     cache: Box<Cache>,
+    last_good: LastGood,
     progress: std::sync::Arc<ScrapeProgress>,
 }
 
@@ -35,6 +37,7 @@ impl LayoutScraper {
             dir: dir.into(),
             payload_repository: payload_repository.into().trim_end_matches('/').to_string(),
             cache: Box::default(),
+            last_good: LastGood::default(),
             progress: std::sync::Arc::default(),
         }
     }
@@ -45,30 +48,40 @@ impl LayoutScraper {
     }
 
     /// Reads `index.json` and finds every release among the tagged images. Metadata uses
-    /// the default manifestref key.
+    /// the default manifestref key. Unreadable tags and a shrunken index are handled as
+    /// for a registry (kept from the last good scrape, held back once).
     pub async fn scrape(&self) -> Result<ScrapeOutcome, ScrapeError> {
         self.progress.start();
         let _running = Running(&self.progress);
         let layout = OciLayout::open(&self.dir).await?;
         let entries = layout.tags().await?;
-        self.progress.listed(entries.len());
+        let listed = entries.len();
+        self.progress.listed(listed);
         let name = self.dir.display().to_string();
+        let payload_repository = &self.payload_repository;
+        let payload = |digest: &str| format!("{payload_repository}@{digest}");
+        if let Some(held) = self
+            .last_good
+            .hold_back(listed, &payload, MANIFESTREF_KEY, &name)
+        {
+            return Ok(held);
+        }
         let results: Vec<TagResult> = futures::stream::iter(entries)
             .map(|(tag, digest)| async {
-                let result = self.scrape_tag(&layout, tag, digest).await;
+                let result = match self.scrape_tag(&layout, tag.clone(), digest).await {
+                    Ok(result) => result,
+                    Err(error) => TagResult::Failed { tag, error },
+                };
                 self.progress.tag_done(&name);
                 result
             })
             .buffer_unordered(LAYOUT_CONCURRENCY)
-            .try_collect()
-            .await?;
+            .collect()
+            .await;
         let seen = digests(&results);
-        let payload = &self.payload_repository;
-        let mut outcome = collect(
-            results,
-            |digest| format!("{payload}@{digest}"),
-            MANIFESTREF_KEY,
-        )?;
+        let mut outcome =
+            self.last_good
+                .finish(results, listed, &payload, MANIFESTREF_KEY, &name)?;
         self.cache.retain_images(&seen);
         add_counters(&mut outcome.stats, &layout.counters);
         Ok(outcome)

@@ -4,7 +4,7 @@
 //!
 //! Notes for callers:
 //! - [`ScrapeError`] wraps the registry client's [`crate::registry::RegistryError`] and adds the scrape's own
-//!   failures (layouts, two images claiming one version).
+//!   failures (layouts, a listed tag whose content is not found).
 //! - `ScrapeStats::signatures` counts cosign `.sig`, `.att` and `.sbom` tags.
 //! - Images whose release-metadata (or a layer, or a child manifest) is unusable land in
 //!   `invalid`; they are not cached, so every scrape reports them again.
@@ -15,17 +15,22 @@
 //!   repository therefore costs exactly the tag pages plus one `HEAD` per non-signature tag
 //!   (`stats.http_requests`), and no blob.
 //!
-//! What fails a scrape: transport errors, timeouts, 5xx/429 that survive the retries,
-//! unexpected 4xx, digest mismatches, and two digests claiming one version. What does not:
-//! signature tags, tags that vanish (404) or are malformed, images without release-metadata
-//! (skipped and counted), and images we cannot read into (reported in `invalid`).
+//! What fails a scrape: a tag list that cannot be read, and tags that all fail. A tag that
+//! fails on its own (transport errors, timeouts, 5xx/429 that survive the retries,
+//! unexpected 4xx, digest mismatches, a manifest or blob not found) fails only itself: its
+//! release is kept from the last good scrape and the tag is reported in `failing`
+//! (`resilience`). A tag list less than half as long as the last good one is held back
+//! once. Images we cannot use are reported in `invalid` and left out: unreadable
+//! release-metadata, an unknown architecture, metadata that claims channels, one version
+//! under two digests (the published one is kept, if any). Signature tags, malformed tags
+//! and images without release-metadata are skipped and counted.
 //!
 //! The cache forgets, after each complete scrape, the images no tag points at any more.
 //!
 //! Inside: `image` decides what one image is, `layer_scan` searches a layer for the
 //! release-metadata file (`release_metadata`, its format), `oci_layout` reads images from
 //! a directory instead of a registry, `cache` remembers images by digest, `collect` turns
-//! per-tag results into the outcome.
+//! per-tag results into the outcome, `resilience` remembers the last good scrape.
 
 mod cache;
 mod collect;
@@ -36,24 +41,27 @@ mod layout;
 mod oci_layout;
 pub mod progress;
 mod release_metadata;
+mod resilience;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use futures::{StreamExt as _, TryStreamExt as _};
+use futures::StreamExt as _;
 use graph_data::keys::MANIFESTREF_KEY;
 
 use crate::registry::client::{Counters, FetchedManifest, Head, Session};
 use crate::registry::{Client, ClientConfig};
 use cache::Cache;
-use collect::{collect, is_signature_tag, is_valid_tag, TagResult};
+use collect::{is_signature_tag, is_valid_tag, TagResult};
 pub use error::ScrapeError;
 use image::{inspect, Source};
 pub use layout::{scrape_oci_layout, LayoutScraper};
 use progress::Running;
 pub use progress::{ProgressReading, ScrapeProgress};
+use resilience::LastGood;
+pub use resilience::{kept_from_last_good, FailingTag, ShrinkHeldBack};
 
 /// Where and how to scrape release images.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -108,15 +116,55 @@ pub struct ScrapedRelease {
     pub next: Vec<semver::Version>,
 }
 
-/// An image that carries release-metadata we cannot use.
+/// An image that carries release-metadata we cannot use, left out of the graph.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InvalidRelease {
     /// The tag.
     pub tag: String,
     /// The manifest digest.
     pub digest: String,
+    /// Which rule it broke.
+    pub kind: InvalidKind,
     /// What is wrong.
     pub error: String,
+}
+
+/// Why a release image is left out: a closed set, so it can label a metric.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum InvalidKind {
+    /// The image or its release-metadata cannot be used (not SemVer, bad JSON, a broken
+    /// layer, ...).
+    Image,
+    /// Its architecture is not one of [`graph_data::keys::KNOWN_ARCHES`].
+    Arch,
+    /// Its release-metadata claims channels, which only graph-data may set.
+    Channels,
+    /// Another image claims the same version and architecture.
+    DuplicateVersion,
+    /// Its `previous`/`next` entries close a cycle in the update graph.
+    Cycle,
+}
+
+impl InvalidKind {
+    /// Every kind, for metrics that show zeros too.
+    pub const ALL: [InvalidKind; 5] = [
+        InvalidKind::Image,
+        InvalidKind::Arch,
+        InvalidKind::Channels,
+        InvalidKind::DuplicateVersion,
+        InvalidKind::Cycle,
+    ];
+
+    /// The name used in `/status` and as a metric label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InvalidKind::Image => "image",
+            InvalidKind::Arch => "arch",
+            InvalidKind::Channels => "channels",
+            InvalidKind::DuplicateVersion => "duplicate_version",
+            InvalidKind::Cycle => "cycle",
+        }
+    }
 }
 
 /// Counters of one scrape.
@@ -149,6 +197,11 @@ pub struct ScrapeOutcome {
     pub releases: Vec<ScrapedRelease>,
     /// Release images that could not be used, sorted by tag.
     pub invalid: Vec<InvalidRelease>,
+    /// Listed tags that could not be read, sorted by tag; their releases are kept from
+    /// the last good scrape when it had them.
+    pub failing: Vec<FailingTag>,
+    /// Set when the tag list shrank so much that this outcome is the last good one again.
+    pub held_back_shrink: Option<ShrinkHeldBack>,
     /// Counters.
     pub stats: ScrapeStats,
 }
@@ -161,6 +214,7 @@ pub struct Scraper {
     /// Keeps the registry's token (or Basic header) across scrapes.
     client: Client,
     cache: Cache,
+    last_good: LastGood,
     progress: Arc<ScrapeProgress>,
 }
 
@@ -185,6 +239,7 @@ impl Scraper {
             manifestref_key: settings.manifestref_key,
             client,
             cache: Cache::default(),
+            last_good: LastGood::default(),
             progress: Arc::default(),
         })
     }
@@ -214,6 +269,7 @@ impl Scraper {
             tags = s.tags,
             releases = s.releases,
             invalid = outcome.invalid.len(),
+            failing = outcome.failing.len(),
             signatures = s.signatures,
             not_releases = s.not_releases,
             cache_hits = s.cache_hits,
@@ -228,25 +284,45 @@ impl Scraper {
         self.progress.start();
         let _running = Running(&self.progress);
         let tags = session.list_tags().await?;
-        self.progress.listed(tags.len());
+        let listed = tags.len();
+        self.progress.listed(listed);
+        let target = self.client.target();
+        let source = format!("{}/{}", target.host, target.repository);
+        let payload = |digest: &str| target.payload(digest);
+        if let Some(held) =
+            self.last_good
+                .hold_back(listed, &payload, &self.manifestref_key, &source)
+        {
+            return Ok(held);
+        }
         let warm = !self.cache.is_empty();
-        let repository = &self.client.target().repository;
+        let repository = &target.repository;
         let results: Vec<TagResult> = futures::stream::iter(tags)
             .map(|tag| async move {
-                let result = self.scrape_tag(session, tag, warm).await;
+                let result = match self.scrape_tag(session, tag.clone(), warm).await {
+                    Ok(result) => result,
+                    // Named like the registry client's errors: registry, repository, item.
+                    Err(ScrapeError::NotFound { item }) => TagResult::Failed {
+                        tag,
+                        error: ScrapeError::NotFound {
+                            item: format!(
+                                "registry {}, repository {repository}, {item}",
+                                target.host
+                            ),
+                        },
+                    },
+                    Err(error) => TagResult::Failed { tag, error },
+                };
                 self.progress.tag_done(repository);
                 result
             })
             .buffer_unordered(self.fetch_concurrency)
-            .try_collect()
-            .await?;
+            .collect()
+            .await;
         let seen = collect::digests(&results);
-        let target = self.client.target();
-        let outcome = collect(
-            results,
-            |digest| target.payload(digest),
-            &self.manifestref_key,
-        )?;
+        let outcome =
+            self.last_good
+                .finish(results, listed, &payload, &self.manifestref_key, &source)?;
         // Only after a complete scrape: images no tag points at any more are forgotten.
         self.cache.retain_images(&seen);
         Ok(outcome)
@@ -283,9 +359,12 @@ impl Scraper {
         } else {
             session.get_manifest(&tag, &item).await?
         };
+        // Listed but not found: a registry that lost the manifest, or a tag removed during
+        // the scrape. Either way the next listing decides whether the release goes.
         let Some(manifest) = fetched else {
-            tracing::info!(%tag, "tag vanished during the scrape; skipping it");
-            return Ok(TagResult::Skipped);
+            return Err(ScrapeError::NotFound {
+                item: format!("{item} manifest"),
+            });
         };
         resolve(Source::Registry(session), &self.cache, tag, &manifest).await
     }

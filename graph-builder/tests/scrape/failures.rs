@@ -1,5 +1,6 @@
-//! Failures: what is retried, what fails the scrape (no truncated graphs), and what only
-//! marks one image invalid.
+//! Failures: what is retried, what fails the scrape (a registry that answers nothing),
+//! what fails only one tag (reported, its release kept from the last good scrape), and
+//! what only marks one image invalid.
 
 use crate::fake::*;
 use crate::{one_release, populate, scraper, REPO};
@@ -36,12 +37,24 @@ async fn a_503_burst_is_retried() {
 }
 
 #[tokio::test]
-async fn a_persistent_5xx_fails_the_scrape_instead_of_dropping_the_release() {
+async fn a_persistent_5xx_fails_the_tag_and_its_release_is_kept_from_the_last_good_scrape() {
     let fake = FakeRegistry::start();
     populate(&fake);
-    fake.with(|s| s.behaviour.fail_always = Some(("/manifests/4.14.2".into(), 500)));
-    let err = scraper(&fake).scrape().await.unwrap_err();
-    let ScrapeError::Registry(registry_error) = &err else {
+    let scraper = scraper(&fake);
+    let fail = |fake: &FakeRegistry| {
+        fake.with(|s| s.behaviour.fail_always = Some(("/manifests/4.14.2".into(), 500)))
+    };
+    // Cold: nothing to keep; the tag is reported with the registry's error, the rest publish.
+    fail(&fake);
+    let cold = scraper.scrape().await.unwrap();
+    assert_eq!(cold.releases.len(), 2);
+    assert_eq!(cold.failing.len(), 1);
+    let failing = &cold.failing[0];
+    assert_eq!(failing.tag, "4.14.2-x86_64");
+    assert!(failing.kept.is_none());
+    assert_eq!(failing.reason, graph_data::keys::chain(&*failing.error));
+    let err = &*failing.error;
+    let ScrapeError::Registry(registry_error) = err else {
         panic!("{err:?}")
     };
     let ErrorKind::Status { status, errors } = registry_error.kind() else {
@@ -57,6 +70,32 @@ async fn a_persistent_5xx_fails_the_scrape_instead_of_dropping_the_release() {
         .filter(|r| r.contains("/manifests/4.14.2"))
         .count();
     assert_eq!(attempts, 4);
+
+    // Once read, the release is kept while its tag fails again (warm: a HEAD, retried).
+    fake.with(|s| s.behaviour.fail_always = None);
+    let good = scraper.scrape().await.unwrap();
+    assert_eq!(good.releases.len(), 3);
+    assert!(good.failing.is_empty());
+    fail(&fake);
+    let warm = scraper.scrape().await.unwrap();
+    assert_eq!(warm.releases, good.releases);
+    assert_eq!(warm.failing.len(), 1);
+    assert_eq!(
+        warm.failing[0]
+            .kept
+            .as_ref()
+            .map(ToString::to_string)
+            .as_deref(),
+        Some("4.14.2+amd64")
+    );
+    assert!(
+        matches!(
+            warm.failing[0].error.registry_kind(),
+            Some(ErrorKind::Status { status: 500, .. })
+        ),
+        "{:?}",
+        warm.failing[0].error
+    );
     fake.stop().await;
 }
 
@@ -65,8 +104,12 @@ async fn a_4xx_is_not_retried_and_its_error_body_is_shown() {
     let fake = FakeRegistry::start();
     populate(&fake);
     fake.with(|s| s.behaviour.fail_always = Some(("/manifests/4.14.3".into(), 403)));
-    let err = scraper(&fake).scrape().await.unwrap_err();
-    let text = err.to_string();
+    // Cold: nothing to keep, so the tag is reported and the others publish.
+    let outcome = scraper(&fake).scrape().await.unwrap();
+    assert_eq!(outcome.releases.len(), 2);
+    assert_eq!(outcome.failing.len(), 1);
+    assert!(outcome.failing[0].kept.is_none());
+    let text = outcome.failing[0].error.to_string();
     assert!(
         text.contains("403") && text.contains("DENIED: the fake says no"),
         "{text}"

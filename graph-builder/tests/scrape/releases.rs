@@ -3,7 +3,7 @@
 
 use crate::fake::*;
 use crate::{populate, scraper, REPO};
-use graph_builder::scrape::ScrapeError;
+use graph_builder::scrape::{InvalidKind, ScrapeError};
 
 #[tokio::test]
 async fn scrapes_releases_and_skips_components_and_signatures() {
@@ -170,41 +170,54 @@ async fn manifest_lists_oci_indexes_and_shards() {
 }
 
 #[tokio::test]
-async fn one_version_on_two_digests_fails_naming_both_tags() {
+async fn one_version_on_two_digests_leaves_both_out_naming_every_tag() {
     let fake = FakeRegistry::start();
-    fake.build(REPO, |b| {
+    let (one, two) = fake.build(REPO, |b| {
         let one = b.release(DOCKER_MANIFEST, "amd64", &metadata_json("4.16.0", &[], &[]));
         let two = b.release(
             DOCKER_MANIFEST,
             "amd64",
             &metadata_json("4.16.0", &[], &[("url", "x")]),
         );
+        let other = b.release(DOCKER_MANIFEST, "amd64", &metadata_json("4.16.1", &[], &[]));
         b.tag("first", &one);
         b.tag("second", &two);
         b.tag("alias", &one);
+        b.tag("other", &other);
+        (one, two)
     });
-    let err = scraper(&fake).scrape().await.unwrap_err();
-    let ScrapeError::DuplicateVersion {
-        version,
-        first_tag,
-        second_tag,
-        ..
-    } = &err
-    else {
-        panic!("{err:?}")
-    };
-    assert_eq!(version, "4.16.0+amd64");
-    let mut tags = [first_tag.as_str(), second_tag.as_str()];
-    tags.sort();
+    let outcome = scraper(&fake).scrape().await.unwrap();
+    let versions: Vec<String> = outcome
+        .releases
+        .iter()
+        .map(|r| r.version.to_string())
+        .collect();
+    assert_eq!(versions, ["4.16.1+amd64"]);
+    let left_out: Vec<_> = outcome
+        .invalid
+        .iter()
+        .map(|i| (i.tag.as_str(), i.digest.as_str(), i.kind))
+        .collect();
+    assert_eq!(
+        left_out,
+        [
+            ("alias", one.as_str(), InvalidKind::DuplicateVersion),
+            ("second", two.as_str(), InvalidKind::DuplicateVersion)
+        ]
+    );
+    let error = &outcome.invalid[0].error;
     assert!(
-        tags == ["alias", "second"] || tags == ["first", "second"],
-        "{tags:?}"
+        error.starts_with("version 4.16.0+amd64 is claimed by 2 images: ")
+            && error.contains(&format!("tag alias ({one})"))
+            && error.contains(&format!("tag second ({two})"))
+            && error.ends_with("none was published before, so none is kept"),
+        "{error}"
     );
     fake.stop().await;
 }
 
 #[tokio::test]
-async fn a_vanished_tag_is_skipped() {
+async fn a_listed_tag_without_a_manifest_is_reported_and_the_rest_publish() {
     let fake = FakeRegistry::start();
     populate(&fake);
     fake.build(REPO, |b| {
@@ -213,6 +226,17 @@ async fn a_vanished_tag_is_skipped() {
     let outcome = scraper(&fake).scrape().await.unwrap();
     assert_eq!(outcome.releases.len(), 3);
     assert_eq!(outcome.stats.tags, 6);
+    let failing: Vec<_> = outcome
+        .failing
+        .iter()
+        .map(|f| (f.tag.as_str(), f.kept.is_some()))
+        .collect();
+    assert_eq!(failing, [("ghost", false)]);
+    assert!(
+        matches!(&*outcome.failing[0].error, ScrapeError::NotFound { item } if item.ends_with(", repository ocp/release, tag ghost manifest") && item.starts_with("registry 127.0.0.1:")),
+        "{:?}",
+        outcome.failing[0].error
+    );
     fake.stop().await;
 }
 

@@ -4,8 +4,10 @@
 //! graph's edges at that point; then `previous.remove`, `previous.remove_regex`,
 //! `next.remove`. Removes therefore win over adds, and an edge that is both blocked and
 //! conditional ends up conditional. Versions in the CSV keys get the arch of the release
-//! carrying the key. Missing versions and edges are skipped; a cycle is an error. The
-//! consumed keys stay in the metadata (`remove_consumed_metadata = false`).
+//! carrying the key. Missing versions and edges are skipped, and so is an added edge that
+//! would close a cycle (logged as a warning naming the release, key and edge): one bad
+//! metadata value costs that edge, not the whole graph. The consumed keys stay in the
+//! metadata (`remove_consumed_metadata = false`).
 
 use std::collections::HashMap;
 
@@ -142,7 +144,8 @@ fn annotated(
     Ok(out)
 }
 
-/// Adds `from -> to` when both exist; a missing release is a warning, a cycle an error.
+/// Adds `from -> to` when both exist; a missing release and an edge that would close a
+/// cycle are warnings, and the edge is not added.
 fn add(
     graph: &mut Graph,
     id: ReleaseId,
@@ -154,15 +157,16 @@ fn add(
         tracing::warn!(release = %graph.release(id).version, key, "a version it names is not in the graph");
         return Ok(());
     };
-    match graph.add_edge(f, t) {
-        Ok(_) => Ok(()),
-        Err(_) => Err(ApplyError::Cycle {
+    if graph.add_edge(f, t).is_err() {
+        let refused = ApplyError::Cycle {
             release: graph.release(id).version.clone(),
             key,
             from: graph.release(f).version.to_string(),
             to: graph.release(t).version.to_string(),
-        }),
+        };
+        tracing::warn!(release = %graph.release(id).version, key, "edge not added: {refused}");
     }
+    Ok(())
 }
 
 /// One end of an edge to add: a release already resolved, or a version to look up.

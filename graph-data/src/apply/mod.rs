@@ -32,7 +32,8 @@ use crate::keys::{
 /// Why graph-data could not be applied to a graph.
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
-    /// A `previous.add`/`next.add` edge would close a cycle.
+    /// A `previous.add`/`next.add` edge would close a cycle. Not returned by
+    /// [`edge_add_remove`], which skips that edge and logs this as a warning.
     #[error("release {release}: `{key}` adds the edge {from} -> {to}, which would create a cycle")]
     Cycle {
         /// The release carrying the key.

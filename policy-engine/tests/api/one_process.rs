@@ -1,6 +1,7 @@
 //! One-process mode: the README's first command (the bundled OCI layout of sample
-//! releases and the bundled graph-data) answers the README's curl, and a failed rebuild
-//! keeps the last good graph while readiness and metrics say what is wrong.
+//! releases and the bundled graph-data) answers the README's curl, a failed rebuild
+//! keeps the last good graph while readiness and metrics say what is wrong, and a tag that
+//! cannot be read leaves readiness 200 but degraded.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -294,4 +295,56 @@ async fn registry_hosts_users_and_error_bodies_stay_off_the_public_api() {
     assert!(!everything.contains("s3cret"), "{everything}");
     pe.stop().await;
     registry.abort();
+}
+
+#[tokio::test]
+async fn a_tag_whose_manifest_is_gone_is_reported_and_readiness_says_degraded() {
+    let dir = tempfile::tempdir().unwrap();
+    let layout = dir.path().join("layout");
+    copy_dir(&repo_root().join("data/sample-releases"), &layout);
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
+    let digest = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["annotations"]["org.opencontainers.image.ref.name"] == "4.16.4-x86_64")
+        .and_then(|m| m["digest"].as_str())
+        .expect("the sample layout tags 4.16.4-x86_64")
+        .to_owned();
+    let blob = layout
+        .join("blobs/sha256")
+        .join(digest.strip_prefix("sha256:").unwrap());
+    std::fs::remove_file(blob).unwrap();
+
+    // A cold start: the release cannot be kept, the rest of the graph is served.
+    let pe = Pe::with_settings(readme_settings(&layout)).await;
+    let answer = get(&format!("{}{README_CURL}", pe.base), &[]).await;
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    let doc = answer.json();
+    let versions: Vec<&str> = doc["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["version"].as_str().unwrap())
+        .collect();
+    assert_eq!(versions.len(), 109);
+    assert!(!versions.contains(&"4.16.4"), "{versions:?}");
+
+    let ready = get(&format!("{}/readyz", pe.status), &[]).await;
+    assert_eq!(ready.status, 200);
+    assert_eq!(
+        ready.text(),
+        "degraded: 1 listed tag(s) cannot be read (4.16.4-x86_64), 0 release(s) kept from \
+         the last good scrape (see /status)"
+    );
+    let status = get(&format!("{}/status", pe.status), &[]).await.json();
+    assert_eq!(status["degraded"], ready.text());
+    let failing = status["releases"]["failing_tags"].as_array().unwrap();
+    assert_eq!(failing.len(), 1);
+    assert_eq!(failing[0]["tag"], "4.16.4-x86_64");
+    assert!(failing[0].get("kept").is_none(), "{}", failing[0]);
+    let reason = failing[0]["reason"].as_str().unwrap();
+    assert!(reason.contains(&digest), "{reason}");
+    pe.stop().await;
 }

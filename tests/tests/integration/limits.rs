@@ -1,6 +1,7 @@
-//! The registry client's limits against a real registry: a manifest, a config blob or a
-//! tag list over its limit fails the scrape with a typed error naming the limit, and a
-//! push tool reading a base layer over its blob limit does too.
+//! The registry client's limits against a real registry: a manifest or a tag list over its
+//! limit fails the scrape with a typed error naming the limit (every tag fails), a config
+//! blob over its limit fails its tag, and a push tool reading a base layer over its blob
+//! limit fails too.
 
 use graph_builder::registry::{ErrorKind, Limited};
 use graph_builder::scrape::Scraper;
@@ -54,11 +55,21 @@ async fn manifests_configs_and_tag_lists_over_their_limits_fail_naming_the_limit
         "{message}"
     );
 
+    // Only the images read a config (the manifest lists take their platform's arch): those
+    // tags fail, each naming the limit, and the lists publish.
     let mut config = settings(&registry, "limits");
     config.client.limits.max_config_bytes = 8;
-    let error = Scraper::new(config)?.scrape().await.unwrap_err();
-    assert_eq!(too_large(&error), (Limited::Config, 8));
-    assert!(error.to_string().contains(" config sha256:"), "{error}");
+    let outcome = Scraper::new(config)?.scrape().await?;
+    assert_eq!(
+        crate::support::versions(&outcome),
+        ["0.0.2+multi", "0.0.3+multi"]
+    );
+    let failing: Vec<&str> = outcome.failing.iter().map(|f| f.tag.as_str()).collect();
+    assert_eq!(failing, ["0.0.0", "0.0.1", "0.0.4"]);
+    for tag in &outcome.failing {
+        assert_eq!(too_large(&tag.error), (Limited::Config, 8));
+        assert!(tag.reason.contains(" config sha256:"), "{}", tag.reason);
+    }
     Ok(())
 }
 

@@ -11,6 +11,7 @@ mod harness;
 mod limits;
 mod oci_layout;
 mod refresh;
+mod resilience;
 mod scrape;
 mod signatures;
 mod support;

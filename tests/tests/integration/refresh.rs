@@ -128,21 +128,25 @@ async fn a_missing_layer_is_not_cached_and_the_release_appears_once_the_layer_is
     pusher.delete_blob("repair", &layer.digest).await?;
     let scraper = Scraper::new(settings(&registry, "repair"))?;
 
-    // A layer the registry no longer has makes the image invalid, reported by tag and
-    // digest, rather than failing the scrape or vanishing silently.
+    // A layer the registry no longer has fails that tag, reported by tag and layer
+    // digest, rather than failing the scrape or vanishing silently; with no earlier scrape
+    // there is nothing to keep in its place.
     let first = scraper.scrape().await?;
     assert_eq!(versions(&first), ["4.8.0+amd64"]);
-    assert_eq!(first.invalid.len(), 1, "{:?}", first.invalid);
-    let invalid = &first.invalid[0];
-    assert_eq!(
-        (invalid.tag.as_str(), invalid.digest.as_str()),
-        ("4.8.1", broken.digest.as_str())
+    assert!(first.invalid.is_empty(), "{:?}", first.invalid);
+    assert_eq!(first.failing.len(), 1, "{:?}", first.failing);
+    let failing = &first.failing[0];
+    assert_eq!((failing.tag.as_str(), &failing.kept), ("4.8.1", &None));
+    assert!(
+        failing.reason.contains(&layer.digest) && failing.reason.contains(&broken.digest),
+        "{}",
+        failing.reason
     );
-    assert!(invalid.error.contains(&layer.digest), "{}", invalid.error);
 
     pusher.push_blob("repair", layer).await?;
     let repaired = scraper.scrape().await?;
     assert_eq!(versions(&repaired), ["4.8.0+amd64", "4.8.1+amd64"]);
     assert!(repaired.invalid.is_empty(), "{:?}", repaired.invalid);
+    assert!(repaired.failing.is_empty(), "{:?}", repaired.failing);
     Ok(())
 }

@@ -3,7 +3,7 @@
 //! images that are not releases, cosign signature tags, and tags sharing or fighting
 //! over a version.
 
-use graph_builder::scrape::ScrapeError;
+use graph_builder::scrape::InvalidKind;
 use graph_builder::scrape::Scraper;
 use integration_tests::images::{release_image, signature_image, signature_tag};
 use integration_tests::{
@@ -250,7 +250,8 @@ async fn tags_sharing_a_digest_are_one_release_with_every_tag() -> anyhow::Resul
 }
 
 #[tokio::test]
-async fn two_images_claiming_one_version_fail_naming_both_tags() -> anyhow::Result<()> {
+async fn two_images_claiming_one_version_are_both_left_out_naming_both_tags() -> anyhow::Result<()>
+{
     let registry = TestRegistry::start(RegistryOptions::anonymous())?;
     let pusher = Pusher::new(&registry);
     let metadata = crate::support::simple_metadata("4.4.0", &[]);
@@ -261,19 +262,41 @@ async fn two_images_claiming_one_version_fail_naming_both_tags() -> anyhow::Resu
         .label("rebuilt", "true")
         .layer(Layer::release_metadata(Format::Docker, &metadata))
         .build();
+    let other = ImageBuilder::new(Format::Docker)
+        .layer(Layer::release_metadata(
+            Format::Docker,
+            &crate::support::simple_metadata("4.4.1", &["4.4.0"]),
+        ))
+        .build();
     pusher.push_image("dup", "4.4.0", &first).await?;
     pusher.push_image("dup", "4.4.0-rebuild", &second).await?;
+    pusher.push_image("dup", "4.4.1", &other).await?;
 
-    let error = Scraper::new(settings(&registry, "dup"))?
-        .scrape()
-        .await
-        .unwrap_err();
-
-    let ScrapeError::DuplicateVersion { version, .. } = &error else {
-        panic!("expected DuplicateVersion, got {error:#}");
-    };
-    assert_eq!(version, "4.4.0+amd64");
-    let message = error.to_string();
+    // Neither was published before, so neither is kept; the other release publishes.
+    let outcome = Scraper::new(settings(&registry, "dup"))?.scrape().await?;
+    assert_eq!(versions(&outcome), ["4.4.1+amd64"]);
+    let left_out: Vec<_> = outcome
+        .invalid
+        .iter()
+        .map(|i| (i.tag.as_str(), i.digest.as_str(), i.kind))
+        .collect();
+    assert_eq!(
+        left_out,
+        [
+            (
+                "4.4.0",
+                first.digest.as_str(),
+                InvalidKind::DuplicateVersion
+            ),
+            (
+                "4.4.0-rebuild",
+                second.digest.as_str(),
+                InvalidKind::DuplicateVersion
+            ),
+        ]
+    );
+    let message = &outcome.invalid[0].error;
+    assert!(message.contains("version 4.4.0+amd64"), "{message}");
     for needle in ["4.4.0", "4.4.0-rebuild", &first.digest, &second.digest] {
         assert!(message.contains(needle), "{needle} missing from: {message}");
     }
