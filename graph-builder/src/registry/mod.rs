@@ -2,18 +2,21 @@
 //! directory, retries, limits), used by the release scrape, the graph-data image source and
 //! the push tool, and one error type, [`RegistryError`], saying where and what.
 //!
+//! - [`blocking`]: blob streams read on a blocking thread that stop with their caller,
 //! - [`auth`]: docker `config.json` credentials and `WWW-Authenticate` challenges,
 //! - [`ca`]: extra CA certificates from a directory,
 //! - [`tls`]: which registry certificates are trusted, and refusals that say why not,
 //! - `client`: the client, its settings and limits, requests, retries and authentication;
 //!   `fetch`: tags, manifests and blobs,
 //! - [`manifest`]: the four manifest kinds and digests,
+//! - `verify`: streamed blobs checked against their digest and size,
 //! - [`push`]: blob and manifest uploads (the graph-data image tool),
 //! - [`error`]: [`RegistryError`], its [`ErrorKind`]s and the registry's error body.
 //!
 //! It knows nothing of releases: what the bytes mean is the scrape's business.
 
 pub mod auth;
+pub mod blocking;
 pub mod ca;
 pub(crate) mod client;
 pub mod error;
@@ -22,6 +25,7 @@ pub mod manifest;
 pub mod push;
 mod tags;
 pub mod tls;
+pub(crate) mod verify;
 
 use url::Url;
 
