@@ -318,3 +318,21 @@ async fn a_layer_with_the_wrong_content_fails_as_a_digest_mismatch() {
     );
     fake.stop().await;
 }
+
+#[tokio::test]
+async fn endless_empty_tag_pages_end_in_an_error_naming_the_page() {
+    let fake = FakeRegistry::start();
+    one_release(&fake);
+    fake.with(|s| s.behaviour.endless_pages = Some(0));
+    let err = tokio::time::timeout(std::time::Duration::from_secs(20), scraper(&fake).scrape())
+        .await
+        .expect("the listing ends")
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("tag list page") && text.contains("lists no tag but links to another page"),
+        "{text}"
+    );
+    assert_eq!(fake.requests().len(), 1, "{:?}", fake.requests());
+    fake.stop().await;
+}
