@@ -27,7 +27,9 @@ use super::auth::{
     TokenResponse,
 };
 use super::ca::{load_ca_directory, CaCertificates};
-use super::error::{parse_error_body, ErrorKind, Limited, RegistryError, RegistryErrorBody};
+use super::error::{
+    parse_error_body, ErrorKind, ErrorTally, Limited, RegistryError, RegistryErrorBody,
+};
 use super::Target;
 
 /// A blob's bytes as they arrive; a failure of the source is a [`BlobReadError`] inside
@@ -171,6 +173,8 @@ pub struct Client {
     /// Kept across sessions, so a token outlives one scrape; a 401 replaces it.
     authorization: SharedAuth,
     access: Access,
+    /// Errors met, by cause; shared by the clients made from this one.
+    errors: Arc<ErrorTally>,
 }
 
 impl Client {
@@ -225,6 +229,7 @@ impl Client {
             config: Arc::new(config),
             authorization: Arc::default(),
             access,
+            errors: Arc::default(),
         })
     }
 
@@ -242,6 +247,11 @@ impl Client {
     /// The registry and repository.
     pub fn target(&self) -> &Target {
         &self.target
+    }
+
+    /// The errors this client (and those made from it) met, by cause.
+    pub fn error_tally(&self) -> Arc<ErrorTally> {
+        Arc::clone(&self.errors)
     }
 
     /// The settings it was built from.
@@ -267,6 +277,7 @@ impl Client {
     }
 
     fn error(&self, item: &str, kind: ErrorKind) -> RegistryError {
+        self.errors.count(kind.cause());
         RegistryError::new(&self.target.host, &self.target.repository, item, kind)
     }
 }

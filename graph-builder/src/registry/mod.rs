@@ -30,7 +30,7 @@ pub(crate) mod verify;
 use url::Url;
 
 pub use client::{BlobReadError, Client, ClientConfig, Limits, RetryPolicy};
-pub use error::{ErrorKind, Limited, RegistryError, RegistryErrorBody};
+pub use error::{ErrorKind, ErrorTally, Limited, RegistryError, RegistryErrorBody};
 
 /// A parsed registry target.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -180,12 +180,13 @@ impl Scraper {
             });
         }
         let client = Client::new(&settings.registry, &settings.repository, settings.client)?;
+        let progress = Arc::new(ScrapeProgress::with_errors(client.error_tally()));
         Ok(Scraper {
             fetch_concurrency: settings.fetch_concurrency,
             manifestref_key: settings.manifestref_key,
             client,
             cache: Cache::default(),
-            progress: Arc::default(),
+            progress,
         })
     }
 
