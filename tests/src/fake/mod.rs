@@ -329,7 +329,13 @@ async fn handle(req: HttpRequest, body: web::Bytes, state: web::Data<Shared>) ->
             .map(|(_, fault)| fault.clone());
         let blob = (kind == "/blobs/").then_some(reference);
         if let Some(fault) = &fault {
-            let scripted = script::respond(fault, s.repos.get(name), blob, &s.open_bodies);
+            let scripted = script::respond(
+                fault,
+                s.repos.get(name),
+                blob,
+                req.method() == actix_web::http::Method::HEAD,
+                &s.open_bodies,
+            );
             if let Some(response) = scripted {
                 return response;
             }

@@ -69,9 +69,14 @@ pub(super) fn respond(
     fault: &Fault,
     repo: Option<&Repo>,
     blob: Option<&str>,
+    head: bool,
     open_bodies: &Arc<AtomicUsize>,
 ) -> Option<HttpResponse> {
     let octets = "application/octet-stream";
+    if head && matches!(fault, Fault::Drip { .. } | Fault::Endless) {
+        // A HEAD answer has no body to make slow or endless.
+        return None;
+    }
     Some(match fault {
         Fault::Status(status) => registry_error(*status, "UNAVAILABLE", "scripted failure"),
         Fault::Empty => HttpResponse::Ok().content_type(octets).finish(),
