@@ -272,6 +272,10 @@ impl GraphBuilder {
 
 impl Drop for GraphBuilder {
     fn drop(&mut self) {
+        // The process's log, when a test failed or `FAULT_LOGS` asks for it.
+        if std::thread::panicking() || std::env::var_os("FAULT_LOGS").is_some() {
+            eprintln!("graph-builder log:\n{}", self.logs().join("\n"));
+        }
         let pid = Pid::from_raw(self.child.id() as i32);
         let _ = kill(pid, Signal::SIGTERM);
         let deadline = Instant::now() + Duration::from_secs(10);
