@@ -153,7 +153,9 @@ mod tests {
         let unsized_ = read(verified(stream_of(&[b"hello world"]), &digest, None));
         assert_eq!(unsized_.await.unwrap(), b"hello world");
 
-        let cases: [(&[&'static [u8]], Option<u64>, String); 4] = [
+        /// Chunks sent, descriptor size, the end of the error expected.
+        type Case = (&'static [&'static [u8]], Option<u64>, String);
+        let cases: [Case; 4] = [
             (
                 &[],
                 Some(11),
