@@ -36,6 +36,11 @@ use super::Target;
 /// the `io::Error`, so that readers further down (gzip, tar) can tell it from bad content.
 pub(crate) type BlobStream = futures::stream::BoxStream<'static, std::io::Result<Bytes>>;
 
+/// How long an idle connection is kept for reuse. Requests within a refresh follow each
+/// other closely; between refreshes (minutes apart) a kept connection would only hold a
+/// socket open on both ends.
+const IDLE_CONNECTION: Duration = Duration::from_secs(10);
+
 /// `Docker-Content-Digest`.
 pub(crate) const CONTENT_DIGEST: &str = "docker-content-digest";
 
@@ -219,6 +224,7 @@ impl Client {
             .user_agent(concat!("graph-builder/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(config.limits.connect_timeout)
             .read_timeout(config.limits.read_timeout)
+            .pool_idle_timeout(IDLE_CONNECTION)
             .build()
             .map_err(|source| {
                 RegistryError::new(&target.host, "", "", ErrorKind::HttpClient(source))
