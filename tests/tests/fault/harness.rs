@@ -101,17 +101,28 @@ impl GraphBuilder {
         timeout_secs: u64,
         extra: &[&str],
     ) -> GraphBuilder {
+        let mut args: Vec<String> = ["--upstream.registry.url", &fake.url()]
+            .into_iter()
+            .chain(["--upstream.registry.repository", REPO])
+            .map(str::to_owned)
+            .collect();
+        args.push("--upstream.graph_data".into());
+        args.push(graph_data.to_str().expect("UTF-8 path").into());
+        args.extend(extra.iter().map(|a| (*a).to_owned()));
+        GraphBuilder::start_with(timeout_secs, &args)
+    }
+
+    /// Starts it on loopback ports of the kernel's choice, refreshing every second, each
+    /// refresh allowed `timeout_secs`, with `args` saying where releases and graph-data
+    /// come from.
+    pub fn start_with(timeout_secs: u64, args: &[String]) -> GraphBuilder {
         let mut child = Command::new(binary())
             .args(["--service.address", "127.0.0.1", "--port", "0"])
             .args(["--public_port", "0"])
             .args(["--status.address", "127.0.0.1", "--status.port", "0"])
             .args(["--service.pause_secs", "1"])
             .args(["--service.scrape_timeout", &timeout_secs.to_string()])
-            .args(["--upstream.registry.url", &fake.url()])
-            .args(["--upstream.registry.repository", REPO])
-            .arg("--upstream.graph_data")
-            .arg(graph_data)
-            .args(extra)
+            .args(args)
             .env("RUST_LOG", "graph_builder=info")
             .env_remove("LOG_FORMAT")
             .stdin(Stdio::null())

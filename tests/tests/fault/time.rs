@@ -124,3 +124,94 @@ fn empty_tag_pages_linking_on_are_refused_at_once() {
     gb.assert_alive();
     gb.assert_serves_healthy();
 }
+
+/// A gzipped layer holding minimal graph-data (listing [`HEALTHY`]) at its root.
+fn graph_data_layer() -> Vec<u8> {
+    let tree = tempfile::tempdir().unwrap();
+    graph_data(tree.path(), &HEALTHY);
+    let mut builder = tar::Builder::new(flate2::write::GzEncoder::new(
+        Vec::new(),
+        flate2::Compression::fast(),
+    ));
+    builder.append_dir_all(".", tree.path()).unwrap();
+    builder.into_inner().unwrap().finish().unwrap()
+}
+
+#[test]
+fn an_endless_graph_data_image_layer_ends_with_the_refresh_timeout_and_its_thread() {
+    const IMAGE: &str = "openshift/graph-image";
+    let fake = healthy_registry();
+    let good = fake.build(IMAGE, |b| {
+        let layer = b.blob(graph_data_layer());
+        let image =
+            b.image_with_layers(integration_tests::fake::DOCKER_MANIFEST, "amd64", &[layer]);
+        b.tag("latest", &image);
+        image
+    });
+    assert!(!good.is_empty());
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("gb.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[[plugin_settings]]
+name = "release-scrape-dockerv2"
+registry = "{base}"
+repository = "{REPO}"
+
+[[plugin_settings]]
+name = "dkrv2-secondary-metadata-scrape"
+registry = "{base}"
+repository = "{IMAGE}"
+output_directory = "{out}"
+
+[[plugin_settings]]
+name = "openshift-secondary-metadata-parse"
+data_directory = "{out}"
+
+[[plugin_settings]]
+name = "edge-add-remove"
+"#,
+            base = fake.url(),
+            out = dir.path().join("out").display()
+        ),
+    )
+    .unwrap();
+    let args = ["-c".to_owned(), config.to_str().unwrap().to_owned()];
+    let mut gb = GraphBuilder::start_with(TIMEOUT_SECS, &args);
+    gb.wait_log("graph refreshed", 0);
+    gb.assert_serves_healthy();
+
+    // A new image whose one layer claims a terabyte and never ends: the digest of the
+    // graph-data it would unpack is checked at its end, so it is read on a blocking thread
+    // until the refresh timeout stops that thread.
+    let endless = integration_tests::fake::digest_of(b"endless graph-data");
+    let mark = gb.log_mark();
+    script(&fake, vec![(format!("/blobs/{endless}"), Fault::Endless)]);
+    fake.build(IMAGE, |b| {
+        let image = b.image_with_layers(
+            integration_tests::fake::DOCKER_MANIFEST,
+            "amd64",
+            &[(endless.clone(), 1 << 40)],
+        );
+        b.tag("latest", &image);
+    });
+    let injected = Instant::now();
+    let line = gb.wait_log(
+        &format!("the refresh did not finish within {TIMEOUT_SECS}s"),
+        mark,
+    );
+    let waited = injected.elapsed();
+    script(&fake, vec![]);
+    let hung_up = wait_hung_up(&fake);
+    assert!(hung_up < Duration::from_secs(2), "hung up {hung_up:?} late");
+    assert!(line.contains("stage=\"timeout\""), "{line}");
+    assert!(
+        waited < Duration::from_secs(2 * TIMEOUT_SECS + 4),
+        "timed out after {waited:?}"
+    );
+    gb.assert_alive();
+    gb.assert_serves_healthy();
+    gb.assert_peak_rss_below(128);
+}
