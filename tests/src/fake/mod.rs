@@ -6,6 +6,7 @@
 mod blobs;
 pub mod images;
 pub mod script;
+mod tags;
 mod uploads;
 
 pub use blobs::generated_descriptor;
@@ -345,8 +346,8 @@ async fn handle(req: HttpRequest, body: web::Bytes, state: web::Data<Shared>) ->
         };
         let response = match kind {
             "/tags/list" => match s.behaviour.endless_pages {
-                Some(per_page) => endless_page(name, &query, per_page),
-                None => tags_page(&s.behaviour, repo, name, &query, &host),
+                Some(per_page) => tags::endless_page(name, &query, per_page),
+                None => tags::tags_page(&s.behaviour, repo, name, &query, &host),
             },
             "/manifests/" => manifest(&s.behaviour, repo, reference, req.method().as_str()),
             _ if breaking => blobs::broken_blob(repo, reference),
@@ -358,54 +359,6 @@ async fn handle(req: HttpRequest, body: web::Bytes, state: web::Data<Shared>) ->
         };
     }
     HttpResponse::NotFound().finish()
-}
-
-/// Page `last=pN` of a listing without end: `per_page` fresh tags and a link onwards.
-fn endless_page(name: &str, query: &str, per_page: usize) -> HttpResponse {
-    let page: u64 = web::Query::<HashMap<String, String>>::from_query(query)
-        .ok()
-        .and_then(|q| {
-            q.get("last")?
-                .strip_prefix('p')?
-                .split('-')
-                .next()?
-                .parse()
-                .ok()
-        })
-        .map_or(0, |last: u64| last + 1);
-    let tags: Vec<String> = (0..per_page).map(|i| format!("p{page}-{i}")).collect();
-    let last = tags.last().cloned().unwrap_or(format!("p{page}-none"));
-    HttpResponse::Ok()
-        .insert_header((
-            "Link",
-            format!(r#"</v2/{name}/tags/list?n={per_page}&last={last}>; rel="next""#),
-        ))
-        .json(serde_json::json!({ "name": name, "tags": tags }))
-}
-
-fn tags_page(b: &Behaviour, repo: &Repo, name: &str, query: &str, host: &str) -> HttpResponse {
-    let params = web::Query::<HashMap<String, String>>::from_query(query)
-        .map(|q| q.into_inner())
-        .unwrap_or_default();
-    let all: Vec<&String> = repo.tags.iter().map(|(t, _)| t).collect();
-    let start = params
-        .get("last")
-        .and_then(|last| all.iter().position(|t| *t == last))
-        .map_or(0, |i| i + 1);
-    let size = b.page_size.unwrap_or(usize::MAX);
-    let page: Vec<&String> = all.iter().skip(start).take(size).copied().collect();
-    let mut response = HttpResponse::Ok();
-    if start + page.len() < all.len() {
-        let last = page.last().unwrap();
-        let link = format!("/v2/{name}/tags/list?n={size}&last={last}");
-        let link = if b.absolute_links {
-            format!("http://{host}{link}")
-        } else {
-            link
-        };
-        response.insert_header(("Link", format!(r#"<{link}>; rel="next""#)));
-    }
-    response.json(serde_json::json!({ "name": name, "tags": page }))
 }
 
 fn manifest(b: &Behaviour, repo: &Repo, reference: &str, method: &str) -> HttpResponse {
