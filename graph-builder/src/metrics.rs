@@ -38,6 +38,10 @@ pub struct Metrics {
     pub response_errors_total: IntCounterVec,
     /// Ours: failed refreshes by the stage that failed (`scrape`, `graph_data`, …).
     pub refresh_errors_total: IntCounterVec,
+    /// Ours: registry errors met by the scrapes, by cause (`digest_mismatch`,
+    /// `blob_mismatch`, `too_large`, `timed_out`, `status`, ...), whether or not they
+    /// failed a refresh.
+    pub registry_errors_total: IntCounterVec,
     /// Ours: Unix time of the first failure of the current run of failed refreshes; 0
     /// while the last refresh succeeded.
     pub refresh_failing_since_timestamp: Gauge,
@@ -119,6 +123,13 @@ impl Metrics {
                 ),
                 &["stage"],
             )?,
+            registry_errors_total: IntCounterVec::new(
+                Opts::new(
+                    "registry_errors_total",
+                    "Registry errors met by the scrapes, by cause",
+                ),
+                &["cause"],
+            )?,
             refresh_failing_since_timestamp: Gauge::new(
                 "graph_refresh_failing_since_timestamp",
                 "UTC epoch seconds of the first of the current failed refreshes, 0 if none",
@@ -183,6 +194,7 @@ impl Metrics {
         r.register(Box::new(metrics.incoming_requests_total.clone()))?;
         r.register(Box::new(metrics.response_errors_total.clone()))?;
         r.register(Box::new(metrics.refresh_errors_total.clone()))?;
+        r.register(Box::new(metrics.registry_errors_total.clone()))?;
         r.register(Box::new(metrics.refresh_failing_since_timestamp.clone()))?;
         r.register(Box::new(metrics.final_edges.clone()))?;
         r.register(Box::new(metrics.scrape_tags_listed.clone()))?;

@@ -370,6 +370,16 @@ impl StatusBoard {
             .map(|p| p.read())
     }
 
+    /// The registry errors the scrapes met so far, by cause.
+    pub fn registry_errors(&self) -> Vec<(&'static str, u64)> {
+        self.progress
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+            .map(|p| p.registry_errors())
+            .unwrap_or_default()
+    }
+
     /// When the graph-data content last changed, as a Unix time (for the metric).
     pub fn graph_data_changed(&self) -> Option<SystemTime> {
         self.lock().graph_data_changed

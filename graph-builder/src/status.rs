@@ -224,6 +224,10 @@ async fn metrics(state: web::Data<AppState>) -> HttpResponse {
         m.scrape_tags_listed.set(progress.total as i64);
         m.scrape_tags_done.set(progress.done as i64);
     }
+    for (cause, count) in state.board.registry_errors() {
+        let counter = m.registry_errors_total.with_label_values(&[cause]);
+        counter.inc_by(count.saturating_sub(counter.get()));
+    }
     if let Some(changed) = state.board.graph_data_changed() {
         m.graph_data_changed_timestamp.set(
             changed

@@ -27,15 +27,16 @@ fn generated_image(
     size: u64,
     metadata_first: Option<Vec<u8>>,
 ) {
+    let metadata_first: Option<bytes::Bytes> = metadata_first.map(Into::into);
+    // A layer read to its end is checked against its digest and size: the true ones.
+    let (digest, len) = generated_descriptor(size, metadata_first.clone());
     fake.build(repo, |b| {
-        // Layers are not digest-checked (they are abandoned mid-stream), so a name will do.
-        let digest = digest_of(tag.as_bytes());
         let blob = Blob::Generated {
             size,
-            metadata_first: metadata_first.map(Into::into),
+            metadata_first,
         };
         b.repo.blobs.insert(digest.clone(), blob);
-        let image = b.image_with_layers(DOCKER_MANIFEST, "amd64", &[(digest, size as usize)]);
+        let image = b.image_with_layers(DOCKER_MANIFEST, "amd64", &[(digest, len as usize)]);
         b.tag(tag, &image);
     });
 }

@@ -7,7 +7,11 @@
 //! - `pax`: a 2 GiB PAX header record;
 //! - `yaml-aliases`: a channel file of 20k anchored items and 500 aliases to them;
 //! - `many-entries`: 100k entries (dotfiles in `channels/`, which the rules skip);
-//! - `valid`: the bundled graph-data as a tarball, for comparison.
+//! - `valid`: the bundled graph-data as a tarball, for comparison;
+//! - `downward-edge`: two lines of 20k releases each, built with and without one edge
+//!   from the top of the upper line to the bottom of the lower one: against the version
+//!   order, closing no cycle. The edge costs one reordering of the releases between its
+//!   ends, which should not double the build time.
 //!
 //! Only the public `load_tarball` is used, so the same file runs against older versions.
 
@@ -17,6 +21,7 @@ use std::process::Command;
 use std::time::Instant;
 
 use graph_data::repo::{load_tarball, TarLimits};
+use graph_data::{Graph, Release};
 
 fn vm_hwm_kib() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap();
@@ -145,12 +150,57 @@ fn child(name: &str, path: &Path) {
     );
 }
 
+/// Builds two lines of `n` releases (chains with skips), plus the downward edge if asked;
+/// the time taken.
+fn build_lines(n: u64, downward: bool) -> std::time::Duration {
+    let started = Instant::now();
+    let mut graph = Graph::new();
+    let mut lines = Vec::new();
+    for minor in [17, 18] {
+        let ids: Vec<_> = (0..n)
+            .map(|patch| {
+                let version = semver::Version::new(4, minor, patch);
+                let release = Release::concrete(version, "r", Default::default());
+                graph.add_release(release).unwrap()
+            })
+            .collect();
+        for i in 0..ids.len() {
+            for step in [1, 2] {
+                if let Some(&to) = ids.get(i + step) {
+                    graph.add_edge(ids[i], to).unwrap();
+                }
+            }
+        }
+        lines.push(ids);
+    }
+    if downward {
+        let (lower, upper) = (&lines[0], &lines[1]);
+        assert!(graph.add_edge(*upper.last().unwrap(), lower[0]).unwrap());
+    }
+    std::hint::black_box(&graph);
+    started.elapsed()
+}
+
+fn downward_edge() {
+    const N: u64 = 20_000;
+    // Best of three, so a stray pause does not decide the ratio.
+    let best = |downward| (0..3).map(|_| build_lines(N, downward)).min().unwrap();
+    let without = best(false);
+    let with = best(true);
+    println!(
+        "downward-edge: {} releases built in {without:?}, with one downward edge {with:?} ({:.2}x)",
+        2 * N,
+        with.as_secs_f64() / without.as_secs_f64()
+    );
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if let Some(i) = args.iter().position(|a| a == "--case") {
         child(&args[i + 1], Path::new(&args[i + 2]));
         return;
     }
+    downward_edge();
     let dir = tempfile::tempdir().unwrap();
     let cases = prepare(dir.path());
     let exe = std::env::current_exe().unwrap();

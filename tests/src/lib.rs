@@ -3,10 +3,12 @@
 //! component and signature images in memory ([`images`]), pushes them through the
 //! registry API ([`pusher`]) and reads them back with an independent client ([`skopeo`]);
 //! [`redirect`] puts a front before a registry that sends blobs to another origin;
-//! [`signing`] makes real release signatures with `gpg` and `skopeo`.
+//! [`signing`] makes real release signatures with `gpg` and `skopeo`; [`fake`] is an
+//! in-process registry that misbehaves on demand.
 #![deny(missing_docs)]
 
 mod error;
+pub mod fake;
 pub mod images;
 pub mod oci_layout_writer;
 pub mod pusher;

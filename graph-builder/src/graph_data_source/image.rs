@@ -15,6 +15,7 @@ use bytes::Bytes;
 use super::pack::{pack_entries, Entries};
 use super::unpack::extract;
 use super::GraphDataError;
+use crate::registry::blocking::read_on_blocking_thread;
 use crate::registry::client::Session;
 use crate::registry::manifest::{parse_manifest, Manifest};
 use crate::registry::{Client, ClientConfig, RegistryError};
@@ -197,13 +198,15 @@ impl GraphDataImage {
             .await
             .map_err(|e| self.registry_error(e))?
             .ok_or_else(|| self.image_error(format!("layer {digest} not found")))?;
-        let reader = tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(stream));
         let root = self.root.clone();
         let expected = digest.to_owned();
-        tokio::task::spawn_blocking(move || extract(reader, &root, &expected, files))
-            .await
-            .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
-            .map_err(|e| self.image_error(format!("layer {digest}: {e}")))
+        // Dropping this future (a timed-out refresh) stops the thread and the download.
+        read_on_blocking_thread(stream, move |reader, stop| {
+            extract(reader, &root, &expected, files, Some(&stop))
+        })
+        .await
+        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
+        .map_err(|e| self.image_error(format!("layer {digest}: {e}")))
     }
 }
 

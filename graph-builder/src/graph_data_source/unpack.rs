@@ -17,6 +17,7 @@ use graph_data::repo::TarLimits;
 use sha2::{Digest as _, Sha256};
 
 use super::pack::{Entries, ROOT_FILES, YAML_DIRS};
+use crate::registry::blocking::Stop;
 
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 /// Most bytes one layer may decompress to (base OS layers under the graph-data included).
@@ -53,12 +54,15 @@ enum Whiteout {
 }
 
 /// Applies one layer to `files` (paths relative to the graph-data root): keeps the
-/// graph-data files under `root`, applies whiteouts, and checks the layer digest.
+/// graph-data files under `root`, applies whiteouts, and checks the layer digest. `stop`,
+/// when given, is checked before every read of the decompressed bytes too, so that an
+/// abandoned download stops decompressing at once.
 pub(super) fn extract(
     reader: impl Read,
     root: &[String],
     digest: &str,
     files: Entries,
+    stop: Option<&Stop>,
 ) -> std::io::Result<Entries> {
     let limits = TarLimits::default();
     let mut hashing = Hashing {
@@ -74,6 +78,10 @@ pub(super) fn extract(
             Box::new(flate2::read::MultiGzDecoder::new(buffered))
         } else {
             Box::new(buffered)
+        };
+        let decoded: Box<dyn Read + '_> = match stop {
+            Some(stop) => Box::new(stop.guard(decoded)),
+            None => decoded,
         };
         let mut archive = tar::Archive::new(Limited::new(decoded, LAYER_DECOMPRESSED_CAP));
         let mut kept_bytes: u64 = files.values().flatten().map(|b| b.len() as u64).sum();
@@ -266,7 +274,7 @@ mod tests {
     fn apply(bytes: &[u8], root: &[&str], files: Entries) -> std::io::Result<Entries> {
         let digest = format!("sha256:{}", hex::encode(Sha256::digest(bytes)));
         let root: Vec<String> = root.iter().map(|s| s.to_string()).collect();
-        extract(bytes, &root, &digest, files)
+        extract(bytes, &root, &digest, files, None)
     }
 
     #[test]
@@ -336,7 +344,7 @@ mod tests {
         ]);
         let files = apply(&flat, &[], Entries::new()).unwrap();
         assert_eq!(files.len(), 2);
-        let err = extract(&flat[..], &[], "sha256:00", Entries::new()).unwrap_err();
+        let err = extract(&flat[..], &[], "sha256:00", Entries::new(), None).unwrap_err();
         assert!(err.to_string().contains("not the layer digest"), "{err}");
     }
 
@@ -413,7 +421,7 @@ mod tests {
         let plain =
             std::io::Cursor::new(h.as_bytes().to_vec()).chain(std::io::repeat(b'a').take(2 << 30));
         let gz = flate2::read::GzEncoder::new(plain, flate2::Compression::fast());
-        let err = extract(gz, &[], "sha256:00", Entries::new())
+        let err = extract(gz, &[], "sha256:00", Entries::new(), None)
             .unwrap_err()
             .to_string();
         assert_eq!(

@@ -27,7 +27,9 @@ use url::Url;
 
 use super::auth::{credentials_for, Credentials, SharedAuth};
 use super::ca::{load_ca_directory, CaCertificates};
-use super::error::{parse_error_body, ErrorKind, Limited, RegistryError, RegistryErrorBody};
+use super::error::{
+    parse_error_body, ErrorKind, ErrorTally, Limited, RegistryError, RegistryErrorBody,
+};
 use super::Target;
 
 /// A blob's bytes as they arrive; a failure of the source is a [`BlobReadError`] inside
@@ -36,6 +38,11 @@ pub(crate) type BlobStream = futures::stream::BoxStream<'static, std::io::Result
 
 /// Redirects followed for one request before giving up (a blob to its storage is one).
 pub(crate) const MAX_REDIRECTS: usize = 5;
+
+/// How long an idle connection is kept for reuse. Requests within a refresh follow each
+/// other closely; between refreshes (minutes apart) a kept connection would only hold a
+/// socket open on both ends.
+const IDLE_CONNECTION: Duration = Duration::from_secs(10);
 
 /// `Docker-Content-Digest`.
 pub(crate) const CONTENT_DIGEST: &str = "docker-content-digest";
@@ -174,6 +181,8 @@ pub struct Client {
     /// Kept across sessions, so a token outlives one scrape; a 401 replaces it.
     pub(super) authorization: SharedAuth,
     pub(super) access: Access,
+    /// Errors met, by cause; shared by the clients made from this one.
+    errors: Arc<ErrorTally>,
 }
 
 impl Client {
@@ -220,6 +229,7 @@ impl Client {
             .read_timeout(config.limits.read_timeout)
             // Followed in `Session::execute`, which decides per hop about credentials.
             .redirect(reqwest::redirect::Policy::none())
+            .pool_idle_timeout(IDLE_CONNECTION)
             .build()
             .map_err(|source| {
                 RegistryError::new(&target.host, "", "", ErrorKind::HttpClient(source))
@@ -230,6 +240,7 @@ impl Client {
             config: Arc::new(config),
             authorization: Arc::default(),
             access,
+            errors: Arc::default(),
         })
     }
 
@@ -250,6 +261,11 @@ impl Client {
     /// The registry and repository.
     pub fn target(&self) -> &Target {
         &self.target
+    }
+
+    /// The errors this client (and those made from it) met, by cause.
+    pub fn error_tally(&self) -> Arc<ErrorTally> {
+        Arc::clone(&self.errors)
     }
 
     /// The settings it was built from.
@@ -276,6 +292,7 @@ impl Client {
     }
 
     fn error(&self, item: &str, kind: ErrorKind) -> RegistryError {
+        self.errors.count(kind.cause());
         RegistryError::new(&self.target.host, &self.target.repository, item, kind)
     }
 }

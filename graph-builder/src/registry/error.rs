@@ -217,6 +217,72 @@ pub enum ErrorKind {
     Protocol(String),
 }
 
+impl ErrorKind {
+    /// A short, stable name of the cause, for a metric label.
+    pub fn cause(&self) -> &'static str {
+        match self {
+            ErrorKind::InvalidSetting { .. } => "invalid_setting",
+            ErrorKind::Credentials { .. } => "credentials",
+            ErrorKind::CaDirectory { .. } => "ca_directory",
+            ErrorKind::HttpClient(_) => "http_client",
+            ErrorKind::Certificate { .. } => "certificate",
+            ErrorKind::Transport { .. } => "transport",
+            ErrorKind::TimedOut { .. } => "timed_out",
+            ErrorKind::Status { .. } => "status",
+            ErrorKind::Unauthorized { .. } => "unauthorized",
+            ErrorKind::BlobStream(io) if mismatch_in(io) => "blob_mismatch",
+            ErrorKind::BlobStream(_) => "blob_stream",
+            ErrorKind::DigestMismatch { .. } => "digest_mismatch",
+            ErrorKind::TooLarge { .. } => "too_large",
+            ErrorKind::Protocol(_) => "protocol",
+        }
+    }
+}
+
+/// Whether a [`super::verify::BlobMismatch`] is somewhere in `error`'s chain (an
+/// `io::Error` hides its payload from `source`, so look inside each one).
+fn mismatch_in(error: &std::io::Error) -> bool {
+    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    for _ in 0..32 {
+        let Some(e) = current else { return false };
+        if e.is::<super::verify::BlobMismatch>() {
+            return true;
+        }
+        current = match e
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+            None => e.source(),
+        };
+    }
+    false
+}
+
+/// How many registry errors of each cause a client has met since it was built: the
+/// causes behind failed fetches, whatever the caller then made of them.
+#[derive(Debug, Default)]
+pub struct ErrorTally(std::sync::Mutex<std::collections::BTreeMap<&'static str, u64>>);
+
+impl ErrorTally {
+    pub(crate) fn count(&self, cause: &'static str) {
+        let mut counts = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *counts.entry(cause).or_default() += 1;
+    }
+
+    /// The counts so far, by cause.
+    pub fn counts(&self) -> Vec<(&'static str, u64)> {
+        let counts = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        counts.iter().map(|(cause, n)| (*cause, *n)).collect()
+    }
+}
+
 /// A registry client failure: where it happened and what happened.
 #[derive(Debug)]
 pub struct RegistryError(Box<Inner>);

@@ -58,7 +58,13 @@ impl Session {
                 .await?;
             let page: TagPage = serde_json::from_slice(&body)
                 .map_err(|e| self.protocol(&item, format!("tag list is not JSON: {e}")))?;
-            tags.extend(page.tags.unwrap_or_default());
+            let listed = page.tags.unwrap_or_default();
+            if listed.is_empty() && link.is_some() {
+                // Pages without tags could link on for ever without reaching any cap.
+                let reason = "lists no tag but links to another page".to_string();
+                return Err(self.protocol(&item, reason));
+            }
+            tags.extend(listed);
             // Every page adds a tag or ends the list, so this also bounds the pages.
             if tags.len() as u64 > limits.max_tags {
                 let kind = ErrorKind::TooLarge {

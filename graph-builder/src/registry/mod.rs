@@ -2,6 +2,7 @@
 //! directory, retries, limits), used by the release scrape, the graph-data image source and
 //! the push tool, and one error type, [`RegistryError`], saying where and what.
 //!
+//! - [`blocking`]: blob streams read on a blocking thread that stop with their caller,
 //! - [`auth`]: docker `config.json` credentials and `WWW-Authenticate` challenges,
 //! - [`ca`]: extra CA certificates from a directory,
 //! - [`tls`]: which registry certificates are trusted, and refusals that say why not,
@@ -9,6 +10,7 @@
 //!   `authorize`: where credentials go, and answering 401 challenges;
 //!   `fetch`: tags, manifests and blobs,
 //! - [`manifest`]: the four manifest kinds and digests,
+//! - `verify`: streamed blobs checked against their digest and size,
 //! - [`push`]: blob and manifest uploads (the graph-data image tool),
 //! - [`error`]: [`RegistryError`], its [`ErrorKind`]s and the registry's error body.
 //!
@@ -16,6 +18,7 @@
 
 pub mod auth;
 mod authorize;
+pub mod blocking;
 pub mod ca;
 pub(crate) mod client;
 pub mod error;
@@ -26,11 +29,12 @@ mod props;
 pub mod push;
 mod tags;
 pub mod tls;
+pub(crate) mod verify;
 
 use url::Url;
 
 pub use client::{BlobReadError, Client, ClientConfig, Limits, RetryPolicy};
-pub use error::{ErrorKind, Limited, RegistryError, RegistryErrorBody};
+pub use error::{ErrorKind, ErrorTally, Limited, RegistryError, RegistryErrorBody};
 
 /// `url` with any `user:password@` replaced by `***@`, for logs, errors and status pages.
 /// Works on anything URL-like (with or without a scheme), parseable or not.

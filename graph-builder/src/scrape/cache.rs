@@ -3,7 +3,9 @@
 //! Keys are content digests, so entries never go stale: a manifest digest maps to what the
 //! image turned out to be (a release, not a release, a dropped multi-arch shard), and a layer
 //! digest is remembered when the layer holds no release-metadata, so component images that
-//! share layers are scanned once. Only finished results go in: no placeholders, and no
+//! share layers are scanned once. Each remembered layer notes the last image that used it,
+//! and is forgotten with that image: digests the registry no longer serves do not pile up
+//! across scrapes. Only finished results go in: no placeholders, and no
 //! errors or invalid releases, which are retried by the next scrape.
 //!
 //! It also holds the layer-scan slots: at most [`LAYER_SCANS`] layers larger than
@@ -61,7 +63,9 @@ impl Default for ScanSlots {
 pub(crate) struct Cache {
     scan_slots: ScanSlots,
     images: Mutex<HashMap<String, ImageOutcome>>,
-    plain_layers: Mutex<HashSet<String>>,
+    /// Layers without release-metadata, each with the last image (manifest digest) found
+    /// to hold it.
+    plain_layers: Mutex<HashMap<String, String>>,
     /// One lock per layer being read, so that images sharing a base layer wait for one
     /// download instead of each streaming it.
     layers_in_flight: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
@@ -86,12 +90,17 @@ impl Cache {
         }
     }
 
-    /// Forgets the images not in `digests` (no tag points at them any more).
+    /// Forgets the images not in `digests` (no tag points at them any more), and the
+    /// layers last used by one of them.
     pub(crate) fn retain_images(&self, digests: &HashSet<String>) {
         self.images
             .lock()
             .expect("cache lock")
             .retain(|digest, _| digests.contains(digest));
+        self.plain_layers
+            .lock()
+            .expect("cache lock")
+            .retain(|_, image| digests.contains(image));
     }
 
     /// Waits until no other task reads `digest` and, for a large layer (`size` over
@@ -119,18 +128,31 @@ impl Cache {
         }
     }
 
-    pub(crate) fn layer_is_plain(&self, digest: &str) -> bool {
-        self.plain_layers
+    /// Whether layer `digest` is known to hold no release-metadata; if so, `image` becomes
+    /// its last user.
+    pub(crate) fn layer_is_plain(&self, digest: &str, image: &str) -> bool {
+        match self
+            .plain_layers
             .lock()
             .expect("cache lock")
-            .contains(digest)
+            .get_mut(digest)
+        {
+            Some(user) => {
+                if user != image {
+                    image.clone_into(user);
+                }
+                true
+            }
+            None => false,
+        }
     }
 
-    pub(crate) fn mark_layer_plain(&self, digest: &str) {
+    /// Remembers that layer `digest`, read whole and verified, holds no release-metadata.
+    pub(crate) fn mark_layer_plain(&self, digest: &str, image: &str) {
         self.plain_layers
             .lock()
             .expect("cache lock")
-            .insert(digest.to_string());
+            .insert(digest.to_string(), image.to_string());
     }
 }
 
@@ -172,9 +194,23 @@ mod tests {
         ));
         cache.retain_images(&HashSet::from(["sha256:x".to_string()]));
         assert!(cache.is_empty());
-        assert!(!cache.layer_is_plain("sha256:c"));
-        cache.mark_layer_plain("sha256:c");
-        assert!(cache.layer_is_plain("sha256:c"));
+        assert!(!cache.layer_is_plain("sha256:c", "sha256:i"));
+        cache.mark_layer_plain("sha256:c", "sha256:i");
+        assert!(cache.layer_is_plain("sha256:c", "sha256:i"));
+    }
+
+    #[test]
+    fn plain_layers_go_with_the_last_image_that_used_them() {
+        let cache = Cache::default();
+        cache.mark_layer_plain("sha256:base", "sha256:old");
+        cache.mark_layer_plain("sha256:gone", "sha256:old");
+        // A newer image shares the base layer: it survives the old image.
+        assert!(cache.layer_is_plain("sha256:base", "sha256:new"));
+        cache.retain_images(&HashSet::from(["sha256:new".to_string()]));
+        assert!(cache.layer_is_plain("sha256:base", "sha256:new"));
+        assert!(!cache.layer_is_plain("sha256:gone", "sha256:new"));
+        cache.retain_images(&HashSet::new());
+        assert!(!cache.layer_is_plain("sha256:base", "sha256:new"));
     }
 
     #[tokio::test]

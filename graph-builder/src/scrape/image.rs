@@ -15,6 +15,7 @@ use crate::registry::client::{BlobStream, FetchedManifest, Session};
 use crate::registry::manifest::{
     config_architecture, is_sha256_digest, parse_manifest, ImageManifest, Manifest,
 };
+use crate::registry::verify::verified;
 use crate::registry::{ErrorKind, RetryPolicy};
 use crate::scrape::layer_scan::{find_release_metadata, LayerError};
 use crate::scrape::oci_layout::OciLayout;
@@ -50,15 +51,19 @@ impl Source<'_> {
         }
     }
 
+    /// The layer's bytes, checked against its digest and the manifest's size as they
+    /// arrive: a layer that ends short, runs long or hashes otherwise fails its last read.
     async fn blob_stream(
         &self,
         digest: &str,
+        size: Option<u64>,
         item: &str,
     ) -> Result<Option<BlobStream>, ScrapeError> {
-        match self {
-            Source::Registry(session) => Ok(session.open_blob(digest, item).await?),
-            Source::Layout(layout) => layout.blob_stream(digest, item).await,
-        }
+        let stream = match self {
+            Source::Registry(session) => session.open_blob(digest, item).await?,
+            Source::Layout(layout) => layout.blob_stream(digest, item).await?,
+        };
+        Ok(stream.map(|stream| verified(stream, digest, size)))
     }
 
     /// The backoff between reads of a broken layer stream.
@@ -172,12 +177,12 @@ pub(crate) async fn inspect(
         )));
     }
     for layer in image.layers.iter().rev() {
-        if cache.layer_is_plain(&layer.digest) {
+        if cache.layer_is_plain(&layer.digest, &manifest.digest) {
             continue;
         }
         let _reading = cache.reading_layer(&layer.digest, layer.size).await;
         // Another image may have scanned it while we waited.
-        if cache.layer_is_plain(&layer.digest) {
+        if cache.layer_is_plain(&layer.digest, &manifest.digest) {
             continue;
         }
         let layer_item = format!("{item} layer {}", layer.digest);
@@ -185,7 +190,10 @@ pub(crate) async fn inspect(
         let mut attempt = 0;
         let scanned = loop {
             attempt += 1;
-            let Some(stream) = source.blob_stream(&layer.digest, &layer_item).await? else {
+            let Some(stream) = source
+                .blob_stream(&layer.digest, layer.size, &layer_item)
+                .await?
+            else {
                 return Err(ScrapeError::NotFound { item: layer_item });
             };
             match find_release_metadata(stream, layer.size).await {
@@ -207,7 +215,9 @@ pub(crate) async fn inspect(
                     }
                 })
             }
-            Ok(None) => cache.mark_layer_plain(&layer.digest),
+            // Only a layer read to its end and verified gets here: a body cut short or
+            // empty fails its check instead of passing for a layer without metadata.
+            Ok(None) => cache.mark_layer_plain(&layer.digest, &manifest.digest),
             Err(LayerError::Source(source_error)) => {
                 return Err(source.stream_broke(layer_item, source_error));
             }

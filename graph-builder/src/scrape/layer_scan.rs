@@ -18,6 +18,7 @@ use graph_data::bounded_tar::{self, HeaderLimits, Limited, TarError};
 
 // Whoever made the stream marks a failure of its source (network or disk) with this, so
 // that it can be told apart from a decoding error after the gzip and tar readers.
+use crate::registry::blocking::{read_on_blocking_thread, Stop};
 use crate::registry::BlobReadError as SourceError;
 
 /// Largest release-metadata file we accept.
@@ -120,23 +121,32 @@ async fn scan_on_blocking_thread<S>(stream: S) -> Result<Option<Vec<u8>>, LayerE
 where
     S: Stream<Item = io::Result<Bytes>> + Send + Unpin + 'static,
 {
-    let reader = tokio_util::io::StreamReader::new(stream);
-    let bridge = tokio_util::io::SyncIoBridge::new(reader);
-    tokio::task::spawn_blocking(move || scan_layer(bridge))
+    // Dropping this future (a timed-out refresh) stops the thread and the stream with it.
+    read_on_blocking_thread(stream, |reader, stop| scan(reader, Some(&stop)))
         .await
         .map_err(|e| LayerError::Source(io::Error::other(e)))?
 }
 
 /// The blocking half: sniff the compression, walk the tar entries.
 pub fn scan_layer(reader: impl Read) -> Result<Option<Vec<u8>>, LayerError> {
+    scan(reader, None)
+}
+
+/// [`scan_layer`], checking `stop` before every read of the decompressed bytes too (a
+/// gzip bomb decompresses for long between two reads of its source).
+fn scan(reader: impl Read, stop: Option<&Stop>) -> Result<Option<Vec<u8>>, LayerError> {
     let mut reader = BufReader::with_capacity(64 * 1024, reader);
     let head = reader.fill_buf().map_err(classify)?;
-    if head.starts_with(&GZIP_MAGIC) {
-        scan_tar(flate2::read::MultiGzDecoder::new(reader))
+    let decoded: Box<dyn Read> = if head.starts_with(&GZIP_MAGIC) {
+        Box::new(flate2::read::MultiGzDecoder::new(reader))
     } else if head.starts_with(&ZSTD_MAGIC) {
-        Err(LayerError::Unsupported("zstd"))
+        return Err(LayerError::Unsupported("zstd"));
     } else {
-        scan_tar(reader)
+        Box::new(reader)
+    };
+    match stop {
+        Some(stop) => scan_tar(stop.guard(decoded)),
+        None => scan_tar(decoded),
     }
 }
 
@@ -165,6 +175,10 @@ fn scan_tar(reader: impl Read) -> Result<Option<Vec<u8>>, LayerError> {
             .map_err(classify)?;
         return Ok(Some(content));
     }
+    // "No metadata here" is remembered by digest, so the layer is read to its very end
+    // (tar padding, gzip trailer) and the source's own checks (size, digest) have run:
+    // a body cut short at a record boundary looks like a shorter, valid archive.
+    io::copy(&mut archive.into_inner(), &mut io::sink()).map_err(|e| bounded(TarError::Io(e)))?;
     Ok(None)
 }
 

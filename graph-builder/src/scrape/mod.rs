@@ -234,13 +234,14 @@ impl Scraper {
             });
         }
         let client = Client::new(&settings.registry, &settings.repository, settings.client)?;
+        let progress = Arc::new(ScrapeProgress::with_errors(client.error_tally()));
         Ok(Scraper {
             fetch_concurrency: settings.fetch_concurrency,
             manifestref_key: settings.manifestref_key,
             client,
             cache: Cache::default(),
             last_good: LastGood::default(),
-            progress: Arc::default(),
+            progress,
         })
     }
 

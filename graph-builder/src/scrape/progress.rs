@@ -3,7 +3,7 @@
 //! long scrape runs (a first scrape of a large mirror takes minutes).
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
 /// Least time between two progress log records.
@@ -18,6 +18,8 @@ pub struct ScrapeProgress {
     total: AtomicUsize,
     done: AtomicUsize,
     times: Mutex<Times>,
+    /// The registry client's errors by cause, when the scrape reads a registry.
+    errors: Option<Arc<crate::registry::ErrorTally>>,
 }
 
 #[derive(Debug, Default)]
@@ -47,11 +49,25 @@ impl Default for ScrapeProgress {
             total: AtomicUsize::default(),
             done: AtomicUsize::default(),
             times: Mutex::default(),
+            errors: None,
         }
     }
 }
 
 impl ScrapeProgress {
+    /// Progress that also reports `errors`, the tally of the scrape's registry client.
+    pub(crate) fn with_errors(errors: Arc<crate::registry::ErrorTally>) -> Self {
+        ScrapeProgress {
+            errors: Some(errors),
+            ..ScrapeProgress::default()
+        }
+    }
+
+    /// The registry errors met so far, by cause (empty without a registry).
+    pub fn registry_errors(&self) -> Vec<(&'static str, u64)> {
+        self.errors.as_ref().map(|e| e.counts()).unwrap_or_default()
+    }
+
     /// A scrape starts: nothing listed yet.
     pub(crate) fn start(&self) {
         self.total.store(0, Ordering::Relaxed);

@@ -287,3 +287,95 @@ async fn a_body_trickling_past_the_request_deadline_fails_as_timed_out() {
     );
     server.abort();
 }
+
+/// Replaces the stored bytes of blob `digest` (the manifest still names the old digest
+/// and size).
+fn serve_instead(fake: &FakeRegistry, digest: &str, bytes: Vec<u8>) -> Blob {
+    fake.with(|s| {
+        s.repos
+            .get_mut(REPO)
+            .unwrap()
+            .blobs
+            .insert(digest.to_string(), Blob::Stored(bytes.into()))
+            .unwrap()
+    })
+}
+
+#[tokio::test]
+async fn an_empty_or_truncated_metadata_layer_is_not_remembered_as_plain() {
+    let fake = FakeRegistry::start();
+    let manifest = one_release(&fake);
+    let top = fake.layers_of(REPO, &manifest).pop().unwrap();
+    let scraper = scraper(&fake);
+    // Empty, then cut at a tar record boundary (a valid, shorter archive once unzipped):
+    // neither may make the image "not a release" for the next scrape.
+    let whole = serve_instead(&fake, &top, Vec::new());
+    let Blob::Stored(bytes) = &whole else {
+        unreachable!()
+    };
+    let mut unzipped = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&bytes[..]), &mut unzipped)
+        .unwrap();
+    let cut = {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut gz, &unzipped[..512]).unwrap();
+        gz.finish().unwrap()
+    };
+    for (body, expected) in [
+        (Vec::new(), format!("blob {top} is 0 bytes")),
+        (cut.clone(), format!("blob {top} is {} bytes", cut.len())),
+    ] {
+        serve_instead(&fake, &top, body);
+        let err = scraper.scrape().await.unwrap_err();
+        let text = graph_data::keys::chain(&err);
+        assert!(
+            text.contains(&expected) && text.contains("4.18.0"),
+            "{text}"
+        );
+    }
+    serve_instead(&fake, &top, bytes.to_vec());
+    let outcome = scraper.scrape().await.unwrap();
+    assert_eq!(outcome.releases.len(), 1, "{:?}", outcome.stats);
+    fake.stop().await;
+}
+
+#[tokio::test]
+async fn a_layer_with_the_wrong_content_fails_as_a_digest_mismatch() {
+    let fake = FakeRegistry::start();
+    let manifest = one_release(&fake);
+    let top = fake.layers_of(REPO, &manifest).pop().unwrap();
+    let Blob::Stored(bytes) = serve_instead(&fake, &top, Vec::new()) else {
+        unreachable!()
+    };
+    // Same size, other content: a component's layer.
+    let mut other = bytes.to_vec();
+    let last = other.len() - 1;
+    other[last] ^= 0xff;
+    let actual = digest_of(&other);
+    serve_instead(&fake, &top, other);
+    let err = scraper(&fake).scrape().await.unwrap_err();
+    let text = graph_data::keys::chain(&err);
+    assert!(
+        text.contains(&format!("blob {top} hashes to {actual}")),
+        "{text}"
+    );
+    fake.stop().await;
+}
+
+#[tokio::test]
+async fn endless_empty_tag_pages_end_in_an_error_naming_the_page() {
+    let fake = FakeRegistry::start();
+    one_release(&fake);
+    fake.with(|s| s.behaviour.endless_pages = Some(0));
+    let err = tokio::time::timeout(std::time::Duration::from_secs(20), scraper(&fake).scrape())
+        .await
+        .expect("the listing ends")
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("tag list page") && text.contains("lists no tag but links to another page"),
+        "{text}"
+    );
+    assert_eq!(fake.requests().len(), 1, "{:?}", fake.requests());
+    fake.stop().await;
+}

@@ -61,11 +61,23 @@ fn expansion_budget(len: usize) -> u64 {
     4 * len as u64 + 4096
 }
 
+/// Most `[` and `{` characters in one document, quoted or not. The YAML scanner checks
+/// every open flow level at every token, so a document nested a hundred thousand levels
+/// deep (200 KB) takes it minutes; the depth cannot exceed the openers, and counting them
+/// cannot be fooled by quoting. The largest count in the public graph-data is 22.
+const MAX_FLOW_OPENERS: usize = 1000;
+
 /// Parses a YAML document into a [`Value`], refusing one whose aliases expand it past
 /// [`expansion_budget`]: serde_yaml_ng only caps the number of alias jumps, so ten
 /// thousand aliases to a list of a hundred thousand items would otherwise build a
 /// billion-node value from a few hundred KB.
 pub(crate) fn parse_bounded(bytes: &[u8]) -> Result<Value, String> {
+    let openers = bytes.iter().filter(|b| matches!(b, b'[' | b'{')).count();
+    if openers > MAX_FLOW_OPENERS {
+        return Err(format!(
+            "{openers} '[' or '{{' characters, more than the {MAX_FLOW_OPENERS} allowed: flow nesting that deep takes the parser minutes"
+        ));
+    }
     let budget = expansion_budget(bytes.len());
     let left = std::cell::Cell::new(budget);
     let de = serde_yaml_ng::Deserializer::from_slice(bytes);
@@ -290,6 +302,29 @@ mod tests {
         ] {
             parse_bounded(doc.as_bytes()).unwrap();
         }
+    }
+
+    #[test]
+    fn deep_flow_nesting_is_refused_before_the_scanner_sees_it() {
+        let deep = format!("x: {}{}\n", "[".repeat(100_000), "]".repeat(100_000));
+        let started = std::time::Instant::now();
+        let err = parse_bounded(deep.as_bytes()).unwrap_err();
+        assert_eq!(
+            err,
+            "100000 '[' or '{' characters, more than the 1000 allowed: flow nesting that deep takes the parser minutes"
+        );
+        // At the cap, with the rest of a 256 KiB file as tokens inside the deepest level,
+        // the scanner's work per token stays bounded.
+        let mut at_cap = format!("x: {}", "[".repeat(MAX_FLOW_OPENERS));
+        at_cap.push_str(&"1,".repeat(120_000));
+        at_cap.push_str(&"]".repeat(MAX_FLOW_OPENERS));
+        let err = parse_bounded(at_cap.as_bytes()).unwrap_err();
+        assert!(err.contains("recursion limit"), "{err}");
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
     }
 
     #[test]

@@ -20,6 +20,7 @@ pub fn layer(files: &[(&str, &[u8])]) -> Vec<u8> {
     gz.finish().unwrap()
 }
 
+/// Release-metadata JSON: `version`, `previous` and `extra` metadata keys.
 pub fn metadata_json(version: &str, previous: &[&str], extra: &[(&str, &str)]) -> Vec<u8> {
     let metadata: serde_json::Map<String, serde_json::Value> = extra
         .iter()
@@ -35,11 +36,14 @@ pub fn metadata_json(version: &str, previous: &[&str], extra: &[(&str, &str)]) -
 }
 
 /// Builds images into a repository of the fake (or any `Repo`).
+#[derive(Debug)]
 pub struct ImageBuilder<'a> {
+    /// The repository written to.
     pub repo: &'a mut Repo,
 }
 
 impl ImageBuilder<'_> {
+    /// Stores `bytes`; their (digest, length).
     pub fn blob(&mut self, bytes: Vec<u8>) -> (String, usize) {
         let digest = digest_of(&bytes);
         let len = bytes.len();
@@ -49,6 +53,7 @@ impl ImageBuilder<'_> {
         (digest, len)
     }
 
+    /// Stores a manifest; its digest.
     pub fn manifest(&mut self, media_type: &str, json: serde_json::Value) -> String {
         let bytes = serde_json::to_vec_pretty(&json).unwrap();
         let digest = digest_of(&bytes);
@@ -58,6 +63,7 @@ impl ImageBuilder<'_> {
         digest
     }
 
+    /// Points `tag` at `digest` (moved to the end of the listing).
     pub fn tag(&mut self, tag: &str, digest: &str) {
         self.repo.tags.retain(|(t, _)| t != tag);
         self.repo.tags.push((tag.to_string(), digest.to_string()));

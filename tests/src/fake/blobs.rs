@@ -45,6 +45,24 @@ fn generated_layer(
     size: u64,
     metadata_first: Option<Bytes>,
 ) -> impl futures::Stream<Item = Result<Bytes, std::io::Error>> {
+    futures::stream::iter(generated_chunks(size, metadata_first).map(Ok))
+}
+
+/// The digest and length of [`Blob::Generated`] with these settings, computed by
+/// generating it once (no memory kept).
+pub fn generated_descriptor(size: u64, metadata_first: Option<Bytes>) -> (String, u64) {
+    use sha2::Digest as _;
+    let mut hasher = sha2::Sha256::new();
+    let mut len = 0u64;
+    for chunk in generated_chunks(size, metadata_first) {
+        hasher.update(&chunk);
+        len += chunk.len() as u64;
+    }
+    (format!("sha256:{}", hex::encode(hasher.finalize())), len)
+}
+
+/// The chunks of a generated layer, produced on demand.
+fn generated_chunks(size: u64, metadata_first: Option<Bytes>) -> impl Iterator<Item = Bytes> {
     let mut head = Vec::new();
     if let Some(metadata) = &metadata_first {
         head.extend(tar_header(
@@ -55,43 +73,39 @@ fn generated_layer(
         head.resize(head.len().next_multiple_of(512), 0);
     }
     head.extend(tar_header("var/lib/big.bin", size));
-    let encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::none());
-    let state = (encoder, Some(head), 0u64, 0x9e37_79b9_7f4a_7c15u64, false);
-    futures::stream::unfold(
-        state,
-        move |(mut enc, head, mut sent, mut rng, done)| async move {
-            if done {
-                return None;
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::none());
+    let mut head = Some(head);
+    let (mut sent, mut rng, mut done) = (0u64, 0x9e37_79b9_7f4a_7c15u64, false);
+    std::iter::from_fn(move || {
+        if done {
+            return None;
+        }
+        if let Some(head) = head.take() {
+            enc.write_all(&head).unwrap();
+        }
+        if sent < size {
+            let n = (size - sent).min(64 * 1024) as usize;
+            let mut chunk = vec![0u8; n];
+            for word in chunk.chunks_mut(8) {
+                rng ^= rng << 13;
+                rng ^= rng >> 7;
+                rng ^= rng << 17;
+                word.copy_from_slice(&rng.to_le_bytes()[..word.len()]);
             }
-            if let Some(head) = head {
-                enc.write_all(&head).unwrap();
-            }
-            let mut finished = false;
-            if sent < size {
-                let n = (size - sent).min(64 * 1024) as usize;
-                let mut chunk = vec![0u8; n];
-                for word in chunk.chunks_mut(8) {
-                    rng ^= rng << 13;
-                    rng ^= rng >> 7;
-                    rng ^= rng << 17;
-                    word.copy_from_slice(&rng.to_le_bytes()[..word.len()]);
-                }
-                enc.write_all(&chunk).unwrap();
-                sent += n as u64;
-            }
-            if sent >= size {
-                let padding = (size.next_multiple_of(512) - size) as usize + 1024;
-                enc.write_all(&vec![0u8; padding]).unwrap();
-                enc.try_finish().unwrap();
-                finished = true;
-            }
-            let out = Bytes::from(std::mem::take(enc.get_mut()));
-            Some((Ok(out), (enc, None, sent, rng, finished)))
-        },
-    )
+            enc.write_all(&chunk).unwrap();
+            sent += n as u64;
+        }
+        if sent >= size {
+            let padding = (size.next_multiple_of(512) - size) as usize + 1024;
+            enc.write_all(&vec![0u8; padding]).unwrap();
+            enc.try_finish().unwrap();
+            done = true;
+        }
+        Some(Bytes::from(std::mem::take(enc.get_mut())))
+    })
 }
 
-fn tar_header(path: &str, size: u64) -> Vec<u8> {
+pub(super) fn tar_header(path: &str, size: u64) -> Vec<u8> {
     let mut header = tar::Header::new_gnu();
     header.set_path(path).unwrap();
     header.set_size(size);
