@@ -102,16 +102,17 @@ fn node_for(graph: &mut Graph, version: &Version, arch: &BuildMetadata) -> Relea
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
 
-    fn v(s: &str) -> Version {
+    pub(crate) fn v(s: &str) -> Version {
         Version::parse(s).unwrap()
     }
 
-    fn release(version: &str, previous: &[&str], next: &[&str]) -> ScrapedRelease {
+    /// A release of `version` (its build metadata as the arch) with these edges.
+    pub(crate) fn release(version: &str, previous: &[&str], next: &[&str]) -> ScrapedRelease {
         let version = v(version);
         let digest = format!(
             "sha256:{}",

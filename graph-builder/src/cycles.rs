@@ -211,32 +211,9 @@ impl Tarjan {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
-
     use super::*;
     use crate::assemble::assemble;
-
-    fn v(s: &str) -> Version {
-        Version::parse(s).unwrap()
-    }
-
-    fn release(version: &str, previous: &[&str], next: &[&str]) -> ScrapedRelease {
-        let version = v(version);
-        let digest = format!(
-            "sha256:{}",
-            version.to_string().replace(['.', '+', '-'], "")
-        );
-        ScrapedRelease {
-            arch: version.build.to_string(),
-            payload: format!("127.0.0.1:5000/ocp/release@{digest}"),
-            manifestref: digest,
-            tags: vec![version.to_string()],
-            metadata: BTreeMap::new(),
-            previous: previous.iter().map(|p| v(p)).collect(),
-            next: next.iter().map(|n| v(n)).collect(),
-            version,
-        }
-    }
+    use crate::assemble::tests::{release, v};
 
     fn closers(releases: &[ScrapedRelease]) -> Vec<(String, String)> {
         cycle_closers(releases)
