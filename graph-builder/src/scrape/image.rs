@@ -17,7 +17,7 @@ use crate::registry::manifest::{
 };
 use crate::registry::verify::verified;
 use crate::registry::{ErrorKind, RetryPolicy};
-use crate::scrape::layer_scan::{find_release_metadata, LayerError};
+use crate::scrape::layer_scan::{find_release_metadata, LayerError, Scan};
 use crate::scrape::oci_layout::OciLayout;
 use crate::scrape::release_metadata::parse_release_metadata;
 use crate::scrape::ScrapeError;
@@ -207,7 +207,7 @@ pub(crate) async fn inspect(
             }
         };
         match scanned {
-            Ok(Some(bytes)) => {
+            Ok(Scan::Metadata(bytes)) => {
                 return Ok(match parse_release_metadata(&bytes) {
                     Ok(metadata) => release(arch, metadata),
                     Err(e) => {
@@ -217,7 +217,15 @@ pub(crate) async fn inspect(
             }
             // Only a layer read to its end and verified gets here: a body cut short or
             // empty fails its check instead of passing for a layer without metadata.
-            Ok(None) => cache.mark_layer_plain(&layer.digest, &manifest.digest),
+            Ok(Scan::Nothing) => cache.mark_layer_plain(&layer.digest, &manifest.digest),
+            // Lower layers' metadata is deleted, as a runtime would see the image; not
+            // remembered as plain, since the next image may stack it differently.
+            Ok(Scan::Deleted) => {
+                return Ok(ImageOutcome::NotRelease(format!(
+                    "layer {} deletes release-manifests/release-metadata (a whiteout)",
+                    layer.digest
+                )))
+            }
             Err(LayerError::Source(source_error)) => {
                 return Err(source.stream_broke(layer_item, source_error));
             }

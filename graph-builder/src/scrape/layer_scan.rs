@@ -88,13 +88,31 @@ fn caused_by_source(error: &io::Error) -> bool {
 /// peak memory than the layer itself), for the common case of a release's metadata layer.
 pub const INLINE_LAYER_CAP: u64 = 1024 * 1024;
 
-/// Searches a layer stream; `Ok(None)` when the layer has no release-metadata. `size` is
+/// What one layer holds of `release-manifests/release-metadata`.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Scan {
+    /// The file, with these bytes.
+    Metadata(Vec<u8>),
+    /// Neither the file nor a whiteout of it.
+    Nothing,
+    /// A whiteout (`release-manifests/.wh.release-metadata`, `.wh.release-manifests`, or
+    /// an opaque `release-manifests/.wh..wh..opq`): the file is deleted from every layer
+    /// below, as a container runtime would see the image.
+    Deleted,
+}
+
+/// Whiteout entries (OCI image layer format) that delete the release-metadata file of
+/// lower layers.
+const WHITEOUTS: [&str; 3] = [
+    "release-manifests/.wh.release-metadata",
+    ".wh.release-manifests",
+    "release-manifests/.wh..wh..opq",
+];
+
+/// Searches a layer stream (see [`Scan`]). `size` is
 /// the manifest's claim: small layers are searched in memory, others (and small ones that
 /// turn out larger than claimed) stream through a blocking thread.
-pub async fn find_release_metadata<S>(
-    mut stream: S,
-    size: Option<u64>,
-) -> Result<Option<Vec<u8>>, LayerError>
+pub async fn find_release_metadata<S>(mut stream: S, size: Option<u64>) -> Result<Scan, LayerError>
 where
     S: Stream<Item = io::Result<Bytes>> + Send + Unpin + 'static,
 {
@@ -117,7 +135,7 @@ where
     scan_on_blocking_thread(stream).await
 }
 
-async fn scan_on_blocking_thread<S>(stream: S) -> Result<Option<Vec<u8>>, LayerError>
+async fn scan_on_blocking_thread<S>(stream: S) -> Result<Scan, LayerError>
 where
     S: Stream<Item = io::Result<Bytes>> + Send + Unpin + 'static,
 {
@@ -128,13 +146,13 @@ where
 }
 
 /// The blocking half: sniff the compression, walk the tar entries.
-pub fn scan_layer(reader: impl Read) -> Result<Option<Vec<u8>>, LayerError> {
+pub fn scan_layer(reader: impl Read) -> Result<Scan, LayerError> {
     scan(reader, None)
 }
 
 /// [`scan_layer`], checking `stop` before every read of the decompressed bytes too (a
 /// gzip bomb decompresses for long between two reads of its source).
-fn scan(reader: impl Read, stop: Option<&Stop>) -> Result<Option<Vec<u8>>, LayerError> {
+fn scan(reader: impl Read, stop: Option<&Stop>) -> Result<Scan, LayerError> {
     let mut reader = BufReader::with_capacity(64 * 1024, reader);
     let head = reader.fill_buf().map_err(classify)?;
     let decoded: Box<dyn Read> = if head.starts_with(&GZIP_MAGIC) {
@@ -150,14 +168,17 @@ fn scan(reader: impl Read, stop: Option<&Stop>) -> Result<Option<Vec<u8>>, Layer
     }
 }
 
-fn scan_tar(reader: impl Read) -> Result<Option<Vec<u8>>, LayerError> {
+fn scan_tar(reader: impl Read) -> Result<Scan, LayerError> {
     // Raw records, each capped before it is read: the tar crate's default mode would
     // read a multi-GB long name into memory (see `graph_data::bounded_tar`).
     let mut archive = tar::Archive::new(Limited::new(reader, LAYER_DECOMPRESSED_CAP));
     let entries = bounded_tar::entries(&mut archive, HeaderLimits::default()).map_err(bounded)?;
+    let mut deleted = false;
     for entry in entries {
         let entry = entry.map_err(bounded)?;
         let path = entry.path.strip_prefix(b"./").unwrap_or(&entry.path);
+        // A whiteout hides lower layers only: the file in this same layer still counts.
+        deleted |= WHITEOUTS.iter().any(|w| path == w.as_bytes());
         if path != crate::scrape::release_metadata::METADATA_PATH.as_bytes()
             || !entry.kind.is_file()
         {
@@ -173,13 +194,17 @@ fn scan_tar(reader: impl Read) -> Result<Option<Vec<u8>>, LayerError> {
             .take(METADATA_SIZE_CAP + 1)
             .read_to_end(&mut content)
             .map_err(classify)?;
-        return Ok(Some(content));
+        return Ok(Scan::Metadata(content));
     }
     // "No metadata here" is remembered by digest, so the layer is read to its very end
     // (tar padding, gzip trailer) and the source's own checks (size, digest) have run:
     // a body cut short at a record boundary looks like a shorter, valid archive.
     io::copy(&mut archive.into_inner(), &mut io::sink()).map_err(|e| bounded(TarError::Io(e)))?;
-    Ok(None)
+    Ok(if deleted {
+        Scan::Deleted
+    } else {
+        Scan::Nothing
+    })
 }
 
 /// Most bytes one layer may decompress to: a gzip bomb or an endless layer ends here.
@@ -225,16 +250,25 @@ pub(crate) mod tests {
             ("etc/other", b"x"),
             ("./release-manifests/release-metadata", b"{\"a\":1}"),
         ]);
-        assert_eq!(scan_layer(&tar[..]).unwrap().unwrap(), b"{\"a\":1}");
-        assert_eq!(scan_layer(&gzip(&tar)[..]).unwrap().unwrap(), b"{\"a\":1}");
+        assert_eq!(
+            scan_layer(&tar[..]).unwrap(),
+            Scan::Metadata(b"{\"a\":1}".to_vec())
+        );
+        assert_eq!(
+            scan_layer(&gzip(&tar)[..]).unwrap(),
+            Scan::Metadata(b"{\"a\":1}".to_vec())
+        );
         let plain = tar_of(&[("release-manifests/release-metadata", b"m")]);
-        assert_eq!(scan_layer(&plain[..]).unwrap().unwrap(), b"m");
+        assert_eq!(
+            scan_layer(&plain[..]).unwrap(),
+            Scan::Metadata(b"m".to_vec())
+        );
     }
 
     #[test]
     fn other_layers_have_none_and_bad_ones_are_format_errors() {
         let tar = tar_of(&[("release-manifests/image-references", b"x")]);
-        assert_eq!(scan_layer(&gzip(&tar)[..]).unwrap(), None);
+        assert_eq!(scan_layer(&gzip(&tar)[..]).unwrap(), Scan::Nothing);
         let mut broken = gzip(&tar);
         broken.truncate(broken.len() / 2);
         broken[12] ^= 0xff;
@@ -302,6 +336,32 @@ pub(crate) mod tests {
         );
     }
 
+    #[test]
+    fn whiteouts_delete_the_metadata_of_lower_layers_only() {
+        for whiteout in WHITEOUTS {
+            let upper = tar_of(&[("etc/motd", b"x"), (whiteout, b"")]);
+            assert_eq!(scan_layer(&upper[..]).unwrap(), Scan::Deleted, "{whiteout}");
+            let dotted = tar_of(&[(&format!("./{whiteout}")[..], b"")]);
+            assert_eq!(
+                scan_layer(&dotted[..]).unwrap(),
+                Scan::Deleted,
+                "{whiteout}"
+            );
+        }
+        // An opaque directory in the same layer as the file keeps the file.
+        let same = tar_of(&[
+            ("release-manifests/.wh..wh..opq", b""),
+            ("release-manifests/release-metadata", b"m"),
+        ]);
+        assert_eq!(
+            scan_layer(&same[..]).unwrap(),
+            Scan::Metadata(b"m".to_vec())
+        );
+        // Whiteouts of other files change nothing.
+        let other = tar_of(&[("release-manifests/.wh.image-references", b"")]);
+        assert_eq!(scan_layer(&other[..]).unwrap(), Scan::Nothing);
+    }
+
     #[tokio::test]
     async fn stream_errors_are_source_errors_and_reading_stops_early() {
         let tar = gzip(&tar_of(&[("release-manifests/release-metadata", b"m")]));
@@ -328,7 +388,7 @@ pub(crate) mod tests {
         let found = find_release_metadata(futures::stream::iter(chunks), None)
             .await
             .unwrap();
-        assert_eq!(found.unwrap(), b"m");
+        assert_eq!(found, Scan::Metadata(b"m".to_vec()));
     }
 
     #[tokio::test]
@@ -336,7 +396,7 @@ pub(crate) mod tests {
         let tar = gzip(&tar_of(&[("release-manifests/release-metadata", b"m")]));
         let one = vec![Ok::<_, io::Error>(Bytes::from(tar.clone()))];
         let found = find_release_metadata(futures::stream::iter(one), Some(tar.len() as u64));
-        assert_eq!(found.await.unwrap().unwrap(), b"m");
+        assert_eq!(found.await.unwrap(), Scan::Metadata(b"m".to_vec()));
 
         // Claims to be small, is 2 MiB: the metadata sits behind the inline cap.
         let filler = vec![b'x'; 2 * INLINE_LAYER_CAP as usize];
@@ -349,7 +409,7 @@ pub(crate) mod tests {
             .map(|c| Ok(Bytes::from(c.to_vec())))
             .collect();
         let found = find_release_metadata(futures::stream::iter(chunks), Some(10));
-        assert_eq!(found.await.unwrap().unwrap(), b"late");
+        assert_eq!(found.await.unwrap(), Scan::Metadata(b"late".to_vec()));
     }
 
     proptest::proptest! {
@@ -378,15 +438,15 @@ pub(crate) mod tests {
             }
             let tar = builder.into_inner().unwrap();
             let intact = scan_layer(&tar[..]).unwrap();
-            proptest::prop_assert_eq!(intact, Some(b"{}".to_vec()));
+            proptest::prop_assert_eq!(intact, Scan::Metadata(b"{}".to_vec()));
             let mut bytes = if gzipped { gzip(&tar) } else { tar };
             for (at, xor) in flips {
                 let at = at % bytes.len();
                 bytes[at] ^= xor;
             }
             match scan_layer(&bytes[..]) {
-                Ok(Some(found)) => proptest::prop_assert!(found.len() as u64 <= METADATA_SIZE_CAP),
-                Ok(None) | Err(LayerError::Format(_) | LayerError::Header(_) | LayerError::TooLarge { .. } | LayerError::Unsupported(_)) => {}
+                Ok(Scan::Metadata(found)) => proptest::prop_assert!(found.len() as u64 <= METADATA_SIZE_CAP),
+                Ok(Scan::Nothing | Scan::Deleted) | Err(LayerError::Format(_) | LayerError::Header(_) | LayerError::TooLarge { .. } | LayerError::Unsupported(_)) => {}
                 Err(other) => proptest::prop_assert!(false, "{other:?}"),
             }
         }

@@ -302,3 +302,29 @@ async fn malformed_tags_are_never_requested() {
     assert!(!fake.requests().iter().any(|r| r.contains("_catalog")));
     fake.stop().await;
 }
+
+#[tokio::test]
+async fn release_metadata_deleted_by_a_whiteout_above_is_not_a_release() {
+    let fake = FakeRegistry::start();
+    populate(&fake);
+    fake.build(REPO, |b| {
+        let release = b.blob(layer(&[(
+            "release-manifests/release-metadata",
+            &metadata_json("4.14.9", &[], &[])[..],
+        )]));
+        // A derived image: its top layer deletes the metadata (an opaque directory).
+        let top = b.blob(layer(&[("release-manifests/.wh..wh..opq", b"")]));
+        let digest = b.image_with_layers(DOCKER_MANIFEST, "amd64", &[release, top]);
+        b.tag("derived", &digest);
+    });
+    let outcome = scraper(&fake).scrape().await.unwrap();
+    let versions: Vec<String> = outcome
+        .releases
+        .iter()
+        .map(|r| r.version.to_string())
+        .collect();
+    assert_eq!(versions, ["4.14.1+amd64", "4.14.2+amd64", "4.14.3+amd64"]);
+    assert_eq!(outcome.stats.not_releases, 2, "etcd and the derived image");
+    assert!(outcome.invalid.is_empty(), "{:?}", outcome.invalid);
+    fake.stop().await;
+}
