@@ -7,7 +7,8 @@
 //! stream is dropped, so peak memory is a few buffers, whatever the layer size (the
 //! reference buffered whole layers). Tar records are read raw, each long-name or PAX
 //! record capped before it is read (`graph_data::bounded_tar`), and a layer may
-//! decompress to at most [`LAYER_DECOMPRESSED_CAP`] bytes.
+//! decompress to at most [`LAYER_DECOMPRESSED_CAP`] bytes (a small layer searched in place,
+//! at most 64 MiB before it moves to a blocking thread).
 
 use std::error::Error as StdError;
 use std::io::{self, BufRead, BufReader, Read};
@@ -130,7 +131,15 @@ where
                 return scan_on_blocking_thread(rest).await;
             }
         }
-        return scan_layer(&head.concat()[..]);
+        let bytes = Bytes::from(head.concat());
+        return match scan(&bytes[..], None, INLINE_DECOMPRESSED_CAP) {
+            // A small layer that inflates a lot (a gzip bomb) is searched again where
+            // it can take its time and be stopped: not on an async worker.
+            Err(e) if over_cap(&e, INLINE_DECOMPRESSED_CAP) => {
+                scan_on_blocking_thread(futures::stream::iter([Ok(bytes)])).await
+            }
+            scanned => scanned,
+        };
     }
     scan_on_blocking_thread(stream).await
 }
@@ -140,19 +149,17 @@ where
     S: Stream<Item = io::Result<Bytes>> + Send + Unpin + 'static,
 {
     // Dropping this future (a timed-out refresh) stops the thread and the stream with it.
-    read_on_blocking_thread(stream, |reader, stop| scan(reader, Some(&stop)))
-        .await
-        .map_err(|e| LayerError::Source(io::Error::other(e)))?
+    read_on_blocking_thread(stream, |reader, stop| {
+        scan(reader, Some(&stop), LAYER_DECOMPRESSED_CAP)
+    })
+    .await
+    .map_err(|e| LayerError::Source(io::Error::other(e)))?
 }
 
-/// The blocking half: sniff the compression, walk the tar entries.
-pub fn scan_layer(reader: impl Read) -> Result<Scan, LayerError> {
-    scan(reader, None)
-}
-
-/// [`scan_layer`], checking `stop` before every read of the decompressed bytes too (a
-/// gzip bomb decompresses for long between two reads of its source).
-fn scan(reader: impl Read, stop: Option<&Stop>) -> Result<Scan, LayerError> {
+/// The search itself: sniff the compression, walk the tar entries, decompressing at most
+/// `cap` bytes. With a `stop`, every read of the decompressed bytes checks it too (a gzip
+/// bomb decompresses for long between two reads of its source).
+fn scan(reader: impl Read, stop: Option<&Stop>, cap: u64) -> Result<Scan, LayerError> {
     let mut reader = BufReader::with_capacity(64 * 1024, reader);
     let head = reader.fill_buf().map_err(classify)?;
     let decoded: Box<dyn Read> = if head.starts_with(&GZIP_MAGIC) {
@@ -163,15 +170,15 @@ fn scan(reader: impl Read, stop: Option<&Stop>) -> Result<Scan, LayerError> {
         Box::new(reader)
     };
     match stop {
-        Some(stop) => scan_tar(stop.guard(decoded)),
-        None => scan_tar(decoded),
+        Some(stop) => scan_tar(stop.guard(decoded), cap),
+        None => scan_tar(decoded, cap),
     }
 }
 
-fn scan_tar(reader: impl Read) -> Result<Scan, LayerError> {
+fn scan_tar(reader: impl Read, cap: u64) -> Result<Scan, LayerError> {
     // Raw records, each capped before it is read: the tar crate's default mode would
     // read a multi-GB long name into memory (see `graph_data::bounded_tar`).
-    let mut archive = tar::Archive::new(Limited::new(reader, LAYER_DECOMPRESSED_CAP));
+    let mut archive = tar::Archive::new(Limited::new(reader, cap));
     let entries = bounded_tar::entries(&mut archive, HeaderLimits::default()).map_err(bounded)?;
     let mut deleted = false;
     for entry in entries {
@@ -210,6 +217,19 @@ fn scan_tar(reader: impl Read) -> Result<Scan, LayerError> {
 /// Most bytes one layer may decompress to: a gzip bomb or an endless layer ends here.
 pub const LAYER_DECOMPRESSED_CAP: u64 = 8 << 30;
 
+/// Most bytes a small layer searched on the calling task may decompress to (a real
+/// metadata layer is a few hundred KiB); past it the search moves to a blocking thread.
+const INLINE_DECOMPRESSED_CAP: u64 = 64 << 20;
+
+/// Whether `error` is the decompressed-bytes cap `cap` being reached.
+fn over_cap(error: &LayerError, cap: u64) -> bool {
+    let io = match error {
+        LayerError::Header(TarError::Io(e)) | LayerError::Format(e) | LayerError::Source(e) => e,
+        _ => return false,
+    };
+    Limited::<&[u8]>::exceeded(io).is_some_and(|too_long| too_long.cap == cap)
+}
+
 fn bounded(error: TarError) -> LayerError {
     match error {
         TarError::Io(e) if Limited::<&[u8]>::exceeded(&e).is_some() => {
@@ -223,6 +243,11 @@ fn bounded(error: TarError) -> LayerError {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+
+    /// The blocking search with the full cap, over bytes in memory.
+    fn scan_layer(reader: impl Read) -> Result<Scan, LayerError> {
+        scan(reader, None, LAYER_DECOMPRESSED_CAP)
+    }
     use std::io::Write as _;
 
     /// A tar archive holding `files`, in order.
@@ -360,6 +385,28 @@ pub(crate) mod tests {
         // Whiteouts of other files change nothing.
         let other = tar_of(&[("release-manifests/.wh.image-references", b"")]);
         assert_eq!(scan_layer(&other[..]).unwrap(), Scan::Nothing);
+    }
+
+    #[tokio::test]
+    async fn a_small_layer_that_inflates_past_the_inline_cap_is_searched_on_a_thread() {
+        // 80 MiB of zeros gzip to about 80 KiB; the metadata comes after them.
+        let zeros = vec![0u8; 80 << 20];
+        let tar = gzip(&tar_of(&[
+            ("zeros", &zeros[..]),
+            ("release-manifests/release-metadata", b"m"),
+        ]));
+        drop(zeros);
+        assert!(tar.len() as u64 <= INLINE_LAYER_CAP, "{}", tar.len());
+        let size = Some(tar.len() as u64);
+        let one = vec![Ok::<_, io::Error>(Bytes::from(tar))];
+        let found = find_release_metadata(futures::stream::iter(one), size).await;
+        assert_eq!(found.unwrap(), Scan::Metadata(b"m".to_vec()));
+        let inline = scan(
+            &gzip(&tar_of(&[("z", &vec![0u8; 80 << 20][..])]))[..],
+            None,
+            INLINE_DECOMPRESSED_CAP,
+        );
+        assert!(over_cap(&inline.unwrap_err(), INLINE_DECOMPRESSED_CAP));
     }
 
     #[tokio::test]
