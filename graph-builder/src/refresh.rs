@@ -85,9 +85,14 @@ pub enum RefreshError {
     /// Graph-data or release metadata could not be applied.
     #[error("applying graph-data failed")]
     Apply(#[source] Box<ApplyError>),
-    /// The whole refresh took longer than allowed.
-    #[error("the refresh did not finish within {0:?}")]
-    Timeout(Duration),
+    /// The whole refresh took longer than allowed; `during` says where it was.
+    #[error("the refresh did not finish within {limit:?} ({during})")]
+    Timeout {
+        /// The limit (`--service.scrape_timeout`).
+        limit: Duration,
+        /// What it was doing when stopped, e.g. `scraping tags 1200/2000`.
+        during: String,
+    },
 }
 
 impl RefreshError {
@@ -98,7 +103,7 @@ impl RefreshError {
             RefreshError::Assemble(_) => "assemble",
             RefreshError::GraphData(_) => "graph_data",
             RefreshError::Apply(_) => "apply",
-            RefreshError::Timeout(_) => "timeout",
+            RefreshError::Timeout { .. } => "timeout",
         }
     }
 }
@@ -364,14 +369,21 @@ pub(crate) async fn run(
         state.metrics.upstream_scrapes_total.inc();
         let started = Instant::now();
         let started_at = SystemTime::now();
-        // A timed-out refresh is dropped at its next await point; CPU work already handed
-        // to a blocking thread finishes there and its result is discarded. Unlike the
-        // reference, no runtime or thread is leaked.
+        // A timed-out refresh is dropped at its next await point, and the blocking layer
+        // readers it started stop with their downloads. Unlike the reference, no runtime
+        // or thread is leaked.
         let limit = settings.timeout;
         let attempt = async {
-            tokio::time::timeout(limit, pipeline.build())
-                .await
-                .unwrap_or(Err(RefreshError::Timeout(limit)))
+            let build = pipeline.build();
+            tokio::pin!(build);
+            tokio::select! {
+                result = &mut build => result,
+                // Read while the build is still alive: dropping it ends its progress.
+                () = tokio::time::sleep(limit) => Err(RefreshError::Timeout {
+                    limit,
+                    during: stopped_during(state.board.progress()),
+                }),
+            }
         };
         let result = tokio::select! {
             result = attempt => result,
@@ -393,6 +405,17 @@ pub(crate) async fn run(
             () = tokio::time::sleep(settings.pause) => {}
             () = stop.cancelled() => return,
         }
+    }
+}
+
+/// Where a timed-out refresh was, from its scrape's progress: the admin's first clue to
+/// whether the registry or the graph-data was slow.
+fn stopped_during(progress: Option<crate::scrape::ProgressReading>) -> String {
+    match progress {
+        Some(p) if p.running && p.total == 0 => "while listing tags".to_owned(),
+        Some(p) if p.running => format!("while scraping tags, {}/{} done", p.done, p.total),
+        Some(_) => "after the scrape, while loading graph-data or building the graph".to_owned(),
+        None => "before the scrape started".to_owned(),
     }
 }
 

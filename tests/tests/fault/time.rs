@@ -48,6 +48,8 @@ fn times_out(
     let hung_up = wait_hung_up(&fake);
     assert!(hung_up < Duration::from_secs(2), "hung up {hung_up:?} late");
     assert!(line.contains("stage=\"timeout\""), "{line}");
+    // The message says where the refresh was stopped.
+    assert!(line.contains("(while "), "{line}");
     // A refresh that had just started when the fault came, then the one that hit it.
     assert!(
         waited < Duration::from_secs(2 * TIMEOUT_SECS + 4),
