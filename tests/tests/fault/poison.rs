@@ -1,0 +1,144 @@
+//! One poisoned release never freezes the graph, even on a cold start with no earlier
+//! graph to fall back on: release images with a `previous` that is not SemVer, a cycle,
+//! one version under two digests, an architecture that is a list or 10 KB long, and
+//! metadata that claims channels are each left out and named (in the log, on `/status`
+//! with their kind, and counted by reason on `/metrics`), and the healthy releases are
+//! served from the first refresh on.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use graph_data::keys::CHANNELS_KEY;
+use integration_tests::fake::{metadata_json, DOCKER_MANIFEST};
+
+use crate::harness::*;
+
+/// The versions of the served graph's concrete nodes (those with a payload), without
+/// their build metadata.
+fn concrete(gb: &GraphBuilder) -> BTreeSet<String> {
+    let (code, body) = gb.get(true, "/graph");
+    assert_eq!(code, 200, "{body}");
+    let graph: serde_json::Value = serde_json::from_str(&body).unwrap();
+    graph["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n.get("payload").is_some())
+        .map(|n| {
+            let version = n["version"].as_str().unwrap();
+            version.split('+').next().unwrap().to_owned()
+        })
+        .collect()
+}
+
+#[test]
+fn poisoned_releases_are_dropped_and_named_on_a_cold_start() {
+    let fake = healthy_registry();
+    let long_arch = "a".repeat(10 * 1024);
+    // (tag, arch, version, previous, extra metadata, the kind it is dropped as)
+    let poisoned: [(&str, &str, &str, &[&str], &[(&str, &str)], &str); 8] = [
+        ("bad-previous", "amd64", "4.19.0", &["4.18.x"], &[], "image"),
+        // 4.19.2 lists 4.19.1 as previous and the other way round: 4.19.1 declares the
+        // downward edge that closes the cycle, so it is the one left out.
+        ("cycle-low", "amd64", "4.19.1", &["4.19.2"], &[], "cycle"),
+        ("twin-a", "amd64", "4.19.3", &[], &[], "duplicate_version"),
+        (
+            "twin-b",
+            "amd64",
+            "4.19.3",
+            &[],
+            &[("url", "https://example.com/twin")],
+            "duplicate_version",
+        ),
+        ("arch-list", "amd64,arm64", "4.19.4", &[], &[], "arch"),
+        ("arch-long", &long_arch, "4.19.5", &[], &[], "arch"),
+        (
+            "claims-channels",
+            "amd64",
+            "4.19.6",
+            &[],
+            &[(CHANNELS_KEY, "stable-4.18")],
+            "channels",
+        ),
+        // The healthy end of the cycle.
+        ("cycle-high", "amd64", "4.19.2", &["4.19.1"], &[], ""),
+    ];
+    fake.build(REPO, |b| {
+        for (tag, arch, version, previous, extra, _) in &poisoned {
+            let digest = b.release(
+                DOCKER_MANIFEST,
+                arch,
+                &metadata_json(version, previous, extra),
+            );
+            b.tag(tag, &digest);
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    graph_data(dir.path(), &CHANNEL);
+    let mut gb = GraphBuilder::start(&fake, dir.path(), 20, &[]);
+    gb.wait_log("graph refreshed", 0);
+    let mut served = set(&HEALTHY);
+    served.insert("4.19.2".to_owned());
+    assert_eq!(concrete(&gb), served);
+    // 4.19.2 still names the left-out 4.19.1 as its `previous`: a version named but not
+    // scraped is an abstract node (no payload), as for any unknown version.
+    let mut named = served.clone();
+    named.insert("4.19.1".to_owned());
+    assert_eq!(gb.versions(), named);
+
+    let expected: BTreeMap<&str, &str> = poisoned
+        .iter()
+        .filter(|p| !p.5.is_empty())
+        .map(|p| (p.0, p.5))
+        .collect();
+    let releases = gb.status_doc()["releases"].clone();
+    let invalid: BTreeMap<&str, &str> = releases["invalid"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| (i["tag"].as_str().unwrap(), i["kind"].as_str().unwrap()))
+        .collect();
+    assert_eq!(invalid, expected, "{releases}");
+    for entry in releases["invalid"].as_array().unwrap() {
+        let reason = entry["reason"].as_str().unwrap();
+        assert!(!reason.is_empty() && !reason.contains('\n'), "{entry}");
+        // A 10 KB architecture is quoted, not copied, into the reason.
+        assert!(reason.len() < 1024, "{entry}");
+    }
+    for (kind, count) in [
+        ("image", 1.0),
+        ("cycle", 1.0),
+        ("duplicate_version", 2.0),
+        ("arch", 2.0),
+        ("channels", 1.0),
+    ] {
+        assert_eq!(
+            gb.metric(&format!(
+                "cincinnati_gb_graph_invalid_releases_by_reason{{reason=\"{kind}\"}}"
+            )),
+            count,
+            "{kind}"
+        );
+    }
+    let logs = gb.logs();
+    for (tag, kind) in &expected {
+        assert!(
+            logs.iter().any(|l| l.contains("release image ignored")
+                && (l.contains(&format!("tag={tag} ")) || l.contains(&format!("tag=\"{tag}\" ")))
+                && l.contains(&format!("kind=\"{kind}\" "))),
+            "no log line names {tag} ({kind}):\n{}",
+            logs.join("\n")
+        );
+    }
+    // A later refresh is just as healthy.
+    let mark = gb.log_mark();
+    gb.wait_log("graph refreshed", mark);
+    assert_eq!(concrete(&gb), served);
+    gb.assert_alive();
+    gb.assert_peak_rss_below(96);
+    gb.assert_wall_below(Duration::from_secs(30));
+    gb.figure(
+        "poison",
+        "poisoned_releases_are_dropped_and_named_on_a_cold_start",
+    );
+}
