@@ -13,6 +13,18 @@ use integration_tests::fake::{metadata_json, DOCKER_MANIFEST};
 
 use crate::harness::*;
 
+/// A release image to push.
+struct Image<'a> {
+    tag: &'a str,
+    arch: &'a str,
+    version: &'a str,
+    previous: &'a [&'a str],
+    /// Release-metadata `metadata` keys.
+    extra: &'a [(&'a str, &'a str)],
+    /// The kind it is left out as; empty for a healthy one.
+    kind: &'a str,
+}
+
 /// The versions of the served graph's concrete nodes (those with a payload), without
 /// their build metadata.
 fn concrete(gb: &GraphBuilder) -> BTreeSet<String> {
@@ -35,14 +47,21 @@ fn concrete(gb: &GraphBuilder) -> BTreeSet<String> {
 fn poisoned_releases_are_dropped_and_named_on_a_cold_start() {
     let fake = healthy_registry();
     let long_arch = "a".repeat(10 * 1024);
-    // (tag, arch, version, previous, extra metadata, the kind it is dropped as)
-    let poisoned: [(&str, &str, &str, &[&str], &[(&str, &str)], &str); 8] = [
-        ("bad-previous", "amd64", "4.19.0", &["4.18.x"], &[], "image"),
+    let image = |tag, arch, version, previous, extra, kind| Image {
+        tag,
+        arch,
+        version,
+        previous,
+        extra,
+        kind,
+    };
+    let poisoned = [
+        image("bad-previous", "amd64", "4.19.0", &["4.18.x"], &[], "image"),
         // 4.19.2 lists 4.19.1 as previous and the other way round: 4.19.1 declares the
         // downward edge that closes the cycle, so it is the one left out.
-        ("cycle-low", "amd64", "4.19.1", &["4.19.2"], &[], "cycle"),
-        ("twin-a", "amd64", "4.19.3", &[], &[], "duplicate_version"),
-        (
+        image("cycle-low", "amd64", "4.19.1", &["4.19.2"], &[], "cycle"),
+        image("twin-a", "amd64", "4.19.3", &[], &[], "duplicate_version"),
+        image(
             "twin-b",
             "amd64",
             "4.19.3",
@@ -50,9 +69,9 @@ fn poisoned_releases_are_dropped_and_named_on_a_cold_start() {
             &[("url", "https://example.com/twin")],
             "duplicate_version",
         ),
-        ("arch-list", "amd64,arm64", "4.19.4", &[], &[], "arch"),
-        ("arch-long", &long_arch, "4.19.5", &[], &[], "arch"),
-        (
+        image("arch-list", "amd64,arm64", "4.19.4", &[], &[], "arch"),
+        image("arch-long", &long_arch, "4.19.5", &[], &[], "arch"),
+        image(
             "claims-channels",
             "amd64",
             "4.19.6",
@@ -61,16 +80,13 @@ fn poisoned_releases_are_dropped_and_named_on_a_cold_start() {
             "channels",
         ),
         // The healthy end of the cycle.
-        ("cycle-high", "amd64", "4.19.2", &["4.19.1"], &[], ""),
+        image("cycle-high", "amd64", "4.19.2", &["4.19.1"], &[], ""),
     ];
     fake.build(REPO, |b| {
-        for (tag, arch, version, previous, extra, _) in &poisoned {
-            let digest = b.release(
-                DOCKER_MANIFEST,
-                arch,
-                &metadata_json(version, previous, extra),
-            );
-            b.tag(tag, &digest);
+        for p in &poisoned {
+            let metadata = metadata_json(p.version, p.previous, p.extra);
+            let digest = b.release(DOCKER_MANIFEST, p.arch, &metadata);
+            b.tag(p.tag, &digest);
         }
     });
     let dir = tempfile::tempdir().unwrap();
@@ -88,8 +104,8 @@ fn poisoned_releases_are_dropped_and_named_on_a_cold_start() {
 
     let expected: BTreeMap<&str, &str> = poisoned
         .iter()
-        .filter(|p| !p.5.is_empty())
-        .map(|p| (p.0, p.5))
+        .filter(|p| !p.kind.is_empty())
+        .map(|p| (p.tag, p.kind))
         .collect();
     let releases = gb.status_doc()["releases"].clone();
     let invalid: BTreeMap<&str, &str> = releases["invalid"]
