@@ -87,6 +87,8 @@ pub struct GraphBuilder {
     child: Child,
     /// `host:port` of the main listener.
     pub main: String,
+    /// `host:port` of the public listener (the graph-data tarball).
+    pub public: String,
     /// `host:port` of the status listener.
     pub status: String,
     lines: Arc<Mutex<Vec<String>>>,
@@ -143,6 +145,7 @@ impl GraphBuilder {
         let mut gb = GraphBuilder {
             child,
             main: String::new(),
+            public: String::new(),
             status: String::new(),
             lines,
             started,
@@ -156,6 +159,7 @@ impl GraphBuilder {
                 .to_owned()
         };
         gb.main = field("main");
+        gb.public = field("public");
         gb.status = field("status");
         gb
     }

@@ -158,3 +158,50 @@ fn poisoned_releases_are_dropped_and_named_on_a_cold_start() {
         "poisoned_releases_are_dropped_and_named_on_a_cold_start",
     );
 }
+
+#[test]
+fn a_rogue_image_claiming_a_served_version_changes_nothing() {
+    let fake = healthy_registry();
+    let dir = tempfile::tempdir().unwrap();
+    graph_data(dir.path(), &CHANNEL);
+    let mut gb = GraphBuilder::start_serving(&fake, dir.path(), 20);
+    let graph_before = gb.get(true, "/graph").1;
+    let published = fake.with(|s| {
+        let tags = &s.repos[REPO].tags;
+        tags.iter().find(|(t, _)| t == "4.18.1").unwrap().1.clone()
+    });
+    let mark = gb.log_mark();
+    let rogue = fake.build(REPO, |b| {
+        let metadata = metadata_json("4.18.1", &[], &[("url", "https://example.com/rogue")]);
+        let digest = b.release(DOCKER_MANIFEST, "amd64", &metadata);
+        b.tag("rogue", &digest);
+        digest
+    });
+    let line = gb.wait_log("release image ignored", mark);
+    assert!(line.contains("tag=rogue "), "{line}");
+    assert!(line.contains(&format!("digest={rogue} ")), "{line}");
+    assert!(
+        line.contains(&format!("the published {published} is kept")),
+        "{line}"
+    );
+    wait_until("/status names the rogue", || {
+        gb.status_doc()["releases"]["invalid"][0]["tag"] == "rogue"
+    });
+    assert_eq!(
+        gb.status_doc()["releases"]["invalid"][0]["kind"],
+        "duplicate_version"
+    );
+    assert_eq!(
+        gb.metric("cincinnati_gb_graph_invalid_releases_by_reason{reason=\"duplicate_version\"}"),
+        1.0
+    );
+    // The graph is the same, to the byte: the published payload was not replaced.
+    assert_eq!(gb.get(true, "/graph").1, graph_before);
+    gb.assert_alive();
+    gb.assert_peak_rss_below(96);
+    gb.assert_wall_below(Duration::from_secs(30));
+    gb.figure(
+        "poison",
+        "a_rogue_image_claiming_a_served_version_changes_nothing",
+    );
+}

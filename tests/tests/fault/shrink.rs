@@ -119,3 +119,50 @@ fn an_emptied_tag_list_is_published_only_when_confirmed() {
         "an_emptied_tag_list_is_published_only_when_confirmed",
     );
 }
+
+#[test]
+fn a_tag_failing_from_a_cold_start_is_reported_and_the_rest_publish() {
+    let fake = healthy_registry();
+    let (manifest, _) = untagged_release(&fake, "4.18.2", &["4.18.1"]);
+    script(
+        &fake,
+        vec![("/manifests/4.18.2".into(), Fault::Status(503))],
+    );
+    tag(&fake, "4.18.2", &manifest);
+    let dir = tempfile::tempdir().unwrap();
+    graph_data(dir.path(), &CHANNEL);
+    let mut gb = GraphBuilder::start(&fake, dir.path(), 20, &[]);
+    let line = gb.wait_log(
+        "cannot read a listed tag, and no earlier scrape read it: it is left out",
+        0,
+    );
+    assert!(line.contains("tag=4.18.2"), "{line}");
+    gb.wait_log("graph refreshed", 0);
+    assert_eq!(gb.versions(), set(&HEALTHY));
+    let releases = gb.status_doc()["releases"].clone();
+    assert_eq!(releases["failing_tags"][0]["tag"], "4.18.2", "{releases}");
+    // Nothing to keep it from.
+    assert!(
+        releases["failing_tags"][0].get("kept").is_none(),
+        "{releases}"
+    );
+    assert_eq!(releases["kept_from_last_good"], 0);
+    assert_eq!(gb.metric("cincinnati_gb_scrape_tags_failing"), 1.0);
+    assert_eq!(
+        gb.metric("cincinnati_gb_scrape_releases_kept_from_last_good"),
+        0.0
+    );
+    // Once readable, it joins the graph.
+    script(&fake, vec![]);
+    wait_until("4.18.2 is served", || gb.versions().contains("4.18.2"));
+    wait_until("nothing failing", || {
+        gb.metric("cincinnati_gb_scrape_tags_failing") == 0.0
+    });
+    gb.assert_alive();
+    gb.assert_peak_rss_below(96);
+    gb.assert_wall_below(Duration::from_secs(30));
+    gb.figure(
+        "shrink",
+        "a_tag_failing_from_a_cold_start_is_reported_and_the_rest_publish",
+    );
+}

@@ -1,7 +1,8 @@
 //! The graph-builder's main port under abuse: a thousand distinct raw paths leave a
 //! bounded number of `uri_path` series on `/metrics`; a request target over 8 KiB is
 //! refused with 414, a header block over 16 KiB with 431 and more than 64 query parameters
-//! with 400, each counted by status on `/metrics`; the process stays small throughout.
+//! with 400 (on the public port too), each counted by status on `/metrics`; the process
+//! stays small throughout.
 
 use std::collections::BTreeSet;
 use std::io::{Read as _, Write as _};
@@ -163,15 +164,22 @@ fn oversized_targets_headers_and_queries_are_refused() {
             if round == 0 {
                 assert!(body.contains(names), "{expected} names the limit: {body}");
             }
+            // The public port (the graph-data tarball) checks the same limits, before
+            // routing too.
+            if *expected != 200 {
+                let (code, body) = raw(&gb.public, request);
+                assert_eq!(code, *expected, "public {}: {body}", &request[..40]);
+            }
         }
     }
+    // Both ports count into the same series.
     for (series, count) in [
-        ("{code=\"414\",kind=\"uri_too_long\"}", 2 * ROUNDS),
+        ("{code=\"414\",kind=\"uri_too_long\"}", 4 * ROUNDS),
         (
             "{code=\"431\",kind=\"request_headers_too_large\"}",
-            2 * ROUNDS,
+            4 * ROUNDS,
         ),
-        ("{code=\"400\",kind=\"too_many_params\"}", ROUNDS),
+        ("{code=\"400\",kind=\"too_many_params\"}", 2 * ROUNDS),
     ] {
         let series = format!("cincinnati_gb_graph_response_errors_total{series}");
         assert_eq!(gb.metric(&series), count as f64, "{series}");
