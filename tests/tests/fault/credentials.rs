@@ -1,7 +1,8 @@
 //! Credentials go to the registry origin only and are never shown: the binary, given a
 //! docker `config.json`, scrapes a fake that asks for Basic or Bearer auth and redirects
-//! every blob to storage on a second origin, which must never see an `Authorization`; a
-//! `user:password@` in the registry URL appears neither in the log nor on `/status`.
+//! every blob to storage on a second origin, which must never see an `Authorization`, not
+//! even when it asks for one; a `user:password@` in the registry URL appears neither in
+//! the log nor on `/status`.
 
 use std::time::Duration;
 
@@ -150,5 +151,52 @@ fn a_password_in_the_registry_url_is_never_shown() {
     gb.figure(
         "credentials",
         "a_password_in_the_registry_url_is_never_shown",
+    );
+}
+
+#[test]
+fn storage_asking_for_credentials_does_not_get_them() {
+    let front = healthy_registry();
+    let storage = front_and_storage(&front, false);
+    let dir = tempfile::tempdir().unwrap();
+    graph_data(dir.path(), &CHANNEL);
+    let config = docker_config(dir.path(), &front.host());
+    let config = config.to_str().unwrap();
+    let mut gb = GraphBuilder::start(&front, dir.path(), 20, &["--credentials-file", config]);
+    gb.wait_log("graph refreshed", 0);
+    assert_eq!(gb.versions(), set(&HEALTHY));
+    // Storage now answers 401 with a Basic challenge, to a new release's blobs.
+    storage.with(|s| s.behaviour.basic = Some((USER.to_owned(), PASSWORD.to_owned())));
+    storage.clear_log();
+    let mark = gb.log_mark();
+    add_release(&front, "4.18.2", &["4.18.1"]);
+    let (tags, manifests, blobs) = front.with(|s| {
+        let repo = &s.repos[REPO];
+        (
+            repo.tags.clone(),
+            repo.manifests.clone(),
+            repo.blobs.clone(),
+        )
+    });
+    storage.with(|s| {
+        let repo = s.repos.get_mut(REPO).unwrap();
+        (repo.tags, repo.manifests, repo.blobs) = (tags, manifests, blobs);
+    });
+    let line = gb.wait_log("cannot read a listed tag", mark);
+    assert!(line.contains("tag=4.18.2"), "{line}");
+    assert!(line.contains("401"), "{line}");
+    assert!(
+        storage.with(|s| s.log.iter().any(|r| r.contains("/blobs/"))),
+        "the new release's blobs were asked of storage"
+    );
+    assert_eq!(storage.with(|s| s.authorized.clone()), Vec::<String>::new());
+    assert_not_shown(&gb);
+    gb.assert_alive();
+    assert_eq!(gb.versions(), set(&HEALTHY));
+    gb.assert_peak_rss_below(96);
+    gb.assert_wall_below(Duration::from_secs(30));
+    gb.figure(
+        "credentials",
+        "storage_asking_for_credentials_does_not_get_them",
     );
 }
