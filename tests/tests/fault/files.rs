@@ -9,7 +9,7 @@ use crate::harness::*;
 
 /// Starts serving, writes `file` into the graph-data with `write`, and waits for the
 /// refusal naming it.
-fn refused(file: &str, write: impl FnOnce(&std::path::Path), refusal: &str) {
+fn refused(test: &str, file: &str, write: impl FnOnce(&std::path::Path), refusal: &str) {
     let fake = healthy_registry();
     let dir = tempfile::tempdir().unwrap();
     graph_data(dir.path(), &CHANNEL);
@@ -28,6 +28,7 @@ fn refused(file: &str, write: impl FnOnce(&std::path::Path), refusal: &str) {
     gb.assert_alive();
     gb.assert_serves_healthy();
     gb.assert_peak_rss_below(128);
+    gb.figure("files", test);
 }
 
 #[test]
@@ -38,6 +39,7 @@ fn yaml_aliases_expanding_past_all_proportion_are_refused() {
     bomb.push_str(&"*x,".repeat(2_000));
     bomb.push_str("]\n");
     refused(
+        "yaml_aliases_expanding_past_all_proportion_are_refused",
         "channels/bomb.yaml",
         |path| std::fs::write(path, bomb).unwrap(),
         "channels/bomb.yaml: invalid YAML: y[8][8233]: the document expands past",
@@ -52,6 +54,7 @@ fn yaml_nested_deeper_than_a_stack_is_refused_without_a_crash() {
         "]".repeat(100_000)
     );
     refused(
+        "yaml_nested_deeper_than_a_stack_is_refused_without_a_crash",
         "channels/deep.yaml",
         |path| std::fs::write(path, deep).unwrap(),
         "channels/deep.yaml: invalid YAML: 100001 '[' or '{' characters, more than the 1000 allowed",
@@ -61,6 +64,7 @@ fn yaml_nested_deeper_than_a_stack_is_refused_without_a_crash() {
 #[test]
 fn a_file_too_large_to_hold_is_refused_unread() {
     refused(
+        "a_file_too_large_to_hold_is_refused_unread",
         "channels/huge.yaml",
         |path| {
             let file = std::fs::File::create(path).unwrap();
@@ -74,6 +78,7 @@ fn a_file_too_large_to_hold_is_refused_unread() {
 #[test]
 fn a_fifo_is_refused_without_blocking() {
     refused(
+        "a_fifo_is_refused_without_blocking",
         "channels/fifo.yaml",
         |path| {
             let made = std::process::Command::new("mkfifo").arg(path).status();

@@ -87,9 +87,12 @@ pub struct GraphBuilder {
     child: Child,
     /// `host:port` of the main listener.
     pub main: String,
+    /// `host:port` of the public listener (the graph-data tarball).
+    pub public: String,
     /// `host:port` of the status listener.
     pub status: String,
     lines: Arc<Mutex<Vec<String>>>,
+    started: Instant,
 }
 
 impl GraphBuilder {
@@ -116,6 +119,7 @@ impl GraphBuilder {
     /// refresh allowed `timeout_secs`, with `args` saying where releases and graph-data
     /// come from.
     pub fn start_with(timeout_secs: u64, args: &[String]) -> GraphBuilder {
+        let started = Instant::now();
         let mut child = Command::new(binary())
             .args(["--service.address", "127.0.0.1", "--port", "0"])
             .args(["--public_port", "0"])
@@ -141,8 +145,10 @@ impl GraphBuilder {
         let mut gb = GraphBuilder {
             child,
             main: String::new(),
+            public: String::new(),
             status: String::new(),
             lines,
+            started,
         };
         let listening = gb.wait_log("listening", 0);
         let field = |name: &str| {
@@ -153,6 +159,7 @@ impl GraphBuilder {
                 .to_owned()
         };
         gb.main = field("main");
+        gb.public = field("public");
         gb.status = field("status");
         gb
     }
@@ -243,6 +250,20 @@ impl GraphBuilder {
             .collect()
     }
 
+    /// How many nodes the served graph has.
+    pub fn nodes(&self) -> usize {
+        let (code, body) = self.get(true, "/graph");
+        assert_eq!(code, 200, "{body}");
+        let graph: serde_json::Value = serde_json::from_str(&body).unwrap();
+        graph["nodes"].as_array().unwrap().len()
+    }
+
+    /// Panics when the process has run for `limit` or longer.
+    pub fn assert_wall_below(&self, limit: Duration) {
+        let wall = self.started.elapsed();
+        assert!(wall < limit, "ran {wall:?}, above {limit:?}");
+    }
+
     /// Panics unless the served graph holds every healthy release.
     pub fn assert_serves_healthy(&self) {
         let versions = self.versions();
@@ -256,6 +277,33 @@ impl GraphBuilder {
         let (code, body) = self.get(false, "/metrics");
         assert_eq!(code, 200);
         body
+    }
+
+    /// The `/status` document.
+    pub fn status_doc(&self) -> serde_json::Value {
+        let (code, body) = self.get(false, "/status");
+        assert_eq!(code, 200, "{body}");
+        serde_json::from_str(&body).unwrap()
+    }
+
+    /// The value of the sample `series` (name and labels, exactly) on `/metrics`.
+    pub fn metric(&self, series: &str) -> f64 {
+        let metrics = self.metrics();
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("no sample {series}:\n{metrics}"))
+    }
+
+    /// Prints the test's figures on one line (`figure: CLASS TEST rss_peak_mib=..
+    /// wall_s=.. nodes=..`), for `--nocapture` runs to collect.
+    pub fn figure(&self, class: &str, test: &str) {
+        let nodes = self.nodes();
+        eprintln!(
+            "figure: {class} {test} rss_peak_mib={:.1} wall_s={:.2} nodes={nodes}",
+            self.peak_rss() as f64 / MIB as f64,
+            self.started.elapsed().as_secs_f64()
+        );
     }
 
     /// Waits (at most [`WAIT`]) until `/metrics` holds a sample starting with `series`

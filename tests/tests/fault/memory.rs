@@ -71,6 +71,10 @@ fn tar_records_claiming_gigabytes_are_refused_unread() {
         gb.assert_serves_healthy();
     }
     gb.assert_peak_rss_below(96);
+    gb.figure(
+        "memory",
+        "tar_records_claiming_gigabytes_are_refused_unread",
+    );
 }
 
 #[test]
@@ -106,6 +110,10 @@ fn endless_manifest_and_config_bodies_stop_at_their_caps() {
     }
     gb.wait_metric("cincinnati_gb_registry_errors_total{cause=\"too_large\"}");
     gb.assert_peak_rss_below(128);
+    gb.figure(
+        "memory",
+        "endless_manifest_and_config_bodies_stop_at_their_caps",
+    );
 }
 
 #[test]
@@ -126,4 +134,5 @@ fn a_huge_response_header_is_refused() {
     gb.assert_alive();
     gb.assert_serves_healthy();
     gb.assert_peak_rss_below(128);
+    gb.figure("memory", "a_huge_response_header_is_refused");
 }

@@ -55,6 +55,10 @@ fn a_graph_data_tarball_of_100k_entries_loads_in_seconds() {
     assert_eq!(gb.versions(), set(&HEALTHY));
     gb.assert_alive();
     gb.assert_peak_rss_below(128);
+    gb.figure(
+        "super_linear",
+        "a_graph_data_tarball_of_100k_entries_loads_in_seconds",
+    );
 }
 
 #[test]
@@ -97,4 +101,8 @@ fn many_releases_with_downward_edges_build_in_bounded_time() {
     assert!(took < Duration::from_secs(20), "{took:?}");
     gb.assert_alive();
     gb.assert_peak_rss_below(128);
+    gb.figure(
+        "super_linear",
+        "many_releases_with_downward_edges_build_in_bounded_time",
+    );
 }

@@ -24,6 +24,7 @@ fn wait_hung_up(fake: &integration_tests::fake::FakeRegistry) -> Duration {
 /// logged, checks that it came in time and that the connection is gone, and that the
 /// healthy graph is still served.
 fn times_out(
+    test: &str,
     prepare: impl FnOnce(&integration_tests::fake::FakeRegistry) -> Vec<(String, Fault)>,
     publish: impl FnOnce(&integration_tests::fake::FakeRegistry),
 ) {
@@ -59,6 +60,7 @@ fn times_out(
     gb.assert_alive();
     gb.assert_serves_healthy();
     gb.assert_peak_rss_below(128);
+    gb.figure("time", test);
 }
 
 #[test]
@@ -66,6 +68,7 @@ fn a_manifest_dripping_past_the_refresh_timeout_ends_with_its_connection() {
     // Fetched by digest after a HEAD on the tag: the digest is where it drips.
     let manifest = std::cell::RefCell::new(String::new());
     times_out(
+        "a_manifest_dripping_past_the_refresh_timeout_ends_with_its_connection",
         |fake| {
             let (digest, _) = untagged_release(fake, "4.18.2", &["4.18.1"]);
             let drip = Fault::Drip {
@@ -89,6 +92,7 @@ fn an_endless_layer_ends_with_the_refresh_timeout_and_its_reader_thread() {
     let layer = integration_tests::fake::digest_of(b"endless");
     let needle = format!("/blobs/{layer}");
     times_out(
+        "an_endless_layer_ends_with_the_refresh_timeout_and_its_reader_thread",
         |_| vec![(needle, Fault::Endless)],
         move |fake| {
             fake.build(REPO, |b| {
@@ -106,6 +110,7 @@ fn an_endless_layer_ends_with_the_refresh_timeout_and_its_reader_thread() {
 #[test]
 fn an_endless_tag_list_ends_with_the_refresh_timeout() {
     times_out(
+        "an_endless_tag_list_ends_with_the_refresh_timeout",
         |_| vec![],
         |fake| fake.with(|s| s.behaviour.endless_pages = Some(1)),
     );
@@ -125,6 +130,7 @@ fn empty_tag_pages_linking_on_are_refused_at_once() {
     gb.wait_metric("cincinnati_gb_registry_errors_total{cause=\"protocol\"}");
     gb.assert_alive();
     gb.assert_serves_healthy();
+    gb.figure("time", "empty_tag_pages_linking_on_are_refused_at_once");
 }
 
 /// A gzipped layer holding minimal graph-data (listing [`HEALTHY`]) at its root.
@@ -216,4 +222,8 @@ name = "edge-add-remove"
     gb.assert_alive();
     gb.assert_serves_healthy();
     gb.assert_peak_rss_below(128);
+    gb.figure(
+        "time",
+        "an_endless_graph_data_image_layer_ends_with_the_refresh_timeout_and_its_thread",
+    );
 }

@@ -62,6 +62,10 @@ fn wrong_empty_or_cut_layers_are_named_and_never_taken_for_plain_ones() {
     script(&fake, vec![]);
     wait_until("4.18.2 is served", || gb.versions().contains("4.18.2"));
     gb.assert_peak_rss_below(128);
+    gb.figure(
+        "verification",
+        "wrong_empty_or_cut_layers_are_named_and_never_taken_for_plain_ones",
+    );
 }
 
 #[test]
@@ -113,4 +117,8 @@ fn a_child_manifest_with_the_wrong_digest_and_a_5xx_are_named() {
     script(&fake, vec![]);
     wait_until("4.18.2 is served", || gb.versions().contains("4.18.2"));
     gb.assert_peak_rss_below(128);
+    gb.figure(
+        "verification",
+        "a_child_manifest_with_the_wrong_digest_and_a_5xx_are_named",
+    );
 }
