@@ -49,14 +49,18 @@ pub struct LogArgs {
     pub log_format: LogFormat,
 }
 
-/// The filter directives for a `-v` count: our crates at the chosen level, others at warn.
+/// The filter directives for a `-v` count: our crates at the chosen level, others at warn,
+/// except the HTTP/1 parser's per-connection errors (malformed or oversized requests):
+/// any client can make one per connection, so at ERROR they would let anyone flood the
+/// log. The refusal itself is the client's answer; `RUST_LOG` brings them back.
 pub fn filter_directives(verbosity: u8) -> String {
     let level = match verbosity {
         0 | 1 => "info",
         2 => "debug",
         _ => "trace",
     };
-    let mut directives = String::from("warn");
+    let mut directives =
+        String::from("warn,actix_http::h1::decoder=off,actix_http::h1::dispatcher=off");
     for krate in OUR_CRATES {
         directives.push_str(&format!(",{krate}={level}"));
     }
@@ -111,16 +115,16 @@ mod tests {
     fn verbosity_scopes_to_our_crates() {
         assert_eq!(
             filter_directives(0),
-            "warn,graph_builder=info,graph_data=info,policy_engine=info"
+            "warn,actix_http::h1::decoder=off,actix_http::h1::dispatcher=off,graph_builder=info,graph_data=info,policy_engine=info"
         );
         assert_eq!(filter_directives(1), filter_directives(0));
         assert_eq!(
             filter_directives(2),
-            "warn,graph_builder=debug,graph_data=debug,policy_engine=debug"
+            "warn,actix_http::h1::decoder=off,actix_http::h1::dispatcher=off,graph_builder=debug,graph_data=debug,policy_engine=debug"
         );
         assert_eq!(
             filter_directives(7),
-            "warn,graph_builder=trace,graph_data=trace,policy_engine=trace"
+            "warn,actix_http::h1::decoder=off,actix_http::h1::dispatcher=off,graph_builder=trace,graph_data=trace,policy_engine=trace"
         );
     }
 

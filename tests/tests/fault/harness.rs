@@ -127,7 +127,7 @@ impl GraphBuilder {
             .args(["--service.pause_secs", "1"])
             .args(["--service.scrape_timeout", &timeout_secs.to_string()])
             .args(args)
-            .env("RUST_LOG", "graph_builder=info")
+            .env_remove("RUST_LOG")
             .env_remove("LOG_FORMAT")
             .stdin(Stdio::null())
             .stdout(Stdio::null())

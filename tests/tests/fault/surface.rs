@@ -186,7 +186,8 @@ fn oversized_targets_headers_and_queries_are_refused() {
     }
     // Past what the HTTP parser itself holds (more than 96 headers, a head of 256 KiB),
     // the request is refused or its connection closed before it is read: nothing is
-    // answered with the graph, nothing grows.
+    // answered with the graph, nothing grows, and the log does not get a line per try.
+    let mark = gb.log_mark();
     let many: String = (0..100).map(|i| format!("\r\nX-Tiny-{i}: t")).collect();
     assert_eq!(
         raw_status(&gb.main, &format!("{}{many}", get("/graph"))),
@@ -197,6 +198,12 @@ fn oversized_targets_headers_and_queries_are_refused() {
         let code = raw_status(&gb.main, &huge);
         assert!(code.is_none_or(|c| (400..500).contains(&c)), "{code:?}");
     }
+    let flood: Vec<String> = gb.logs()[mark..]
+        .iter()
+        .filter(|l| l.contains("ERROR") || l.contains("WARN"))
+        .cloned()
+        .collect();
+    assert!(flood.is_empty(), "{flood:#?}");
     gb.assert_alive();
     gb.assert_serves_healthy();
     gb.assert_peak_rss_below(96);
