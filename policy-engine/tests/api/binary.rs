@@ -6,7 +6,7 @@ use std::io::Read;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::harness::get;
+use crate::harness::{get, try_get};
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -97,9 +97,10 @@ async fn json_log_format_writes_one_object_per_record() {
         .spawn()
         .unwrap();
     let status = format!("http://127.0.0.1:{status_port}");
-    for _ in 0..100 {
-        let ready = get(&format!("{status}/readyz"), &[]).await;
-        if ready.text().contains("failed to fetch upstream graph") {
+    // Bounded; a loaded machine may take a while to start the process and bind.
+    for _ in 0..300 {
+        let ready = try_get(&format!("{status}/readyz")).await;
+        if ready.is_some_and(|r| r.text().contains("failed to fetch upstream graph")) {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;

@@ -182,6 +182,16 @@ pub async fn get_without_accept(base: &str, path: &str) -> Answer {
     }
 }
 
+/// [`get`] for a server that may not listen yet: `None` while it refuses connections.
+pub async fn try_get(url: &str) -> Option<Answer> {
+    let response = client().get(url).send().await.ok()?;
+    Some(Answer {
+        status: response.status(),
+        headers: response.headers().clone(),
+        body: response.bytes().await.ok()?,
+    })
+}
+
 /// A GET with reqwest, which sends `Accept: */*` unless `headers` names another.
 pub async fn get(url: &str, headers: &[(&str, &str)]) -> Answer {
     let mut request = client().get(url);
