@@ -14,6 +14,8 @@ use graph_builder::config::{
     Args, ConfigError, GraphDataSettings, ReleaseSourceSettings, Settings,
 };
 
+use integration_tests::child::EnvVars;
+
 static LOCK: Mutex<()> = Mutex::new(());
 
 /// Loads `argv` with `env` set and, when `toml` is given, a `-c` file holding it.
@@ -27,28 +29,8 @@ fn load(argv: &[&str], env: &[(&str, &str)], toml: Option<&str>) -> Result<Setti
         full.extend(["-c".into(), path.to_str().unwrap().into()]);
     }
     full.extend(argv.iter().map(|a| a.to_string()));
-    let _env = Env::set(env);
+    let _env = EnvVars::set(env);
     Settings::load(&Args::try_parse_from(&full).unwrap())
-}
-
-/// Environment variables set until dropped.
-struct Env<'a>(&'a [(&'a str, &'a str)]);
-
-impl<'a> Env<'a> {
-    fn set(vars: &'a [(&'a str, &'a str)]) -> Env<'a> {
-        for (k, v) in vars {
-            std::env::set_var(k, v);
-        }
-        Env(vars)
-    }
-}
-
-impl Drop for Env<'_> {
-    fn drop(&mut self) {
-        for (k, _) in self.0 {
-            std::env::remove_var(k);
-        }
-    }
 }
 
 fn error(argv: &[&str], toml: Option<&str>) -> String {

@@ -131,15 +131,7 @@ fn broken_graph_data_after_a_good_graph_is_one_text_record_and_shows_in_status_a
 #[test]
 fn broken_graph_data_after_a_good_graph_is_one_json_record_and_shows_in_status_and_readiness() {
     let seen = break_graph_data_after_a_good_graph("json");
-    let records: Vec<serde_json::Value> = seen
-        .lines
-        .iter()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-        .collect();
-    for record in &records {
-        let message = record["message"].as_str().unwrap_or_default();
-        assert!(!message.contains('\n'), "{record}");
-    }
+    let records = integration_tests::child::json_records(&seen.lines);
     let naming: Vec<_> = records
         .iter()
         .filter(|r| {

@@ -13,6 +13,8 @@ use std::time::Duration;
 use graph_builder::config::ReleaseSourceSettings;
 use policy_engine::config::{parse_params, Cli, Settings};
 
+use integration_tests::child::EnvVars;
+
 static LOCK: Mutex<()> = Mutex::new(());
 
 /// The merged command line of `argv` with `env` set and, when `toml` is given, a `-c`
@@ -27,32 +29,12 @@ fn load_cli(argv: &[&str], env: &[(&str, &str)], toml: Option<&str>) -> Result<C
         full.extend(["-c".into(), path.to_str().unwrap().into()]);
     }
     full.extend(argv.iter().map(|a| a.to_string()));
-    let _env = Env::set(env);
+    let _env = EnvVars::set(env);
     Cli::load(full).map_err(|e| e.to_string())
 }
 
 fn load(argv: &[&str], env: &[(&str, &str)], toml: Option<&str>) -> Settings {
     load_cli(argv, env, toml).unwrap().settings().unwrap()
-}
-
-/// Environment variables set until dropped.
-struct Env<'a>(&'a [(&'a str, &'a str)]);
-
-impl<'a> Env<'a> {
-    fn set(vars: &'a [(&'a str, &'a str)]) -> Env<'a> {
-        for (k, v) in vars {
-            std::env::set_var(k, v);
-        }
-        Env(vars)
-    }
-}
-
-impl Drop for Env<'_> {
-    fn drop(&mut self) {
-        for (k, _) in self.0 {
-            std::env::remove_var(k);
-        }
-    }
 }
 
 fn one_line(err: String) -> String {

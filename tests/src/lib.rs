@@ -4,9 +4,11 @@
 //! registry API ([`pusher`]) and reads them back with an independent client ([`skopeo`]);
 //! [`redirect`] puts a front before a registry that sends blobs to another origin;
 //! [`signing`] makes real release signatures with `gpg` and `skopeo`; [`fake`] is an
-//! in-process registry that misbehaves on demand.
+//! in-process registry that misbehaves on demand; [`child`] is what the binaries' own
+//! tests share about a service run as a child process.
 #![deny(missing_docs)]
 
+pub mod child;
 mod error;
 pub mod fake;
 pub mod images;

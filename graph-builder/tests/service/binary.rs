@@ -2,7 +2,6 @@
 //! stderr read line by line, its status listener asked over plain HTTP/1.0, stopped by
 //! SIGTERM to its own PID, every wait bounded.
 
-use std::io::{BufRead as _, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -12,6 +11,13 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
 use super::WAIT;
+
+pub use integration_tests::child::stderr_lines;
+
+/// Waits (at most [`WAIT`]) for a line containing `needle`; returns the lines seen.
+pub fn wait_line(rx: &mpsc::Receiver<String>, needle: &str, seen: &mut Vec<String>) {
+    integration_tests::child::wait_line(rx, needle, seen, WAIT);
+}
 
 /// The binary under test.
 pub const BIN: &str = env!("CARGO_BIN_EXE_graph-builder");
@@ -25,41 +31,6 @@ pub struct Running {
     pub main: String,
     /// The status listener (`/status`, `/readiness`, `/metrics`).
     pub status: String,
-}
-
-/// Forwards the child's stderr lines to a channel.
-pub fn stderr_lines(child: &mut Child) -> mpsc::Receiver<String> {
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    rx
-}
-
-/// Waits for a line containing `needle`; returns the lines seen.
-pub fn wait_line(rx: &mpsc::Receiver<String>, needle: &str, seen: &mut Vec<String>) {
-    let deadline = Instant::now() + WAIT;
-    while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-        match rx.recv_timeout(left) {
-            Ok(line) => {
-                let found = line.contains(needle);
-                seen.push(line);
-                if found {
-                    return;
-                }
-            }
-            Err(_) => break,
-        }
-    }
-    panic!(
-        "no log line containing {needle:?}; saw:\n{}",
-        seen.join("\n")
-    );
 }
 
 /// Waits (bounded) for the child to exit.

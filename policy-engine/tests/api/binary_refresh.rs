@@ -3,10 +3,11 @@
 //! the file and field, in both log formats), in `/status` and in the readiness body,
 //! while the last good graph is still served.
 
-use std::io::{BufRead as _, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
+
+use integration_tests::child::{json_records, stderr_lines};
 
 use crate::harness::get;
 use crate::one_process::{copy_dir, repo_root};
@@ -16,47 +17,17 @@ const GRAPH: &str = "/api/upgrades_info/v1/graph?channel=stable-4.16";
 /// The broken file and field, as the loader words them.
 const PROBLEM: &str = "channels/broken-4.16.yaml: field `versions`: expected a list of versions, found the string \"4.16.0\"";
 
+/// Waits (at most [`WAIT`]) for a line containing `needle`, keeping every line in `seen`.
+fn wait_line(rx: &mpsc::Receiver<String>, needle: &str, seen: &mut Vec<String>) {
+    integration_tests::child::wait_line(rx, needle, seen, WAIT);
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port()
-}
-
-/// Forwards the child's stderr lines to a channel.
-fn stderr_lines(child: &mut Child) -> mpsc::Receiver<String> {
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    rx
-}
-
-/// Waits (bounded) for a line containing `needle`, keeping every line in `seen`.
-fn wait_line(rx: &mpsc::Receiver<String>, needle: &str, seen: &mut Vec<String>) {
-    let deadline = Instant::now() + WAIT;
-    while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-        match rx.recv_timeout(left) {
-            Ok(line) => {
-                let found = line.contains(needle);
-                seen.push(line);
-                if found {
-                    return;
-                }
-            }
-            Err(_) => break,
-        }
-    }
-    panic!(
-        "no log line containing {needle:?}; saw:\n{}",
-        seen.join("\n")
-    );
 }
 
 /// What the admin sees once the build after the break has failed.
@@ -204,15 +175,7 @@ async fn one_process_broken_graph_data_is_one_text_record_and_shows_in_status_an
 #[tokio::test]
 async fn one_process_broken_graph_data_is_one_json_record_and_shows_in_status_and_readiness() {
     let seen = break_graph_data_after_a_good_graph("json").await;
-    let records: Vec<serde_json::Value> = seen
-        .lines
-        .iter()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-        .collect();
-    for record in &records {
-        let message = record["message"].as_str().unwrap_or_default();
-        assert!(!message.contains('\n'), "{record}");
-    }
+    let records = json_records(&seen.lines);
     let naming: Vec<_> = records
         .iter()
         .filter(|r| {
