@@ -176,12 +176,8 @@ impl Metrics {
             )?,
             registry,
         };
-        for kind in InvalidKind::ALL {
-            metrics
-                .invalid_releases_by_reason
-                .with_label_values(&[kind.as_str()])
-                .set(0);
-        }
+        // Every reason's series exists from the start, at zero.
+        metrics.record_scrape_health(&[], &[], false);
         let r = &metrics.registry;
         r.register(Box::new(metrics.build_info.clone()))?;
         r.register(Box::new(metrics.upstream_raw_releases.clone()))?;

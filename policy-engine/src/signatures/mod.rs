@@ -218,8 +218,6 @@ pub struct Served {
     /// The graph's releases without a valid signature (at most
     /// [`refresh::MAX_LISTED`]), sorted by version.
     pub unsigned: Vec<refresh::Unsigned>,
-    /// How many releases of the graph have no valid signature.
-    pub unsigned_count: usize,
     /// Signed and unsigned releases of the graph, per architecture.
     pub coverage: coverage::Coverage,
 }

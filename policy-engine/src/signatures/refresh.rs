@@ -12,10 +12,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use futures::StreamExt;
 use graph_data::signatures::{
-    load_configmap_dir, load_dir, load_tarball, Loaded, SignatureLimits, SignatureStore,
-    StoreBuilder,
+    load_configmap_dir, load_dir, load_tarball, Loaded, SignatureLimits, StoreBuilder,
 };
-use graph_data::Graph;
 
 use super::coverage::{self, Coverage};
 use super::verify::Keyring;
@@ -44,12 +42,6 @@ pub struct Unsigned {
     pub version: String,
     /// Its payload pull spec.
     pub payload: String,
-}
-
-/// The graph's releases whose payload digest has no served signature (a payload named by
-/// tag cannot be checked, so it counts as unsigned), sorted by version.
-pub fn unsigned_releases(graph: &Graph, store: &SignatureStore) -> Vec<Unsigned> {
-    super::coverage::count(graph, store).1
 }
 
 /// Reloads signatures every `settings.refresh` and publishes them into `state`, until the
@@ -135,7 +127,6 @@ fn recount(graph: &GraphSource, served: &mut Served, metrics: &SignatureMetrics)
             "releases in the graph without a valid signature"
         );
     }
-    served.unsigned_count = unsigned.len();
     served.unsigned = unsigned.into_iter().take(MAX_LISTED).collect();
     Some(snapshot.revision())
 }

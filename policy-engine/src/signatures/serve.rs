@@ -155,7 +155,7 @@ async fn status(api: web::Data<SignatureApi>) -> HttpResponse {
             .map(ToString::to_string)
             .collect(),
         errors: &served.errors,
-        releases_without_signature: served.unsigned_count,
+        releases_without_signature: served.coverage.unsigned,
         unsigned: &served.unsigned,
         coverage: &served.coverage,
     };
