@@ -28,6 +28,7 @@ use crate::refresh::{self, Pipeline, ReleaseSource};
 use crate::registry::RegistryError;
 use crate::scrape::ScrapeError;
 use crate::status::{self, AppState};
+use crate::surface::{counted, uri_path};
 
 /// How long a graceful shutdown waits for requests in flight.
 const SHUTDOWN_SECS: u64 = 5;
@@ -155,8 +156,8 @@ pub async fn run(
             .app_data(r.clone())
             .wrap(actix_web::middleware::from_fn(enforce_limits))
             .wrap(Compress::default())
-            .route(&format!("{p}/graph"), web::get().to(graph))
-            .route(&format!("{p}/v1/graph"), web::get().to(graph))
+            .service(counted(format!("{p}/graph")).route(web::get().to(graph)))
+            .service(counted(format!("{p}/v1/graph")).route(web::get().to(graph)))
             // Next to the graph, so a policy-engine finds it from its upstream graph URL.
             .route(&format!("{p}/provenance"), web::get().to(provenance))
             .route(&format!("{p}/v1/provenance"), web::get().to(provenance))
@@ -266,7 +267,7 @@ async fn graph(
     state
         .metrics
         .incoming_requests_total
-        .with_label_values(&[&crate::surface::uri_path(&req)])
+        .with_label_values(&[uri_path(&req)])
         .inc();
     if !acceptable(req.headers().get(ACCEPT)) {
         return Err(refuse(&state, ServiceError::InvalidContentType));

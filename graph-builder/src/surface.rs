@@ -78,11 +78,17 @@ pub fn check(head: &RequestHead) -> Result<(), Oversize> {
     Ok(())
 }
 
-/// The `uri_path` label of `req`: the pattern of the route it matched, or
+/// A resource whose requests are counted by route: named after its pattern, which
+/// [`uri_path`] then reads without allocating.
+pub fn counted(pattern: String) -> actix_web::Resource {
+    actix_web::web::resource(&pattern).name(&pattern)
+}
+
+/// The `uri_path` label of `req`: the pattern of its route (set by [`counted`]), or
 /// [`OTHER_PATH`]. Never the path as sent, which a client can spell in endless ways
 /// (percent escapes of any letter), each a new series.
-pub fn uri_path(req: &HttpRequest) -> String {
-    req.match_pattern().unwrap_or_else(|| OTHER_PATH.to_owned())
+pub fn uri_path(req: &HttpRequest) -> &str {
+    req.match_name().unwrap_or(OTHER_PATH)
 }
 
 #[cfg(test)]

@@ -28,6 +28,7 @@ use crate::metrics::Metrics;
 use crate::negotiate;
 use crate::query;
 use crate::source::GraphSource;
+use graph_builder::surface::{counted, uri_path};
 
 /// How long a request made before the first graph waits for the first fetch to end;
 /// longer than the upstream timeout, so the first attempt always decides.
@@ -60,19 +61,6 @@ pub fn configure(cfg: &mut web::ServiceConfig, prefix: &str) {
     }
     crate::planner::configure(cfg, prefix);
     cfg.default_service(web::to(not_found));
-}
-
-/// A resource whose requests are counted by route: named after its pattern, which
-/// [`uri_path`] then reads without allocating.
-pub(crate) fn counted(pattern: String) -> actix_web::Resource {
-    web::resource(&pattern).name(&pattern)
-}
-
-/// The `uri_path` label of a request: the pattern of its route (set by [`counted`]), or
-/// `other`. Never the path as sent, which a client can spell in endless ways.
-pub(crate) fn uri_path(req: &HttpRequest) -> &str {
-    req.match_name()
-        .unwrap_or(graph_builder::surface::OTHER_PATH)
 }
 
 /// Refuses requests over the size limits before routing, with the error's status and

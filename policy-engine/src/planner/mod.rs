@@ -26,8 +26,8 @@ use crate::error::ApiError;
 use crate::filter::{GraphParams, ARCH_KEY, CHANNELS_KEY};
 use crate::query;
 use crate::routes::ApiState;
-use crate::routes::{counted, uri_path};
 use crate::source::GraphSource;
+use graph_builder::surface::{counted, uri_path};
 
 /// How long a planner request made before the first graph waits for it.
 const FIRST_GRAPH_PATIENCE: Duration = Duration::from_secs(35);
