@@ -86,13 +86,19 @@ pub fn assemble(releases: &[ScrapedRelease]) -> Result<Graph, AssembleError> {
     Ok(graph)
 }
 
-/// The node of `version` on `arch` (the arch is appended unless the version names its
-/// own build), added as an abstract release if it was not scraped.
-fn node_for(graph: &mut Graph, version: &Version, arch: &BuildMetadata) -> ReleaseId {
+/// `version` on `arch`: the arch is appended unless the version names its own build.
+pub(crate) fn on_arch(version: &Version, arch: &BuildMetadata) -> Version {
     let mut version = version.clone();
     if version.build.is_empty() {
         version.build = arch.clone();
     }
+    version
+}
+
+/// The node of `version` on `arch` (see [`on_arch`]), added as an abstract release if it
+/// was not scraped.
+fn node_for(graph: &mut Graph, version: &Version, arch: &BuildMetadata) -> ReleaseId {
+    let version = on_arch(version, arch);
     match graph.find(&version) {
         Some(id) => id,
         None => graph

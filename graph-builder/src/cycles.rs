@@ -4,8 +4,9 @@
 
 use std::collections::HashMap;
 
-use semver::{BuildMetadata, Version};
+use semver::Version;
 
+use crate::assemble::on_arch;
 use crate::scrape::{InvalidKind, InvalidRelease, ScrapedRelease};
 
 /// Moves the releases whose `previous`/`next` entries close a cycle to `invalid`, each
@@ -67,7 +68,7 @@ pub(crate) fn cycle_closers(releases: &[ScrapedRelease]) -> Vec<(usize, String)>
         let me = nodes.id(release.version.clone());
         for named in &release.previous {
             edges.push((
-                nodes.id(annotated(named, arch)),
+                nodes.id(on_arch(named, arch)),
                 me,
                 declarer,
                 "previous",
@@ -75,13 +76,7 @@ pub(crate) fn cycle_closers(releases: &[ScrapedRelease]) -> Vec<(usize, String)>
             ));
         }
         for named in &release.next {
-            edges.push((
-                me,
-                nodes.id(annotated(named, arch)),
-                declarer,
-                "next",
-                named,
-            ));
+            edges.push((me, nodes.id(on_arch(named, arch)), declarer, "next", named));
         }
     }
     let component = components(nodes.versions.len(), &edges);
@@ -120,7 +115,6 @@ impl Nodes {
     }
 }
 
-/// `version` on `arch`: the arch is appended unless the version names its own build.
 /// Whether every entry names a version of the release's own architecture, strictly older
 /// for `previous` and strictly newer for `next`. Then every edge climbs in SemVer order and
 /// no cycle can exist, so the full pass (a tenth of the assembly time on a full-scale
@@ -135,14 +129,6 @@ fn all_edges_climb(releases: &[ScrapedRelease]) -> bool {
         r.previous.iter().all(|p| own(p) && key(p) < me)
             && r.next.iter().all(|n| own(n) && key(n) > me)
     })
-}
-
-fn annotated(version: &Version, arch: &BuildMetadata) -> Version {
-    let mut version = version.clone();
-    if version.build.is_empty() {
-        version.build = arch.clone();
-    }
-    version
 }
 
 /// The strongly connected component of each of `n` nodes (Tarjan, without recursion, so
