@@ -155,14 +155,15 @@ impl StatusDocument {
     /// The document as of now.
     pub fn of(state: &AppState) -> StatusDocument {
         let ready = state.current().is_some();
+        let build = state.board.report();
         StatusDocument {
             service: "graph-builder",
             version: crate::VERSION,
             git_commit: crate::GIT_COMMIT,
             ready,
             not_ready: (!ready).then(|| state.board.not_ready_reason()),
-            degraded: state.board.degraded_reason(),
-            build: state.board.report(),
+            degraded: degraded_reason(&build),
+            build,
         }
     }
 }
@@ -184,8 +185,9 @@ async fn readiness(state: web::Data<AppState>) -> HttpResponse {
         // Still ready (the last good graph is served, and readiness never reverts), but
         // the body says what is wrong: refreshes failing since when, else a graph that
         // keeps releases of unreadable tags or holds back a shrunken tag list.
-        let reason = refresh_failing_reason(&state.board.report(), published.at)
-            .or_else(|| state.board.degraded_reason());
+        let report = state.board.report();
+        let reason =
+            refresh_failing_reason(&report, published.at).or_else(|| degraded_reason(&report));
         match reason {
             Some(reason) => HttpResponse::Ok()
                 .content_type("text/plain; charset=utf-8")
@@ -198,6 +200,12 @@ async fn readiness(state: web::Data<AppState>) -> HttpResponse {
             .content_type("text/plain; charset=utf-8")
             .body(state.board.not_ready_reason())
     }
+}
+
+/// The `degraded: …` reason of a report whose graph keeps releases of unreadable tags or
+/// holds back a shrunken tag list.
+fn degraded_reason(report: &BuildReport) -> Option<String> {
+    crate::scrape_report::degraded_reason(report.releases.as_ref()?)
 }
 
 /// What a ready service that failed its last refresh says in its readiness body: the
