@@ -77,8 +77,8 @@ fn releases(versions: &[Version]) -> Vec<ScrapedRelease> {
                 manifestref: digest,
                 arch: arch.to_owned(),
                 metadata,
-                previous: previous.clone(),
-                next: Vec::new(),
+                previous: previous.clone().into(),
+                next: std::sync::Arc::from([]),
                 version,
             });
         }

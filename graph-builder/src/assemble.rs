@@ -67,6 +67,13 @@ pub fn assemble(releases: &[ScrapedRelease]) -> Result<Graph, AssembleError> {
         };
         ids.push(id);
     }
+    // An upper bound: an edge named from both ends is added once.
+    graph.reserve_edges(
+        releases
+            .iter()
+            .map(|r| r.previous.len() + r.next.len())
+            .sum(),
+    );
     for (scraped, &id) in releases.iter().zip(&ids) {
         let cycle = |source| AssembleError::Cycle {
             release: scraped.version.clone(),
@@ -74,11 +81,11 @@ pub fn assemble(releases: &[ScrapedRelease]) -> Result<Graph, AssembleError> {
             source: Box::new(source),
         };
         let arch = &scraped.version.build;
-        for previous in &scraped.previous {
+        for previous in scraped.previous.iter() {
             let from = node_for(&mut graph, previous, arch);
             graph.add_edge(from, id).map_err(cycle)?;
         }
-        for next in &scraped.next {
+        for next in scraped.next.iter() {
             let to = node_for(&mut graph, next, arch);
             graph.add_edge(id, to).map_err(cycle)?;
         }

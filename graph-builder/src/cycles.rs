@@ -66,7 +66,7 @@ pub(crate) fn cycle_closers(releases: &[ScrapedRelease]) -> Vec<(usize, String)>
     for (declarer, release) in releases.iter().enumerate() {
         let arch = &release.version.build;
         let me = nodes.id(release.version.clone());
-        for named in &release.previous {
+        for named in release.previous.iter() {
             edges.push((
                 nodes.id(on_arch(named, arch)),
                 me,
@@ -75,7 +75,7 @@ pub(crate) fn cycle_closers(releases: &[ScrapedRelease]) -> Vec<(usize, String)>
                 named,
             ));
         }
-        for named in &release.next {
+        for named in release.next.iter() {
             edges.push((me, nodes.id(on_arch(named, arch)), declarer, "next", named));
         }
     }
@@ -232,7 +232,7 @@ mod tests {
         let same = [release("4.1.0+amd64", &[], &["4.1.0"])];
         assert!(!all_edges_climb(&same));
         let mut other_arch = release("4.1.1+amd64", &[], &[]);
-        other_arch.previous = vec![v("4.1.0+arm64")];
+        other_arch.previous = [v("4.1.0+arm64")].into();
         assert!(!all_edges_climb(&[other_arch]));
     }
 

@@ -127,6 +127,12 @@ impl Graph {
         self.dag.node_indices().collect()
     }
 
+    /// Makes room for `additional` more edges at once: a graph of hundreds of thousands
+    /// of edges grown one by one would hold up to twice the room it needs.
+    pub fn reserve_edges(&mut self, additional: usize) {
+        self.dag.reserve_exact_edges(additional);
+    }
+
     /// Adds the edge `from -> to`. `Ok(false)` if it was already there; an error if it
     /// would close a cycle.
     pub fn add_edge(&mut self, from: ReleaseId, to: ReleaseId) -> Result<bool, GraphError> {

@@ -83,8 +83,8 @@ fn releases(versions: &[Version]) -> Vec<ScrapedRelease> {
                     ),
                     (ARCH_KEY.to_owned(), arch.to_owned()),
                 ]),
-                previous: previous.clone(),
-                next: Vec::new(),
+                previous: previous.clone().into(),
+                next: std::sync::Arc::from([]),
                 version,
             });
         }

@@ -21,6 +21,8 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
+use semver::Version;
+
 use crate::scrape::release_metadata::ReleaseMetadata;
 
 /// A release image as found: its architecture and release-metadata.
@@ -69,6 +71,10 @@ pub(crate) struct Cache {
     /// One lock per layer being read, so that images sharing a base layer wait for one
     /// download instead of each streaming it.
     layers_in_flight: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// `previous`/`next` lists by content. The architectures of one release list the same
+    /// versions, so at full scale (hundreds of versions per list, five architectures)
+    /// sharing them keeps one list where there were five.
+    version_lists: Mutex<HashSet<Arc<[Version]>>>,
 }
 
 impl Cache {
@@ -90,8 +96,8 @@ impl Cache {
         }
     }
 
-    /// Forgets the images not in `digests` (no tag points at them any more), and the
-    /// layers last used by one of them.
+    /// Forgets the images not in `digests` (no tag points at them any more), the layers
+    /// last used by one of them, and the version lists nothing else holds.
     pub(crate) fn retain_images(&self, digests: &HashSet<String>) {
         self.images
             .lock()
@@ -101,6 +107,28 @@ impl Cache {
             .lock()
             .expect("cache lock")
             .retain(|_, image| digests.contains(image));
+        self.version_lists
+            .lock()
+            .expect("cache lock")
+            .retain(|list| Arc::strong_count(list) > 1);
+    }
+
+    /// `metadata` with its `previous` and `next` lists shared with any equal list seen
+    /// before.
+    pub(crate) fn share_lists(&self, mut metadata: ReleaseMetadata) -> ReleaseMetadata {
+        let mut lists = self.version_lists.lock().expect("cache lock");
+        for list in [&mut metadata.previous, &mut metadata.next] {
+            if list.is_empty() {
+                continue;
+            }
+            match lists.get(&**list) {
+                Some(shared) => *list = Arc::clone(shared),
+                None => {
+                    lists.insert(Arc::clone(list));
+                }
+            }
+        }
+        metadata
     }
 
     /// Waits until no other task reads `digest` and, for a large layer (`size` over
@@ -211,6 +239,28 @@ mod tests {
         assert!(!cache.layer_is_plain("sha256:gone", "sha256:new"));
         cache.retain_images(&HashSet::new());
         assert!(!cache.layer_is_plain("sha256:base", "sha256:new"));
+    }
+
+    #[test]
+    fn equal_version_lists_are_shared_until_nothing_holds_them() {
+        let cache = Cache::default();
+        let metadata = |previous: &[Version]| ReleaseMetadata {
+            version: Version::new(4, 2, 0),
+            previous: previous.into(),
+            next: Arc::from([]),
+            metadata: Default::default(),
+        };
+        let list = [Version::new(4, 1, 0), Version::new(4, 1, 1)];
+        let amd64 = cache.share_lists(metadata(&list));
+        let arm64 = cache.share_lists(metadata(&list));
+        let other = cache.share_lists(metadata(&list[..1]));
+        assert!(Arc::ptr_eq(&amd64.previous, &arm64.previous));
+        assert!(!Arc::ptr_eq(&amd64.previous, &other.previous));
+        assert_eq!(*other.previous, list[..1]);
+        drop((amd64, arm64));
+        cache.retain_images(&HashSet::new());
+        // Only `other`'s list is still held by anyone.
+        assert_eq!(cache.version_lists.lock().unwrap().len(), 1);
     }
 
     #[tokio::test]

@@ -243,8 +243,8 @@ fn scraped_release(
         arch: image.arch.clone(),
         tags,
         metadata,
-        previous: image.metadata.previous.clone(),
-        next: image.metadata.next.clone(),
+        previous: Arc::clone(&image.metadata.previous),
+        next: Arc::clone(&image.metadata.next),
     }
 }
 
@@ -258,8 +258,8 @@ mod tests {
             arch: arch.into(),
             metadata: ReleaseMetadata {
                 version: Version::parse(version).unwrap(),
-                previous: vec![Version::new(4, 13, 0)],
-                next: vec![],
+                previous: [Version::new(4, 13, 0)].into(),
+                next: Arc::from([]),
                 metadata: [("url".to_string(), "u".to_string())].into(),
             },
         }))

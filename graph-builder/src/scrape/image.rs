@@ -209,7 +209,7 @@ pub(crate) async fn inspect(
         match scanned {
             Ok(Scan::Metadata(bytes)) => {
                 return Ok(match parse_release_metadata(&bytes) {
-                    Ok(metadata) => release(arch, metadata),
+                    Ok(metadata) => release(arch, cache.share_lists(metadata)),
                     Err(e) => {
                         ImageOutcome::Invalid(format!("layer {}: {}", layer.digest, chain(&e)))
                     }

@@ -110,10 +110,10 @@ pub struct ScrapedRelease {
     /// The release-metadata `metadata`, plus the manifestref key and the arch key
     /// ([`graph_data::keys::ARCH_KEY`]).
     pub metadata: BTreeMap<String, String>,
-    /// `previous` as in the release-metadata, without the arch.
-    pub previous: Vec<semver::Version>,
-    /// `next` as in the release-metadata, without the arch.
-    pub next: Vec<semver::Version>,
+    /// `previous` as in the release-metadata, without the arch (shared with the cache).
+    pub previous: Arc<[semver::Version]>,
+    /// `next` as in the release-metadata, without the arch (shared with the cache).
+    pub next: Arc<[semver::Version]>,
 }
 
 /// An image that carries release-metadata we cannot use, left out of the graph.

@@ -4,6 +4,7 @@
 //! are ignored.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use semver::Version;
 use serde::Deserialize;
@@ -18,10 +19,11 @@ pub const METADATA_PATH: &str = "release-manifests/release-metadata";
 pub struct ReleaseMetadata {
     /// The release version as written (build metadata included, if any).
     pub version: Version,
-    /// Versions that update to this one.
-    pub previous: Vec<Version>,
+    /// Versions that update to this one. Shared: a release's architectures usually list
+    /// the same versions, and the scrape's cache and outcome hold the same list.
+    pub previous: Arc<[Version]>,
     /// Versions this one updates to.
-    pub next: Vec<Version>,
+    pub next: Arc<[Version]>,
     /// Free-form string metadata.
     pub metadata: BTreeMap<String, String>,
 }
@@ -68,13 +70,16 @@ fn version(field: String, value: &str) -> Result<Version, MetadataError> {
     })
 }
 
-fn versions(name: &str, values: Option<Vec<String>>) -> Result<Vec<Version>, MetadataError> {
-    values
-        .unwrap_or_default()
-        .iter()
-        .enumerate()
-        .map(|(i, v)| version(format!("{name}[{i}]"), v))
-        .collect()
+/// Parsed into a list of exactly the right length: at full scale the `previous` lists
+/// hold hundreds of thousands of versions, and a list grown by doubling would carry up to
+/// twice that.
+fn versions(name: &str, values: Option<Vec<String>>) -> Result<Arc<[Version]>, MetadataError> {
+    let values = values.unwrap_or_default();
+    let mut parsed = Vec::with_capacity(values.len());
+    for (i, v) in values.iter().enumerate() {
+        parsed.push(version(format!("{name}[{i}]"), v)?);
+    }
+    Ok(parsed.into())
 }
 
 /// Parses a release-metadata file.
@@ -105,7 +110,7 @@ mod tests {
         .unwrap();
         assert_eq!(m.version, Version::new(4, 16, 15));
         assert_eq!(
-            m.previous,
+            *m.previous,
             [Version::new(4, 15, 18), Version::new(4, 16, 9)]
         );
         assert!(m.next.is_empty());

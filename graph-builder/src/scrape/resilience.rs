@@ -232,8 +232,8 @@ mod tests {
                 arch: "amd64".into(),
                 metadata: ReleaseMetadata {
                     version: Version::parse(version).unwrap(),
-                    previous: vec![],
-                    next: vec![],
+                    previous: Arc::from([]),
+                    next: Arc::from([]),
                     metadata: BTreeMap::new(),
                 },
             })),

@@ -43,7 +43,7 @@ async fn private_repository_scrapes_with_credentials_from_a_docker_config() -> a
         r.payload,
         format!("{}/private/release@{}", registry.host_port(), digests[1])
     );
-    assert_eq!(r.previous, [v("0.0.0")]);
+    assert_eq!(*r.previous, [v("0.0.0")]);
     let url = "https://example.com/errata/0.0.1";
     assert_eq!(
         r.metadata,

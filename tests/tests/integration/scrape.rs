@@ -53,7 +53,7 @@ async fn multi_arch_repository_scrapes_lists_as_multi_and_images_as_their_arch(
         );
         assert_eq!(r.tags, [version]);
         assert_eq!(
-            r.previous,
+            *r.previous,
             previous.map(v).into_iter().collect::<Vec<_>>(),
             "{version}"
         );
@@ -120,7 +120,7 @@ async fn oci_manifests_and_oci_indexes_are_releases() -> anyhow::Result<()> {
     assert_eq!(versions(&outcome), ["4.1.0+s390x", "4.1.1+multi"]);
     assert_eq!(release(&outcome, "4.1.0+s390x").manifestref, image_digest);
     assert_eq!(release(&outcome, "4.1.1+multi").manifestref, index_digest);
-    assert_eq!(release(&outcome, "4.1.1+multi").previous, [v("4.1.0")]);
+    assert_eq!(*release(&outcome, "4.1.1+multi").previous, [v("4.1.0")]);
     Ok(())
 }
 
@@ -197,7 +197,7 @@ async fn empty_first_tag_does_not_hide_the_releases_after_it() -> anyhow::Result
         .await?;
 
     assert_eq!(versions(&outcome), ["0.0.1+amd64", "0.0.2+amd64"]);
-    assert_eq!(release(&outcome, "0.0.2+amd64").previous, [v("0.0.1")]);
+    assert_eq!(*release(&outcome, "0.0.2+amd64").previous, [v("0.0.1")]);
     assert_eq!(outcome.stats.not_releases, 1);
     Ok(())
 }
