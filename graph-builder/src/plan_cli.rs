@@ -239,17 +239,15 @@ async fn build(source: &SourceArgs) -> Result<(Graph, Provenance), String> {
             )
         }
     };
-    let pipeline = Pipeline {
-        releases: ReleaseSource::new(&releases).map_err(|e| chain(&e))?,
-        graph_data: source.graph_data.clone().map(GraphDataSource::Path),
-        edge_add_remove: Some(EdgeAddRemoveSettings {
+    let pipeline = Pipeline::new(
+        ReleaseSource::new(&releases).map_err(|e| chain(&e))?,
+        source.graph_data.clone().map(GraphDataSource::Path),
+        Some(EdgeAddRemoveSettings {
             include_conditional_edges: true,
         }),
-    };
-    let built = pipeline.build().await.map_err(|e| chain(&e))?;
-    let graph = graph_data::wire::from_json(&built.graph_json).map_err(|e| e.to_string())?;
-    let provenance = Provenance::from_json(&built.provenance).map_err(|e| e.to_string())?;
-    Ok((graph, provenance))
+    );
+    let built = pipeline.build_graph().await.map_err(|e| chain(&e))?;
+    Ok((built.graph, built.provenance))
 }
 
 fn reasons_text(out: &mut String, reasons: &[Reason]) {

@@ -111,18 +111,17 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), RunError> {
     let state = web::Data::new(AppState::new(Metrics::new().map_err(RunError::Metrics)?));
-    let pipeline = Arc::new(Pipeline {
-        releases: ReleaseSource::new(&settings.releases)
-            .map_err(|e| RunError::ReleaseSource(Box::new(e)))?,
-        graph_data: match &settings.graph_data {
+    let pipeline = Arc::new(Pipeline::new(
+        ReleaseSource::new(&settings.releases).map_err(|e| RunError::ReleaseSource(Box::new(e)))?,
+        match &settings.graph_data {
             None => None,
             Some(GraphDataSettings::Path(path)) => Some(GraphDataSource::Path(path.clone())),
             Some(GraphDataSettings::Image(image)) => Some(GraphDataSource::Image(Box::new(
                 GraphDataImage::new((**image).clone()).map_err(RunError::GraphDataSource)?,
             ))),
         },
-        edge_add_remove: settings.edge_add_remove,
-    });
+        settings.edge_add_remove,
+    ));
     state.board.watch_progress(pipeline.releases.progress());
     let stop = CancellationToken::new();
     let refresher = tokio::spawn(refresh::run(

@@ -112,15 +112,15 @@ impl InProcess {
         })?;
         tracing::info!(releases = %settings.releases.describe(), graph_data = ?settings.graph_data, "building the graph in-process");
         Ok(InProcess {
-            pipeline: Pipeline {
+            pipeline: Pipeline::new(
                 releases,
-                graph_data: settings.graph_data.clone().map(GraphDataSource::Path),
+                settings.graph_data.clone().map(GraphDataSource::Path),
                 // As the operator's chain: previous/next add-remove, risks as conditional
                 // edges.
-                edge_add_remove: Some(EdgeAddRemoveSettings {
+                Some(EdgeAddRemoveSettings {
                     include_conditional_edges: true,
                 }),
-            },
+            ),
             refresh: settings.refresh,
         })
     }

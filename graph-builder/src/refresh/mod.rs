@@ -6,9 +6,16 @@
 //! called in order: scrape the releases, assemble the graph, fetch and load the
 //! graph-data, apply it, run edge-add-remove, serialize. The release source is an enum,
 //! so a build runs the same way against a registry or an OCI layout on disk.
+//!
+//! A build whose inputs (the releases' pull specs and the graph-data tarball) are those of
+//! the last one reuses its graph JSON instead of assembling, applying and serializing
+//! again (`reuse`): an unchanged mirror, the usual case, costs the scrape alone and holds
+//! one graph JSON, not two.
+
+mod reuse;
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -194,12 +201,43 @@ pub struct Pipeline {
     pub graph_data: Option<GraphDataSource>,
     /// Whether edge-add-remove runs, and how.
     pub edge_add_remove: Option<EdgeAddRemoveSettings>,
+    /// What the last serialized build made of its inputs.
+    last: Mutex<Option<reuse::Reusable>>,
 }
 
+/// What a build gathered before it turns it into a graph.
+type Gathered = (ScrapeOutcome, Option<(String, Bytes)>, Timings);
+
 impl Pipeline {
-    /// Runs every step once and serializes the graph (the graph-builder's raw graph JSON).
+    /// A pipeline over these sources.
+    pub fn new(
+        releases: ReleaseSource,
+        graph_data: Option<GraphDataSource>,
+        edge_add_remove: Option<EdgeAddRemoveSettings>,
+    ) -> Pipeline {
+        Pipeline {
+            releases,
+            graph_data,
+            edge_add_remove,
+            last: Mutex::default(),
+        }
+    }
+
+    /// Runs every step once and serializes the graph (the graph-builder's raw graph JSON);
+    /// when the inputs are those of the last build, its graph JSON is reused.
     pub async fn build(&self) -> Result<Built, RefreshError> {
-        let built = self.build_graph().await?;
+        let (outcome, tarball, timings) = self.gather().await?;
+        let inputs = inputs_digest(&outcome, tarball.as_ref().map(|(_, bytes)| bytes));
+        let last = self.last.lock().expect("pipeline lock").clone();
+        if let Some(last) = last.filter(|last| last.inputs == inputs) {
+            return Ok(last.reuse(outcome, timings));
+        }
+        let edge_add_remove = self.edge_add_remove;
+        let built = tokio::task::spawn_blocking(move || {
+            process(outcome, tarball, edge_add_remove, timings)
+        })
+        .await
+        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))?;
         // Serializing a full-scale graph is CPU work: off the async workers too.
         let serialized = tokio::task::spawn_blocking(move || {
             let started = Instant::now();
@@ -225,11 +263,23 @@ impl Pipeline {
         })
         .await
         .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+        *self.last.lock().expect("pipeline lock") = Some(reuse::Reusable::new(inputs, &serialized));
         Ok(serialized)
     }
 
     /// Runs every step once and returns the graph itself, not JSON.
     pub async fn build_graph(&self) -> Result<BuiltGraph, RefreshError> {
+        let (outcome, tarball, timings) = self.gather().await?;
+        let edge_add_remove = self.edge_add_remove;
+        // Assembly and graph-data are CPU work on a graph of thousands of nodes: keep it
+        // off the async workers.
+        tokio::task::spawn_blocking(move || process(outcome, tarball, edge_add_remove, timings))
+            .await
+            .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
+    }
+
+    /// Scrapes the releases and fetches the graph-data.
+    async fn gather(&self) -> Result<Gathered, RefreshError> {
         let mut timings = Timings::default();
         let started = Instant::now();
         let outcome = self
@@ -253,12 +303,7 @@ impl Pipeline {
             None => None,
         };
         timings.graph_data = started.elapsed();
-        let edge_add_remove = self.edge_add_remove;
-        // Assembly and graph-data are CPU work on a graph of thousands of nodes: keep it
-        // off the async workers.
-        tokio::task::spawn_blocking(move || process(outcome, tarball, edge_add_remove, timings))
-            .await
-            .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
+        Ok((outcome, tarball, timings))
     }
 }
 

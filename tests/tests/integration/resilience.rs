@@ -16,11 +16,11 @@ use integration_tests::{Format, Pusher, RegistryOptions, TestRegistry};
 use crate::support::{settings, simple_metadata, simple_release, v};
 
 fn pipeline(registry: &TestRegistry, repository: &str) -> anyhow::Result<Pipeline> {
-    Ok(Pipeline {
-        releases: ReleaseSource::Registry(Box::new(Scraper::new(settings(registry, repository))?)),
-        graph_data: None,
-        edge_add_remove: None,
-    })
+    Ok(Pipeline::new(
+        ReleaseSource::Registry(Box::new(Scraper::new(settings(registry, repository))?)),
+        None,
+        None,
+    ))
 }
 
 /// The graph's nodes as `version` (concrete) or `version?` (abstract), sorted.
