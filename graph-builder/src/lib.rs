@@ -14,7 +14,8 @@
 //! - [`report`]: the `/status` facts about building the graph (both binaries),
 //! - [`plan_cli`]: the update planner's commands of the `graph-data` tool,
 //! - [`surface`]: the size limits and metric labels of requests to the public ports,
-//! - [`run`]: the service.
+//! - [`run`]: the service,
+//! - [`allocator`]: the C allocator's settings both binaries start with.
 //!
 //! Everything else is private to the crate: `assemble` (releases to the graph), `cycles`
 //! (releases whose metadata closes a cycle, left out), `scrape_report` (how degraded the
@@ -23,6 +24,7 @@
 //! and `error` (request errors and their HTTP mapping).
 #![deny(missing_docs)]
 
+pub mod allocator;
 pub(crate) mod assemble;
 pub mod config;
 pub(crate) mod cycles;

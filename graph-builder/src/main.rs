@@ -11,6 +11,7 @@ use graph_builder::config::{Args, ConfigError, LoadError, Settings};
 use graph_builder::Listeners;
 
 fn main() -> ExitCode {
+    graph_builder::allocator::tune();
     let loaded = Args::try_parse_from(std::env::args_os())
         .map_err(|e| ConfigError::Load(LoadError::CommandLine(e)))
         .and_then(|args| Settings::load(&args));

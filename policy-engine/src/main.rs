@@ -11,6 +11,7 @@ use tokio::net::TcpSocket;
 /// An error ends the process as one record (cause chain on one line), not as the
 /// multi-line report a `main` returning `Result` prints.
 fn main() -> std::process::ExitCode {
+    graph_builder::allocator::tune();
     let cli = match Cli::load(std::env::args_os()) {
         Ok(cli) => cli,
         // `--help` and `--version` print what was asked, and exit 0.
