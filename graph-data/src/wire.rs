@@ -6,7 +6,7 @@
 //! and unique, edge indices are in range, the edges form a DAG, conditional edges name
 //! nodes and every risk carries what the CVO requires.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
@@ -21,12 +21,22 @@ pub const FORMAT_VERSION: u64 = 1;
 
 /// The graph in the raw form the graph-builder serves: no top-level `version`.
 pub fn to_json(graph: &Graph) -> Vec<u8> {
-    serialize(graph, None)
+    let mut out = Vec::new();
+    write_json(graph, &mut out).expect("writing to a Vec cannot fail");
+    out
+}
+
+/// [`to_json`] written to `writer` as it is produced, so a caller can compress or hash
+/// the full-scale graph (tens of MB) without holding it whole.
+pub fn write_json(graph: &Graph, writer: impl std::io::Write) -> std::io::Result<()> {
+    serialize(graph, None, writer)
 }
 
 /// The graph in the form the policy-engine serves: `{"version":1,"nodes",…}`.
 pub fn to_versioned_json(graph: &Graph) -> Vec<u8> {
-    serialize(graph, Some(FORMAT_VERSION))
+    let mut out = Vec::new();
+    serialize(graph, Some(FORMAT_VERSION), &mut out).expect("writing to a Vec cannot fail");
+    out
 }
 
 /// Parses and validates a Cincinnati graph document (raw or versioned).
@@ -88,18 +98,31 @@ pub fn from_json(bytes: &[u8]) -> Result<Graph, WireError> {
     Ok(graph)
 }
 
-fn serialize(graph: &Graph, version: Option<u64>) -> Vec<u8> {
+fn serialize(
+    graph: &Graph,
+    version: Option<u64>,
+    writer: impl std::io::Write,
+) -> std::io::Result<()> {
     let mut order: Vec<(ReleaseId, &Release)> = graph.releases().collect();
     order.sort_unstable_by(|a, b| a.1.version.cmp(&b.1.version));
-    let position: HashMap<ReleaseId, usize> = order
+    // Positions by node index, and edges as u32 pairs in a list of exactly their number:
+    // at full scale (412k edges) this is 3 MB held while the JSON is written, where
+    // usize pairs in a list grown by doubling were 8.
+    let bound = order
         .iter()
-        .enumerate()
-        .map(|(i, (id, _))| (*id, i))
-        .collect();
-    let mut edges: Vec<[usize; 2]> = graph
-        .edges()
-        .map(|(from, to)| [position[&from], position[&to]])
-        .collect();
+        .map(|(id, _)| id.index() + 1)
+        .max()
+        .unwrap_or(0);
+    let mut position = vec![0u32; bound];
+    for (i, (id, _)) in order.iter().enumerate() {
+        position[id.index()] = u32::try_from(i).expect("fewer than 2^32 releases");
+    }
+    let mut edges: Vec<[u32; 2]> = Vec::with_capacity(graph.edge_count());
+    edges.extend(
+        graph
+            .edges()
+            .map(|(from, to)| [position[from.index()], position[to.index()]]),
+    );
     edges.sort_unstable();
     let mut conditional_edges: Vec<OutConditional<'_>> = graph
         .conditional_edges()
@@ -127,8 +150,9 @@ fn serialize(graph: &Graph, version: Option<u64>) -> Vec<u8> {
         edges,
         conditional_edges,
     };
-    // Every value is a string, an integer or a map with string keys: this cannot fail.
-    serde_json::to_vec(&doc).expect("graph JSON serialization is infallible")
+    // Every value is a string, an integer or a map with string keys: only the writer
+    // can fail.
+    serde_json::to_writer(writer, &doc).map_err(std::io::Error::from)
 }
 
 #[derive(Serialize)]
@@ -136,7 +160,7 @@ struct OutGraph<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     version: Option<u64>,
     nodes: Vec<OutNode<'a>>,
-    edges: Vec<[usize; 2]>,
+    edges: Vec<[u32; 2]>,
     #[serde(rename = "conditionalEdges")]
     conditional_edges: Vec<OutConditional<'a>>,
 }
