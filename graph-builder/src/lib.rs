@@ -6,6 +6,7 @@
 //!   [`registry::RegistryError`]) and the push client of the `graph-data` tool,
 //! - [`scrape`]: a repository's tags (or an OCI layout's) to releases, with a digest cache,
 //! - [`graph_data_source`]: graph-data from a directory, a tarball or an image,
+//! - [`graph_json`]: the raw graph JSON as held and served (gzip-coded once),
 //! - [`refresh`]: one build ([`refresh::Pipeline`]: as a [`graph_data::Graph`] with
 //!   `build_graph`, or as the raw JSON with `build`) and the service's refresh loop,
 //! - [`config`]: flags, the TOML file and the validated settings of the binary,
@@ -31,6 +32,7 @@ pub(crate) mod cycles;
 pub(crate) mod error;
 pub mod graph_data_push;
 pub mod graph_data_source;
+pub mod graph_json;
 pub mod logging;
 pub(crate) mod metrics;
 pub mod plan_cli;

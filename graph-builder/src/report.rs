@@ -211,7 +211,7 @@ impl StatusBoard {
                 held_back_shrink: built.held_back_shrink,
                 graph_data_source: built.graph_data_source.as_ref(),
                 graph_data_warnings: &built.graph_data_warnings,
-                revision: sha256(&built.graph_json),
+                revision: format!("sha256:{}", hex::encode(built.graph_json.sha256())),
                 nodes: built.nodes,
                 edges: built.edges,
             },

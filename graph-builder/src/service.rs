@@ -12,11 +12,15 @@ use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::body::{EitherBody, MessageBody};
+use actix_web::body::{EitherBody, MessageBody, SizedStream};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::header::{HeaderValue, ACCEPT};
+use actix_web::http::header::{
+    AcceptEncoding, Encoding, HeaderValue, ACCEPT, CONTENT_ENCODING, VARY,
+};
 use actix_web::middleware::{Compress, Next};
-use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer, ResponseError as _};
+use actix_web::{
+    web, App, HttpMessage as _, HttpRequest, HttpResponse, HttpServer, ResponseError as _,
+};
 use graph_data::keys::missing_parameters;
 use tokio_util::sync::CancellationToken;
 
@@ -275,11 +279,28 @@ async fn graph(
     if !missing.is_empty() {
         return Err(refuse(&state, ServiceError::MissingParams(missing)));
     }
-    let body = state
-        .current()
-        .map(|p| p.graph_json.clone())
-        .unwrap_or_default();
-    Ok(HttpResponse::Ok().content_type(APPLICATION_JSON).body(body))
+    // Before the first good graph: an empty 200, as the reference answers.
+    let Some(published) = state.current() else {
+        return Ok(HttpResponse::Ok().content_type(APPLICATION_JSON).finish());
+    };
+    let json = &published.graph_json;
+    let mut response = HttpResponse::Ok();
+    response
+        .content_type(APPLICATION_JSON)
+        .insert_header((VARY, "accept-encoding"));
+    // The same choice the compression middleware makes for the other routes; a response
+    // that is already coded passes it untouched.
+    let gzip = Encoding::gzip();
+    let wants_gzip = req.get_header::<AcceptEncoding>().is_some_and(|accepted| {
+        accepted.negotiate([gzip.clone(), Encoding::identity()].iter()) == Some(gzip)
+    });
+    Ok(if wants_gzip {
+        response
+            .insert_header((CONTENT_ENCODING, "gzip"))
+            .body(json.gzip().clone())
+    } else {
+        response.body(SizedStream::new(json.len(), json.plain_chunks()))
+    })
 }
 
 async fn graph_data(state: web::Data<AppState>) -> Result<HttpResponse, ServiceError> {

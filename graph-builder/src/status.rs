@@ -24,7 +24,7 @@ use crate::report::{BuildReport, StatusBoard};
 #[derive(Debug)]
 pub struct Published {
     /// The raw graph JSON.
-    pub graph_json: Bytes,
+    pub graph_json: crate::graph_json::GraphJson,
     /// The provenance of that graph (JSON), served on the public port.
     pub provenance: Bytes,
     /// The graph-data tarball the graph was built with, if graph-data is configured.
@@ -269,13 +269,16 @@ mod tests {
         assert_eq!(second.count, 2);
         assert_eq!(second.stage, "graph_data");
         state.publish(Published {
-            graph_json: Bytes::from_static(b"{}"),
+            graph_json: crate::graph_json::GraphJson::encode(&graph_data::Graph::new()),
             provenance: Bytes::new(),
             graph_data: None,
             at: SystemTime::now(),
         });
         assert_eq!(state.failure(), None);
-        assert_eq!(state.current().unwrap().graph_json, "{}");
+        assert_eq!(
+            state.current().unwrap().graph_json.to_vec(),
+            graph_data::wire::to_json(&graph_data::Graph::new())
+        );
     }
 
     fn built(
@@ -283,7 +286,7 @@ mod tests {
         held_back_shrink: Option<crate::scrape::ShrinkHeldBack>,
     ) -> crate::refresh::Built {
         crate::refresh::Built {
-            graph_json: Bytes::from_static(b"{}"),
+            graph_json: crate::graph_json::GraphJson::encode(&graph_data::Graph::new()),
             provenance: Bytes::new(),
             graph_data: None,
             raw_releases: 2,
@@ -329,7 +332,7 @@ mod tests {
     async fn degraded_but_serving_is_ready_and_says_why() {
         let state = web::Data::new(AppState::new(Metrics::new().unwrap()));
         state.publish(Published {
-            graph_json: Bytes::from_static(b"{}"),
+            graph_json: crate::graph_json::GraphJson::encode(&graph_data::Graph::new()),
             provenance: Bytes::new(),
             graph_data: None,
             at: SystemTime::now(),

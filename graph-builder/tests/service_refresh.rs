@@ -350,3 +350,68 @@ async fn a_hanging_source_hits_the_refresh_timeout() {
     svc.stop().await;
     drop(silent);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_graph_is_sent_gzip_coded_or_plain_as_the_client_asks() {
+    use std::io::Read as _;
+
+    let layout = tempfile::tempdir().unwrap();
+    push(layout.path(), "4.16.0", &[]);
+    push(layout.path(), "4.16.1", &["4.16.0"]);
+    let gd = tempfile::tempdir().unwrap();
+    graph_data(gd.path(), "stable-4.16", &["4.16.0", "4.16.1"]);
+    let (url, dir) = (
+        layout.path().display().to_string(),
+        gd.path().display().to_string(),
+    );
+    let svc = Service::start(&flags(&url, &dir));
+    let expected = summary(&svc.first_graph().await);
+    // Takes the body as sent, undecoded.
+    let raw = reqwest::Client::builder()
+        .no_proxy()
+        .no_gzip()
+        .build()
+        .unwrap();
+    let get = |accept_encoding: Option<&'static str>| {
+        let mut request = raw.get(format!("{}/graph", svc.main));
+        if let Some(value) = accept_encoding {
+            request = request.header("accept-encoding", value);
+        }
+        async move { request.send().await.unwrap() }
+    };
+    let header = |r: &reqwest::Response, name: &str| {
+        r.headers()
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_owned())
+    };
+
+    let plain = get(None).await;
+    assert_eq!(plain.status(), 200);
+    assert_eq!(header(&plain, "content-encoding"), None);
+    assert_eq!(
+        header(&plain, "content-type").as_deref(),
+        Some("application/json")
+    );
+    let length = header(&plain, "content-length");
+    let plain = plain.bytes().await.unwrap();
+    assert_eq!(length, Some(plain.len().to_string()));
+    let graph: serde_json::Value = serde_json::from_slice(&plain).unwrap();
+    assert_eq!(summary(&graph), expected);
+
+    let coded = get(Some("gzip, deflate, br")).await;
+    assert_eq!(coded.status(), 200);
+    assert_eq!(header(&coded, "content-encoding").as_deref(), Some("gzip"));
+    assert_eq!(header(&coded, "vary").as_deref(), Some("accept-encoding"));
+    let coded = coded.bytes().await.unwrap();
+    let mut decoded = Vec::new();
+    flate2::read::GzDecoder::new(&coded[..])
+        .read_to_end(&mut decoded)
+        .unwrap();
+    assert_eq!(decoded, plain);
+
+    // gzip refused: plain.
+    let refused = get(Some("gzip;q=0, identity")).await;
+    assert_eq!(header(&refused, "content-encoding"), None);
+    assert_eq!(refused.bytes().await.unwrap(), plain);
+    svc.stop().await;
+}

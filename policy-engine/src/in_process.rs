@@ -324,6 +324,6 @@ mod tests {
         assert_eq!(again, fingerprint);
         // The graph handed over is, byte for byte, the graph-builder's raw graph.
         let built = producer.pipeline.build().await.unwrap();
-        assert_eq!(graph_data::wire::to_json(&graph), built.graph_json);
+        assert_eq!(graph_data::wire::to_json(&graph), built.graph_json.to_vec());
     }
 }

@@ -30,6 +30,7 @@ use crate::assemble::{assemble, AssembleError};
 use crate::config::{EdgeAddRemoveSettings, RefreshSettings, ReleaseSourceSettings};
 use crate::cycles::leave_out_cycles;
 use crate::graph_data_source::{self, GraphDataError, GraphDataSource};
+use crate::graph_json::GraphJson;
 use crate::scrape::{
     FailingTag, InvalidRelease, LayoutScraper, ScrapeError, ScrapeOutcome, Scraper, ShrinkHeldBack,
 };
@@ -150,7 +151,7 @@ pub struct BuiltGraph {
 #[derive(Debug)]
 pub struct Built {
     /// The raw graph JSON.
-    pub graph_json: Bytes,
+    pub graph_json: GraphJson,
     /// Why edges were removed or made conditional, and what is missing (JSON).
     pub provenance: Bytes,
     /// The graph-data tarball applied, if any.
@@ -241,7 +242,10 @@ impl Pipeline {
         // Serializing a full-scale graph is CPU work: off the async workers too.
         let serialized = tokio::task::spawn_blocking(move || {
             let started = Instant::now();
-            let graph_json = Bytes::from(graph_data::wire::to_json(&built.graph));
+            let graph_json = GraphJson::encode(&built.graph);
+            let (nodes, edges) = (built.graph.len(), built.graph.edge_count());
+            // Gone before the provenance is written, so the two never add up at the peak.
+            drop(built.graph);
             let provenance = Bytes::from(built.provenance.to_json());
             let mut timings = built.timings;
             timings.serialize = started.elapsed();
@@ -256,8 +260,8 @@ impl Pipeline {
                 held_back_shrink: built.held_back_shrink,
                 graph_data_source: built.graph_data_source,
                 graph_data_warnings: built.graph_data_warnings,
-                nodes: built.graph.len(),
-                edges: built.graph.edge_count(),
+                nodes,
+                edges,
                 timings,
             }
         })

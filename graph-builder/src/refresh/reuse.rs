@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use bytes::Bytes;
 
 use super::{Built, Timings};
+use crate::graph_json::GraphJson;
 use crate::scrape::{InvalidKind, InvalidRelease, ScrapeOutcome};
 
 /// What the last build made of its inputs.
@@ -20,7 +21,7 @@ use crate::scrape::{InvalidKind, InvalidRelease, ScrapeOutcome};
 pub(super) struct Reusable {
     /// The inputs' digest (`inputs_digest`).
     pub(super) inputs: [u8; 32],
-    graph_json: Bytes,
+    graph_json: GraphJson,
     provenance: Bytes,
     graph_data: Option<Bytes>,
     graph_data_source: Option<(String, String)>,
