@@ -13,12 +13,17 @@
 //! `warm_graph_rebuild_secs` times a warm scrape followed by assembling and applying the
 //! whole graph again, as a refresh does when a release or the graph-data changed. The
 //! child sets up the allocator as the binaries do (`graph_builder::allocator`).
+//! `registry_floor` is the same registry serving the requests a scrape cannot do without
+//! to a bare client (`support/floor.rs`): the fastest any scrape could be here.
 //!
 //! `FULL_GRAPH_VERSIONS=N` keeps only the first N versions (a quick run).
 //! `FULL_GRAPH_RUNS=N` measures N child processes against the same registry (default 1),
 //! one JSON line each. `FULL_GRAPH_HOLD_SECS=N` then keeps the registry up for N seconds
 //! and prints its URL, so a profiler can run the child by hand:
 //! `FULL_GRAPH_BENCH_CHILD=<url> perf record -g target/release/deps/service_full_graph-*`.
+
+#[path = "support/floor.rs"]
+mod floor;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -238,13 +243,17 @@ async fn child(registry: &str) -> anyhow::Result<()> {
     if rebuilt.graph.edge_count() != cold.edges {
         bail!("the rebuilt graph differs from the cold one");
     }
-    let conditional: ConditionalOnly = serde_json::from_slice(&cold.graph_json)?;
+    let conditional: ConditionalOnly = serde_json::from_slice(&cold.graph_json.to_vec())?;
+    // Last, with the build's caches and graphs gone from the picture: the same
+    // registry's floor for these tags.
+    let floor = floor::measure(registry, REPO, ScrapeSettings::default().fetch_concurrency).await?;
     let line = json!({
         "releases": cold.raw_releases,
         "nodes": cold.nodes,
         "edges": cold.edges,
         "conditional_edge_groups": conditional.groups.len(),
         "graph_json_bytes": cold.graph_json.len(),
+        "graph_json_gzip_bytes": cold.graph_json.gzip().len(),
         "cold_build_secs": cold_time.as_secs_f64(),
         "warm_refresh_secs": warm_time.as_secs_f64(),
         "warm_graph_rebuild_secs": rebuild_time.as_secs_f64(),
@@ -252,6 +261,11 @@ async fn child(registry: &str) -> anyhow::Result<()> {
         "warm_steps_secs": steps(&warm.timings),
         "warm_graph_rebuild_steps_secs": steps(&rebuilt.timings),
         "vm_hwm_kib": hwm,
+        "registry_floor": {
+            "cold_secs": floor.cold.as_secs_f64(),
+            "warm_secs": floor.warm.as_secs_f64(),
+            "cold_requests": floor.requests,
+        },
     });
     println!("{line}");
     Ok(())
