@@ -1,5 +1,5 @@
 //! What both binaries share about configuration: the command-line groups they flatten
-//! in ([`ListenArgs`], [`ReleaseArgs`], and [`crate::logging::LogArgs`]), and how a TOML
+//! in ([`ListenArgs`], [`ReleaseArgs`] with its [`RegistryAccessArgs`], and [`crate::logging::LogArgs`]), and how a TOML
 //! config file joins the command line ([`parse_layered`]).
 //!
 //! One precedence in both binaries, per value: command line, then environment, then
@@ -83,13 +83,9 @@ pub struct ReleaseArgs {
     /// `openshift-release-dev/ocp-release`).
     #[arg(long = "releases-repository", visible_aliases = ["upstream.registry.repository", "repository"], env = "RELEASES_REPOSITORY", value_name = "REPO")]
     pub releases_repository: Option<String>,
-    /// Docker `config.json` with the registry credentials.
-    #[arg(long = "releases-credentials", visible_aliases = ["upstream.registry.credentials_path", "credentials-file"], env = "RELEASES_CREDENTIALS", value_name = "PATH")]
-    pub releases_credentials: Option<PathBuf>,
-    /// Directory of extra CA certificates (every PEM bundle, two levels deep) trusted for
-    /// the registry on top of the system roots.
-    #[arg(long = "releases-ca-dir", visible_aliases = ["upstream.registry.ca_dir", "ca-dir"], env = "RELEASES_CA_DIR", value_name = "DIR", default_value = DEFAULT_CA_DIR)]
-    pub releases_ca_dir: PathBuf,
+    /// How the registry is reached: credentials and extra CAs.
+    #[command(flatten)]
+    pub access: RegistryAccessArgs,
     /// Read the release images from this OCI image layout directory instead.
     #[arg(
         long = "releases-oci-layout",
@@ -106,6 +102,30 @@ pub struct ReleaseArgs {
         value_name = "DIR|TARBALL"
     )]
     pub graph_data: Option<PathBuf>,
+}
+
+/// How a registry is reached: its credentials and the extra CAs trusted for it. Part of
+/// [`ReleaseArgs`], and on its own in the tools that push to a registry.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RegistryAccessArgs {
+    /// Docker `config.json` with the registry credentials.
+    #[arg(long = "releases-credentials", visible_aliases = ["upstream.registry.credentials_path", "credentials-file"], env = "RELEASES_CREDENTIALS", value_name = "PATH")]
+    pub releases_credentials: Option<PathBuf>,
+    /// Directory of extra CA certificates (every PEM bundle, two levels deep) trusted for
+    /// the registry on top of the system roots.
+    #[arg(long = "releases-ca-dir", visible_aliases = ["upstream.registry.ca_dir", "ca-dir"], env = "RELEASES_CA_DIR", value_name = "DIR", default_value = DEFAULT_CA_DIR)]
+    pub releases_ca_dir: PathBuf,
+}
+
+impl RegistryAccessArgs {
+    /// The registry client's configuration for these credentials and CAs.
+    pub fn client_config(&self) -> crate::registry::ClientConfig {
+        crate::registry::ClientConfig {
+            credentials_path: self.releases_credentials.clone(),
+            ca_dir: Some(self.releases_ca_dir.clone()),
+            ..crate::registry::ClientConfig::default()
+        }
+    }
 }
 
 /// Puts `prefix` in front of an argument's environment stem (see the module doc).

@@ -223,11 +223,7 @@ impl Settings {
                 .releases_repository
                 .clone()
                 .unwrap_or_else(|| "openshift-release-dev/ocp-release".to_owned()),
-            client: ClientConfig {
-                credentials_path: releases.releases_credentials.clone(),
-                ca_dir: Some(releases.releases_ca_dir.clone()),
-                ..ClientConfig::default()
-            },
+            client: releases.access.client_config(),
             fetch_concurrency: cli.fetch_concurrency,
             manifestref_key: cli.manifestref_key.clone(),
         };
