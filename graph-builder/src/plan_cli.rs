@@ -213,9 +213,7 @@ async fn build(source: &SourceArgs) -> Result<(Graph, Provenance), String> {
         },
         (None, Some(registry)) => {
             let Some(repository) = r.releases_repository.clone() else {
-                return Err(
-                    "--releases-registry needs --releases-repository REPO".to_owned(),
-                );
+                return Err("--releases-registry needs --releases-repository REPO".to_owned());
             };
             ReleaseSourceSettings::Registry(Box::new(ScrapeSettings {
                 registry: registry.clone(),

@@ -173,7 +173,10 @@ fn image_push_takes_the_shared_registry_access_flags() {
             push(&["--credentials", "/nonexistent/alias.json"], None),
             "/nonexistent/alias.json",
         ),
-        (push(&[], Some("/nonexistent/env.json")), "/nonexistent/env.json"),
+        (
+            push(&[], Some("/nonexistent/env.json")),
+            "/nonexistent/env.json",
+        ),
     ] {
         assert_eq!(out.status.code(), Some(2), "{out:?}");
         assert!(

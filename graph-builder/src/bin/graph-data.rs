@@ -7,11 +7,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use graph_builder::config::common::{prefix_env, RegistryAccessArgs};
 use graph_builder::graph_data_push::{
     push_graph_data_image_with, ImageLayout, PushError, PushRequest, SignatureInputs,
 };
 use graph_builder::plan_cli::{self, Question};
-use graph_builder::config::common::{prefix_env, RegistryAccessArgs};
 
 /// The environment names of the shared flags here are this prefix and the stem the
 /// services use (`GRAPH_DATA_RELEASES_REGISTRY`), as the services prefix theirs with

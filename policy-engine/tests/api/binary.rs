@@ -188,7 +188,11 @@ async fn the_metadata_helper_takes_the_shared_listener_and_log_flags() {
     let records = json_records(&seen);
     let listening = records.last().expect("the listening record");
     assert_eq!(listening["level"], "INFO", "{listening}");
-    assert_eq!(listening["public"], format!("127.0.0.1:{port}"), "{listening}");
+    assert_eq!(
+        listening["public"],
+        format!("127.0.0.1:{port}"),
+        "{listening}"
+    );
     assert_eq!(
         listening["status"],
         format!("127.0.0.1:{status_port}"),
