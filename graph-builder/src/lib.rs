@@ -17,7 +17,8 @@
 //! - [`run`]: the service.
 //!
 //! Everything else is private to the crate: `assemble` (releases to the graph), `cycles`
-//! (releases whose metadata closes a cycle, left out), `scrape_report` (how degraded the
+//! (releases whose metadata closes a cycle, left out), `oci_layer` (what the readers of
+//! image layers share: compression, whiteouts), `scrape_report` (how degraded the
 //! last scrape left the graph, for `report`), `status`
 //! (the last good graph, failures, the status routes), `metrics`, `service` (listeners)
 //! and `error` (request errors and their HTTP mapping).
@@ -31,6 +32,7 @@ pub mod graph_data_push;
 pub mod graph_data_source;
 pub mod logging;
 pub(crate) mod metrics;
+pub(crate) mod oci_layer;
 pub mod plan_cli;
 pub mod refresh;
 pub mod registry;

@@ -11,16 +11,15 @@
 //! name: nothing is written to disk, so they could never be followed, but a link where
 //! the format expects a file means the image is not what its author thinks.
 
-use std::io::{BufRead as _, BufReader, Read};
-use std::path::{Component, Path};
+use std::io::Read;
 
 use graph_data::bounded_tar::{self, HeaderLimits, Limited};
 use graph_data::repo::TarLimits;
 
 use super::pack::{Entries, ROOT_FILES, YAML_DIRS};
+use crate::oci_layer::{decompress, normal_parts, whiteout, Decoded, Whiteout};
 use crate::registry::blocking::Stop;
 
-const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 /// Most bytes one layer may decompress to (base OS layers under the graph-data included).
 const LAYER_DECOMPRESSED_CAP: u64 = 2 << 30;
 /// Most tar entries in one layer (a UBI base layer has about 15k).
@@ -28,16 +27,6 @@ const LAYER_ENTRIES_CAP: u64 = 1_000_000;
 
 fn refused(message: String) -> std::io::Error {
     std::io::Error::other(message)
-}
-
-/// A whiteout found in a layer, applied to the lower layers once the layer is read.
-enum Whiteout {
-    /// The graph-data root or a directory above it: nothing of the lower layers stays.
-    All,
-    /// `.wh.name`: this path and everything under it.
-    Path(String),
-    /// `.wh..wh..opq`: everything under this directory ("" is the root).
-    Opaque(String),
 }
 
 /// Applies one layer to `files` (paths relative to the graph-data root): keeps the
@@ -55,12 +44,13 @@ pub(super) fn extract(
     let mut upper = Entries::new();
     let mut whiteouts = Vec::new();
     {
-        let mut buffered = BufReader::with_capacity(64 * 1024, &mut reader);
-        let gzip = buffered.fill_buf()?.starts_with(&GZIP_MAGIC);
-        let decoded: Box<dyn Read + '_> = if gzip {
-            Box::new(flate2::read::MultiGzDecoder::new(buffered))
-        } else {
-            Box::new(buffered)
+        let decoded = match decompress(&mut reader)? {
+            Decoded::Tar(tar) => tar,
+            Decoded::Unsupported(kind) => {
+                return Err(refused(format!(
+                    "the layer is {kind}-compressed, which is not supported"
+                )))
+            }
         };
         let decoded: Box<dyn Read + '_> = match stop {
             Some(stop) => Box::new(stop.guard(decoded)),
@@ -140,20 +130,6 @@ pub(super) fn extract(
     Ok(files)
 }
 
-/// The normal components of a tar path; `None` for `..` (never extracted).
-fn normal_parts(path: &[u8]) -> Option<Vec<String>> {
-    let text = std::str::from_utf8(path).ok()?;
-    let mut parts = Vec::new();
-    for c in Path::new(text).components() {
-        match c {
-            Component::Normal(p) => parts.push(p.to_string_lossy().into_owned()),
-            Component::ParentDir => return None,
-            _ => {}
-        }
-    }
-    Some(parts)
-}
-
 /// Whether a path relative to the graph-data root is part of graph-data: the root files,
 /// the two YAML directories and their direct children.
 fn wanted(rel: &str, is_dir: bool) -> bool {
@@ -167,25 +143,6 @@ fn wanted(rel: &str, is_dir: bool) -> bool {
         None => is_dir && YAML_DIRS.contains(&rel),
         Some((dir, name)) => YAML_DIRS.contains(&dir) && !name.contains('/'),
     }
-}
-
-/// What `parent/.wh.<hidden>` removes from the graph-data of lower layers, if anything.
-fn whiteout(root: &[String], parent: &[String], hidden: &str) -> Option<Whiteout> {
-    let opaque = hidden == ".wh..opq";
-    let mut target = parent.to_vec();
-    if !opaque {
-        target.push(hidden.to_owned());
-    }
-    if root.starts_with(&target) && (!opaque || target.len() < root.len()) {
-        // The root itself or a directory above it is deleted or made opaque.
-        return Some(Whiteout::All);
-    }
-    let rel = target.strip_prefix(root)?.join("/");
-    Some(if opaque {
-        Whiteout::Opaque(rel)
-    } else {
-        Whiteout::Path(rel)
-    })
 }
 
 /// Removes what a whiteout hides, by key range: linear in what is removed, so a layer
