@@ -351,20 +351,30 @@ pub fn parse_layered<C: Parser>(
     argv: &[OsString],
     file_flags: impl FnOnce(&Path) -> Result<FileFlags, FileError>,
 ) -> Result<(C, Vec<String>), LoadError> {
-    let command = C::command();
-    let first = command
-        .clone()
+    let first = C::command()
         .try_get_matches_from(argv)
         .map_err(LoadError::CommandLine)?;
+    layer_file::<C>(argv, &first, file_flags)
+}
+
+/// [`parse_layered`] for a command line already parsed on its own (`first`, the
+/// matches of `argv`): the command line is parsed again only when a `-c` file adds
+/// flags to it.
+pub fn layer_file<C: Parser>(
+    argv: &[OsString],
+    first: &ArgMatches,
+    file_flags: impl FnOnce(&Path) -> Result<FileFlags, FileError>,
+) -> Result<(C, Vec<String>), LoadError> {
+    let command = C::command();
     let Some(path) = first.get_one::<PathBuf>("config").cloned() else {
-        return Ok((from_matches(&first)?, Vec::new()));
+        return Ok((from_matches(first)?, Vec::new()));
     };
     let FileFlags { flags, warnings } = file_flags(&path)?;
     let mut merged: Vec<OsString> = argv.iter().take(1).cloned().collect();
     merged.extend(
         flags
             .into_iter()
-            .filter(|f| !set_outside_file(&command, &first, f)),
+            .filter(|f| !set_outside_file(&command, first, f)),
     );
     merged.extend(argv.iter().skip(1).cloned());
     let flag_error = |e: clap::Error| FileError::Flag {

@@ -150,7 +150,7 @@ impl Settings {
     /// Reads the `-c` file if one is given, merges it under the command line and checks
     /// the result.
     pub fn load(args: &Args) -> Result<Settings, ConfigError> {
-        let (cli, warnings) = common::parse_layered::<Cli>(&args.argv, file::flags)?;
+        let (cli, warnings) = common::layer_file::<Cli>(&args.argv, &args.matches, file::flags)?;
         Settings::from_cli(cli, warnings)
     }
 
