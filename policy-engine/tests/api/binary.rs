@@ -155,23 +155,19 @@ async fn json_log_format_writes_one_object_per_record() {
 /// names (`MH_SERVICE_ADDRESS`, `MH_LOG_FORMAT`), with the lifecycle line at INFO.
 #[tokio::test]
 async fn the_metadata_helper_takes_the_shared_listener_and_log_flags() {
-    use integration_tests::child::{json_records, stderr_lines, wait_line};
+    use integration_tests::child::{json_records, spawn_logging, wait_line};
 
     let (port, status_port) = (free_port(), free_port());
     let signatures = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_metadata-helper"))
-        .args(["--port", &port.to_string()])
-        .args(["--status.port", &status_port.to_string()])
-        .arg("--signatures.dir")
-        .arg(signatures.path())
-        .env("MH_SERVICE_ADDRESS", "127.0.0.1")
-        .env("MH_LOG_FORMAT", "json")
-        .env_remove("RUST_LOG")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let lines = stderr_lines(&mut child);
+    let (mut child, lines) = spawn_logging(
+        Command::new(env!("CARGO_BIN_EXE_metadata-helper"))
+            .args(["--port", &port.to_string()])
+            .args(["--status.port", &status_port.to_string()])
+            .arg("--signatures.dir")
+            .arg(signatures.path())
+            .env("MH_SERVICE_ADDRESS", "127.0.0.1")
+            .env("MH_LOG_FORMAT", "json"),
+    );
     let mut seen = Vec::new();
     wait_line(
         &lines,
