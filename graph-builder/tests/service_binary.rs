@@ -7,9 +7,10 @@ mod service;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use integration_tests::child::stderr_lines;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
-use service::binary::{command, get, start, stderr_lines, wait_exit, wait_line, BIN};
+use service::binary::{command, get, start, wait_exit, wait_line, BIN};
 
 const OPERATOR_GB_TOML: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),

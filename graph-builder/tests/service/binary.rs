@@ -13,7 +13,6 @@ use nix::unistd::Pid;
 use super::WAIT;
 
 use integration_tests::child::spawn_logging;
-pub use integration_tests::child::stderr_lines;
 
 /// Waits (at most [`WAIT`]) for a line containing `needle`; returns the lines seen.
 pub fn wait_line(rx: &mpsc::Receiver<String>, needle: &str, seen: &mut Vec<String>) {
