@@ -2,7 +2,9 @@
 //! metadata-helper's ports (public 8082, status 9082) and flags (`--service.address`,
 //! `--service.port`, `--service.path_prefix`, `--status.address`, `--status.port`,
 //! `--signatures.dir`), so a deployment laid out for the reference's helper can run it
-//! unchanged. No graph is held, so nothing is reported about unsigned releases.
+//! unchanged. The listener and logging flags are the services' shared groups
+//! ([`ListenArgs`], [`LogArgs`]), so they spell and read them (`MH_` environment names)
+//! the same way. No graph is held, so nothing is reported about unsigned releases.
 //!
 //! The status port answers `/livez` at once, `/readyz` once the first load has ended,
 //! `/metrics` (prefix `cincinnati_mh_`) and `/signatures`.
@@ -41,7 +43,9 @@ pub const DEFAULT_PREFIX: &str = "/api/upgrades_info";
     mut_arg("service_port", |a| a.default_value("8082")),
     mut_arg("status_port", |a| a.default_value("9082")),
     mut_arg("path_prefix", |a| a.default_value(DEFAULT_PREFIX)),
-    // The helper serves no graph: the graph request checks are not its flags.
+    // The helper serves no graph: the graph request check and `--upstream.method` are
+    // accepted (a command line written for the services still starts it), hidden and
+    // ignored.
     mut_arg("mandatory_client_parameters", |a| a.hide(true)),
     mut_arg("upstream_method", |a| a.hide(true))
 )]
