@@ -19,19 +19,8 @@ pub enum ServiceError {
     #[error("failed to open file: unable to open {0}")]
     FileOpen(&'static str),
     /// The request target, header block or query is over its limit.
-    #[error("{}", oversize_text(.0))]
+    #[error("{}", .0.message())]
     Oversize(crate::surface::Oversize),
-}
-
-/// The reference-style prefix of each limit, then which one and by how much.
-fn oversize_text(oversize: &crate::surface::Oversize) -> String {
-    use crate::surface::Oversize;
-    let prefix = match oversize {
-        Oversize::Target { .. } => "request target too long",
-        Oversize::Headers { .. } => "request headers too large",
-        Oversize::QueryParams { .. } => "too many query parameters",
-    };
-    format!("{prefix}: {oversize}")
 }
 
 impl ServiceError {
@@ -41,11 +30,7 @@ impl ServiceError {
             ServiceError::InvalidContentType => "invalid_content_type",
             ServiceError::MissingParams(_) => "missing_params",
             ServiceError::FileOpen(_) => "file_open_err",
-            ServiceError::Oversize(o) => match o {
-                crate::surface::Oversize::Target { .. } => "uri_too_long",
-                crate::surface::Oversize::Headers { .. } => "request_headers_too_large",
-                crate::surface::Oversize::QueryParams { .. } => "too_many_params",
-            },
+            ServiceError::Oversize(o) => o.kind(),
         }
     }
 }
@@ -62,13 +47,7 @@ impl ResponseError for ServiceError {
             ServiceError::InvalidContentType => StatusCode::NOT_ACCEPTABLE,
             ServiceError::MissingParams(_) => StatusCode::BAD_REQUEST,
             ServiceError::FileOpen(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            ServiceError::Oversize(o) => match o {
-                crate::surface::Oversize::Target { .. } => StatusCode::URI_TOO_LONG,
-                crate::surface::Oversize::Headers { .. } => {
-                    StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
-                }
-                crate::surface::Oversize::QueryParams { .. } => StatusCode::BAD_REQUEST,
-            },
+            ServiceError::Oversize(o) => o.status(),
         }
     }
 

@@ -19,7 +19,8 @@
 //! - [`allocator`]: the C allocator's settings both binaries start with.
 //!
 //! Everything else is private to the crate: `assemble` (releases to the graph), `cycles`
-//! (releases whose metadata closes a cycle, left out), `scrape_report` (how degraded the
+//! (releases whose metadata closes a cycle, left out), `oci_layer` (what the readers of
+//! image layers share: compression, whiteouts), `scrape_report` (how degraded the
 //! last scrape left the graph, for `report`), `status`
 //! (the last good graph, failures, the status routes), `metrics`, `service` (listeners)
 //! and `error` (request errors and their HTTP mapping).
@@ -35,6 +36,7 @@ pub mod graph_data_source;
 pub mod graph_json;
 pub mod logging;
 pub(crate) mod metrics;
+pub(crate) mod oci_layer;
 pub mod plan_cli;
 pub mod refresh;
 pub mod registry;

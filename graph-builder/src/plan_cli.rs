@@ -3,7 +3,6 @@
 //! here from a release source and graph-data with the graph-builder's own pipeline.
 //! Answers are the same JSON documents either way; text output is for people.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
@@ -14,10 +13,10 @@ use graph_data::provenance::Provenance;
 use graph_data::Graph;
 use semver::Version;
 
+use crate::config::common::ReleaseArgs;
 use crate::config::{EdgeAddRemoveSettings, ReleaseSourceSettings};
 use crate::graph_data_source::GraphDataSource;
 use crate::refresh::{Pipeline, ReleaseSource};
-use crate::registry::ClientConfig;
 use crate::scrape::ScrapeSettings;
 use graph_data::keys::chain;
 
@@ -31,21 +30,10 @@ pub struct SourceArgs {
     /// (`http://127.0.0.1:8081/api/upgrades_info`).
     #[arg(long, env = "GRAPH_DATA_SERVER", conflicts_with_all = ["releases_oci_layout", "releases_registry"])]
     pub server: Option<String>,
-    /// Offline: the release images of this OCI image layout.
-    #[arg(long, value_name = "DIR")]
-    pub releases_oci_layout: Option<PathBuf>,
-    /// Offline: the registry holding the release images (`host[:port]`).
-    #[arg(long, value_name = "HOST[:PORT]", requires = "releases_repository")]
-    pub releases_registry: Option<String>,
-    /// The registry repository of the release images.
-    #[arg(long, value_name = "REPO")]
-    pub releases_repository: Option<String>,
-    /// Docker `config.json` with the registry credentials.
-    #[arg(long)]
-    pub releases_credentials: Option<PathBuf>,
-    /// Offline: the graph-data directory or `graph-data.tar.gz`.
-    #[arg(long, value_name = "DIR|TARBALL")]
-    pub graph_data: Option<PathBuf>,
+    /// Offline: the release source and graph-data, with the services' flags
+    /// (`--releases-registry`, `--releases-oci-layout`, `--graph-data`, ...).
+    #[command(flatten)]
+    pub releases: ReleaseArgs,
     /// `host[:port]/repository` the payloads of an OCI layout are pulled from.
     #[arg(long, default_value = "quay.io/openshift-release-dev/ocp-release")]
     pub payload_repository: String,
@@ -217,20 +205,23 @@ async fn fetch(url: &str, query: &[(&str, String)]) -> Result<Vec<u8>, String> {
 }
 
 async fn build(source: &SourceArgs) -> Result<(Graph, Provenance), String> {
-    let releases = match (&source.releases_oci_layout, &source.releases_registry) {
+    let r = &source.releases;
+    let releases = match (&r.releases_oci_layout, &r.releases_registry) {
         (Some(dir), _) => ReleaseSourceSettings::OciLayout {
             dir: dir.clone(),
             payload_repository: source.payload_repository.clone(),
         },
-        (None, Some(registry)) => ReleaseSourceSettings::Registry(Box::new(ScrapeSettings {
-            registry: registry.clone(),
-            repository: source.releases_repository.clone().unwrap_or_default(),
-            client: ClientConfig {
-                credentials_path: source.releases_credentials.clone(),
-                ..ScrapeSettings::default().client
-            },
-            ..ScrapeSettings::default()
-        })),
+        (None, Some(registry)) => {
+            let Some(repository) = r.releases_repository.clone() else {
+                return Err("--releases-registry needs --releases-repository REPO".to_owned());
+            };
+            ReleaseSourceSettings::Registry(Box::new(ScrapeSettings {
+                registry: registry.clone(),
+                repository,
+                client: r.access.client_config(),
+                ..ScrapeSettings::default()
+            }))
+        }
         (None, None) => {
             return Err(
                 "give --server URL, or --releases-oci-layout DIR or --releases-registry HOST \
@@ -241,7 +232,7 @@ async fn build(source: &SourceArgs) -> Result<(Graph, Provenance), String> {
     };
     let pipeline = Pipeline::new(
         ReleaseSource::new(&releases).map_err(|e| chain(&e))?,
-        source.graph_data.clone().map(GraphDataSource::Path),
+        r.graph_data.clone().map(GraphDataSource::Path),
         Some(EdgeAddRemoveSettings {
             include_conditional_edges: true,
         }),

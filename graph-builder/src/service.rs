@@ -12,12 +12,12 @@ use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::body::{EitherBody, MessageBody, SizedStream};
-use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::body::SizedStream;
+use actix_web::dev::ServiceRequest;
 use actix_web::http::header::{
     AcceptEncoding, Encoding, HeaderValue, ACCEPT, CONTENT_ENCODING, VARY,
 };
-use actix_web::middleware::{Compress, Next};
+use actix_web::middleware::Compress;
 use actix_web::{
     web, App, HttpMessage as _, HttpRequest, HttpResponse, HttpServer, ResponseError as _,
 };
@@ -32,7 +32,7 @@ use crate::refresh::{self, Pipeline, ReleaseSource};
 use crate::registry::RegistryError;
 use crate::scrape::ScrapeError;
 use crate::status::{self, AppState};
-use crate::surface::{counted, uri_path};
+use crate::surface::{counted, enforce_limits, uri_path, Oversize, RefuseOversize};
 
 /// How long a graceful shutdown waits for requests in flight.
 const SHUTDOWN_SECS: u64 = 5;
@@ -157,7 +157,7 @@ pub async fn run(
         App::new()
             .app_data(s.clone())
             .app_data(r.clone())
-            .wrap(actix_web::middleware::from_fn(enforce_limits))
+            .wrap(actix_web::middleware::from_fn(enforce_limits::<Refusal>))
             .wrap(Compress::default())
             .service(counted(format!("{p}/graph")).route(web::get().to(graph)))
             .service(counted(format!("{p}/v1/graph")).route(web::get().to(graph)))
@@ -176,7 +176,7 @@ pub async fn run(
     let public = HttpServer::new(move || {
         App::new()
             .app_data(s.clone())
-            .wrap(actix_web::middleware::from_fn(enforce_limits))
+            .wrap(actix_web::middleware::from_fn(enforce_limits::<Refusal>))
             .route(&format!("{p}/graph-data"), web::get().to(graph_data))
             .route(&format!("{p}/provenance"), web::get().to(provenance))
     })
@@ -225,20 +225,17 @@ pub async fn run(
     }
 }
 
-/// Refuses requests over the size limits before routing (counted like any error).
-async fn enforce_limits(
-    req: ServiceRequest,
-    next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
-    if let Err(oversize) = crate::surface::check(req.head()) {
+/// Requests over the size limits, refused before routing: counted like any error.
+struct Refusal;
+
+impl RefuseOversize for Refusal {
+    fn refuse(req: &ServiceRequest, oversize: Oversize) -> HttpResponse {
         let mut error = ServiceError::Oversize(oversize);
         if let Some(state) = req.app_data::<web::Data<AppState>>() {
             error = refuse(state, error);
         }
-        let response = error.error_response();
-        return Ok(req.into_response(response).map_into_right_body());
+        error.error_response()
     }
-    Ok(next.call(req).await?.map_into_left_body())
 }
 
 /// Counts an error response, then returns it for actix to render.

@@ -1,10 +1,15 @@
 //! Limits on requests to the public ports (the policy-engine's API and the graph-builder's
 //! public port): the request target, the header block and the number of query
-//! parameters, checked before any routing, and the metric label of a request's path.
-//! Each service maps an [`Oversize`] into its own request error.
+//! parameters, checked before any routing by one middleware ([`enforce_limits`]), with
+//! one refusal (kind, status and text, [`Oversize`]) in both; and the metric label of a
+//! request's path. Each service only says how a refusal is counted and rendered in its
+//! own error type ([`RefuseOversize`]).
 
-use actix_web::dev::RequestHead;
-use actix_web::HttpRequest;
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{RequestHead, ServiceRequest, ServiceResponse};
+use actix_web::http::StatusCode;
+use actix_web::middleware::Next;
+use actix_web::{HttpRequest, HttpResponse};
 
 /// The longest request target (path and query) accepted, in bytes.
 pub const MAX_TARGET_BYTES: usize = 8 * 1024;
@@ -41,6 +46,58 @@ pub enum Oversize {
         /// [`MAX_QUERY_PARAMS`].
         limit: usize,
     },
+}
+
+impl Oversize {
+    /// The stable machine-readable `kind` of the refusal, the reference's.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Oversize::Target { .. } => "uri_too_long",
+            Oversize::Headers { .. } => "request_headers_too_large",
+            Oversize::QueryParams { .. } => "too_many_params",
+        }
+    }
+
+    /// The HTTP status of the refusal.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Oversize::Target { .. } => StatusCode::URI_TOO_LONG,
+            Oversize::Headers { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            Oversize::QueryParams { .. } => StatusCode::BAD_REQUEST,
+        }
+    }
+
+    /// The refusal's text: the reference-style prefix of the limit, then which one and
+    /// by how much.
+    pub fn message(&self) -> String {
+        let prefix = match self {
+            Oversize::Target { .. } => "request target too long",
+            Oversize::Headers { .. } => "request headers too large",
+            Oversize::QueryParams { .. } => "too many query parameters",
+        };
+        format!("{prefix}: {self}")
+    }
+}
+
+/// How a service answers a request over a limit: counts it as it counts its other
+/// errors, and renders it as its error type does.
+pub trait RefuseOversize {
+    /// The response to `req`, which exceeds `oversize`.
+    fn refuse(req: &ServiceRequest, oversize: Oversize) -> HttpResponse;
+}
+
+/// The middleware both services wrap their public apps in
+/// (`from_fn(enforce_limits::<R>)`): a request over a limit is answered by `R` before
+/// any routing; the others go on.
+pub async fn enforce_limits<R: RefuseOversize>(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    if let Err(oversize) = check(req.head()) {
+        let response = R::refuse(&req, oversize);
+        return Ok(req.into_response(response).map_into_right_body());
+    }
+    Ok(next.call(req).await?.map_into_left_body())
 }
 
 /// Checks a request head against the limits.

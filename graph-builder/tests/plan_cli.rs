@@ -1,5 +1,6 @@
 //! The `graph-data plan|explain|gaps` commands offline, on the bundled sample releases
-//! and graph-data: exit status (0 answered, 1 negative, 2 cannot answer), JSON and text.
+//! and graph-data: exit status (0 answered, 1 negative, 2 cannot answer), JSON and text;
+//! and the services' shared release and registry flags on the `graph-data` commands.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -79,4 +80,109 @@ fn plan_explain_and_gaps_offline() {
         String::from_utf8_lossy(&out.stderr).contains("/nonexistent"),
         "{out:?}"
     );
+}
+
+/// The offline source takes the services' release flags: an alias
+/// (`--upstream.oci_layout`) answers as the canonical flag does, the environment name
+/// (`GRAPH_DATA_RELEASES_OCI_LAYOUT`) is read, and a registry without a repository is
+/// refused by name.
+#[test]
+fn the_release_source_takes_the_shared_flags_and_their_env_vars() {
+    let run = |args: &[&str], env: &[(&str, PathBuf)]| {
+        Command::new(env!("CARGO_BIN_EXE_graph-data"))
+            .args(["gaps", "--json", "--channel", "stable-4.16"])
+            .args(args)
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .env_remove("GRAPH_DATA_SERVER")
+            .output()
+            .unwrap()
+    };
+    let canonical = ask(&["gaps", "--json"]);
+    assert_eq!(canonical.status.code(), Some(0), "{canonical:?}");
+
+    let layout = data("sample-releases");
+    let graph_data = data("graph-data");
+    let alias = run(
+        &[
+            "--upstream.oci_layout",
+            layout.to_str().unwrap(),
+            "--upstream.graph_data",
+            graph_data.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(alias.status.code(), Some(0), "{alias:?}");
+    assert_eq!(json(&alias), json(&canonical));
+
+    let from_env = run(
+        &[],
+        &[
+            ("GRAPH_DATA_RELEASES_OCI_LAYOUT", layout),
+            ("GRAPH_DATA_GRAPH_DATA", graph_data),
+        ],
+    );
+    assert_eq!(from_env.status.code(), Some(0), "{from_env:?}");
+    assert_eq!(json(&from_env), json(&canonical));
+
+    let env_named = run(
+        &[],
+        &[(
+            "GRAPH_DATA_RELEASES_OCI_LAYOUT",
+            PathBuf::from("/nonexistent-from-env"),
+        )],
+    );
+    assert_eq!(env_named.status.code(), Some(2), "{env_named:?}");
+    assert!(
+        String::from_utf8_lossy(&env_named.stderr).contains("/nonexistent-from-env"),
+        "{env_named:?}"
+    );
+
+    let no_repository = run(&["--registry", "127.0.0.1:1"], &[]);
+    assert_eq!(no_repository.status.code(), Some(2), "{no_repository:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&no_repository.stderr),
+        "graph-data: --releases-registry needs --releases-repository REPO\n"
+    );
+}
+
+/// `image push` takes the services' registry-access flags, its own former name
+/// (`--credentials`) kept as an alias, and the environment name: each reaches the
+/// registry client, whose refusal of a missing credentials file names it.
+#[test]
+fn image_push_takes_the_shared_registry_access_flags() {
+    let push = |args: &[&str], env: Option<&str>| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_graph-data"));
+        command
+            .args(["image", "push", "--layout", "flat"])
+            .arg("--graph-data")
+            .arg(data("graph-data"))
+            .args(["--to", "127.0.0.1:1/gd:latest"])
+            .args(args)
+            .env_remove("GRAPH_DATA_RELEASES_CREDENTIALS");
+        if let Some(path) = env {
+            command.env("GRAPH_DATA_RELEASES_CREDENTIALS", path);
+        }
+        command.output().unwrap()
+    };
+    for (out, path) in [
+        (
+            push(&["--releases-credentials", "/nonexistent/flag.json"], None),
+            "/nonexistent/flag.json",
+        ),
+        (
+            push(&["--credentials", "/nonexistent/alias.json"], None),
+            "/nonexistent/alias.json",
+        ),
+        (
+            push(&[], Some("/nonexistent/env.json")),
+            "/nonexistent/env.json",
+        ),
+    ] {
+        assert_eq!(out.status.code(), Some(2), "{out:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr)
+                .contains(&format!("cannot use registry credentials file {path}")),
+            "{out:?}"
+        );
+    }
 }

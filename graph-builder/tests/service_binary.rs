@@ -7,9 +7,10 @@ mod service;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use integration_tests::child::stderr_lines;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
-use service::binary::{get, start, stderr_lines, wait_exit, wait_line, BIN};
+use service::binary::{command, get, start, wait_exit, wait_line, BIN};
 
 const OPERATOR_GB_TOML: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -24,23 +25,9 @@ fn operator_gb_toml_builds_a_graph_and_sigterm_stops_gracefully() {
     let gd = tempfile::tempdir().unwrap();
     service::graph_data(gd.path(), "stable-4.16", &["4.16.0", "4.16.1"]);
 
-    let mut child = Command::new(BIN)
+    let mut child = command(layout.path(), gd.path())
         .args(["-c", OPERATOR_GB_TOML])
-        .args([
-            "--service.address",
-            "127.0.0.1",
-            "--port",
-            "0",
-            "--public_port",
-            "0",
-        ])
-        .args(["--status.address", "127.0.0.1", "--status.port", "0"])
-        .arg("--upstream.oci_layout")
-        .arg(layout.path())
-        .arg("--upstream.graph_data")
-        .arg(gd.path())
         .env("RUST_LOG", "graph_builder=info")
-        .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()

@@ -6,6 +6,7 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
+use graph_builder::surface::Oversize;
 use serde::Serialize;
 
 /// Why a graph request failed; `kind()` and the `Display` prefix are the wire contract.
@@ -38,27 +39,10 @@ pub enum ApiError {
     /// The requested thing (a release signature) is not there.
     #[error("does not exist: {0}")]
     DoesNotExist(String),
-    /// The request target is longer than we read.
-    #[error("request target too long: {0}")]
-    UriTooLong(String),
-    /// The request's headers are larger than we read.
-    #[error("request headers too large: {0}")]
-    HeadersTooLarge(String),
-    /// The query has more parameters than we read.
-    #[error("too many query parameters: {0}")]
-    TooManyParams(String),
-}
-
-impl From<graph_builder::surface::Oversize> for ApiError {
-    fn from(oversize: graph_builder::surface::Oversize) -> Self {
-        use graph_builder::surface::Oversize;
-        let text = oversize.to_string();
-        match oversize {
-            Oversize::Target { .. } => Self::UriTooLong(text),
-            Oversize::Headers { .. } => Self::HeadersTooLarge(text),
-            Oversize::QueryParams { .. } => Self::TooManyParams(text),
-        }
-    }
+    /// The request target, header block or query is over its limit (kind, status and
+    /// text are the graph-builder's, [`Oversize`]).
+    #[error("{}", .0.message())]
+    Oversize(Oversize),
 }
 
 impl ApiError {
@@ -74,9 +58,7 @@ impl ApiError {
             Self::PluginExecution(_) => "failed_plugin_execution",
             Self::JsonOut(_) => "failed_json_out",
             Self::DoesNotExist(_) => "does_not_exist",
-            Self::UriTooLong(_) => "uri_too_long",
-            Self::HeadersTooLarge(_) => "request_headers_too_large",
-            Self::TooManyParams(_) => "too_many_params",
+            Self::Oversize(o) => o.kind(),
         }
     }
 
@@ -84,12 +66,9 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             Self::InvalidContentType => StatusCode::NOT_ACCEPTABLE,
-            Self::MissingParams(_) | Self::InvalidParams(_) | Self::TooManyParams(_) => {
-                StatusCode::BAD_REQUEST
-            }
+            Self::MissingParams(_) | Self::InvalidParams(_) => StatusCode::BAD_REQUEST,
             Self::DoesNotExist(_) => StatusCode::NOT_FOUND,
-            Self::UriTooLong(_) => StatusCode::URI_TOO_LONG,
-            Self::HeadersTooLarge(_) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            Self::Oversize(o) => o.status(),
             Self::UpstreamFetch(_)
             | Self::JsonIn(_)
             | Self::ArchVersion(_)
@@ -181,22 +160,28 @@ mod tests {
                 "does not exist: signature x",
             ),
             (
-                ApiError::UriTooLong("x".into()),
+                ApiError::Oversize(Oversize::Target {
+                    length: 9000,
+                    limit: 8192,
+                }),
                 414,
                 "uri_too_long",
-                "request target too long: x",
+                "request target too long: the request target is 9000 bytes long; at most 8192 are accepted",
             ),
             (
-                ApiError::HeadersTooLarge("x".into()),
+                ApiError::Oversize(Oversize::Headers {
+                    length: 17000,
+                    limit: 16384,
+                }),
                 431,
                 "request_headers_too_large",
-                "request headers too large: x",
+                "request headers too large: the request headers are 17000 bytes long; at most 16384 are accepted",
             ),
             (
-                ApiError::TooManyParams("x".into()),
+                ApiError::Oversize(Oversize::QueryParams { limit: 64 }),
                 400,
                 "too_many_params",
-                "too many query parameters: x",
+                "too many query parameters: the query has more than 64 parameters",
             ),
         ];
         for (err, status, kind, value) in cases {

@@ -17,7 +17,6 @@ use graph_builder::config::common::ReleaseArgs;
 use graph_builder::config::{EdgeAddRemoveSettings, ReleaseSourceSettings};
 use graph_builder::graph_data_source::GraphDataSource;
 use graph_builder::refresh::{Pipeline, ReleaseSource};
-use graph_builder::registry::ClientConfig;
 use graph_builder::report::StatusBoard;
 use graph_builder::scrape::ScrapeSettings;
 use graph_data::keys::chain;
@@ -77,11 +76,7 @@ impl InProcessArgs {
             (None, Some(registry)) => ReleaseSourceSettings::Registry(Box::new(ScrapeSettings {
                 registry: registry.clone(),
                 repository: r.releases_repository.clone().unwrap_or_default(),
-                client: ClientConfig {
-                    credentials_path: r.releases_credentials.clone(),
-                    ca_dir: Some(r.releases_ca_dir.clone()),
-                    ..ClientConfig::default()
-                },
+                client: r.access.client_config(),
                 ..ScrapeSettings::default()
             })),
             (None, None) => return None,

@@ -15,10 +15,9 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use actix_cors::Cors;
-use actix_web::body::{BodySize, EitherBody, MessageBody};
-use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::body::{BodySize, MessageBody};
+use actix_web::dev::ServiceRequest;
 use actix_web::http::header::{self, HeaderName, HeaderValue};
-use actix_web::middleware::Next;
 use actix_web::{web, HttpRequest, HttpResponse};
 use bytes::Bytes;
 
@@ -28,7 +27,7 @@ use crate::metrics::Metrics;
 use crate::negotiate;
 use crate::query;
 use crate::source::GraphSource;
-use graph_builder::surface::{counted, uri_path};
+use graph_builder::surface::{counted, uri_path, Oversize, RefuseOversize};
 
 /// How long a request made before the first graph waits for the first fetch to end;
 /// longer than the upstream timeout, so the first attempt always decides.
@@ -63,22 +62,21 @@ pub fn configure(cfg: &mut web::ServiceConfig, prefix: &str) {
     cfg.default_service(web::to(not_found));
 }
 
-/// Refuses requests over the size limits before routing, with the error's status and
-/// body (counted like any error response).
-pub async fn enforce_limits(
-    req: ServiceRequest,
-    next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
-    if let Err(oversize) = graph_builder::surface::check(req.head()) {
-        let error = ApiError::from(oversize);
+/// Requests over the size limits, refused before routing by the shared middleware
+/// (`from_fn(enforce_limits::<Refusal>)`), with the error's status and body, counted like
+/// any error response.
+#[derive(Debug)]
+pub struct Refusal;
+
+impl RefuseOversize for Refusal {
+    fn refuse(req: &ServiceRequest, oversize: Oversize) -> HttpResponse {
+        let error = ApiError::Oversize(oversize);
         if let Some(state) = req.app_data::<web::Data<ApiState>>() {
             state.metrics.count_error(&error);
         }
         tracing::debug!(kind = error.kind(), "{error}");
-        let response = actix_web::ResponseError::error_response(&error);
-        return Ok(req.into_response(response).map_into_right_body());
+        actix_web::ResponseError::error_response(&error)
     }
-    Ok(next.call(req).await?.map_into_left_body())
 }
 
 /// CORS as the reference sets it: any origin (echoed back), `GET` and `HEAD`.
@@ -257,7 +255,9 @@ mod tests {
         let _guard = tracing::subscriber::set_default(subscriber);
         let app = test::init_service(
             App::new()
-                .wrap(actix_web::middleware::from_fn(enforce_limits))
+                .wrap(actix_web::middleware::from_fn(
+                    graph_builder::surface::enforce_limits::<Refusal>,
+                ))
                 .configure(|cfg| configure(cfg, "/api")),
         )
         .await;

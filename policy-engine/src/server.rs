@@ -22,6 +22,7 @@ use crate::signatures;
 use crate::source::GraphSource;
 use crate::status::{self, StatusState};
 use crate::upstream::Upstream;
+use graph_builder::surface::enforce_limits;
 
 /// The two listening sockets of a policy-engine.
 #[derive(Debug)]
@@ -189,7 +190,9 @@ fn build(
             .app_data(api.clone())
             .app_data(signatures.clone())
             // Inside CORS, so that refusals carry its headers too.
-            .wrap(actix_web::middleware::from_fn(routes::enforce_limits))
+            .wrap(actix_web::middleware::from_fn(
+                enforce_limits::<routes::Refusal>,
+            ))
             .wrap(routes::cors())
             .configure(|cfg| signatures::configure(cfg, &prefix))
             .configure(move |cfg| routes::configure(cfg, &prefix))

@@ -4,9 +4,22 @@
 //! set for the length of one test.
 
 use std::io::{BufRead as _, BufReader};
-use std::process::Child;
+use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
+
+/// Starts `command` with stdout discarded, `RUST_LOG` removed (the flags alone set the
+/// level) and its stderr lines forwarded to a channel ([`stderr_lines`]).
+pub fn spawn_logging(command: &mut Command) -> (Child, mpsc::Receiver<String>) {
+    let mut child = command
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary starts");
+    let lines = stderr_lines(&mut child);
+    (child, lines)
+}
 
 /// Forwards the child's stderr lines to a channel (taking its stderr pipe).
 pub fn stderr_lines(child: &mut Child) -> mpsc::Receiver<String> {

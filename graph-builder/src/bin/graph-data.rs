@@ -7,11 +7,16 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use graph_builder::config::common::{prefix_env, RegistryAccessArgs};
 use graph_builder::graph_data_push::{
     push_graph_data_image_with, ImageLayout, PushError, PushRequest, SignatureInputs,
 };
 use graph_builder::plan_cli::{self, Question};
-use graph_builder::registry::ClientConfig;
+
+/// The environment names of the shared flags here are this prefix and the stem the
+/// services use (`GRAPH_DATA_RELEASES_REGISTRY`), as the services prefix theirs with
+/// `GB_` and `PE_`.
+const ENV_PREFIX: &str = "GRAPH_DATA_";
 
 /// Tooling for graph-data trees (channels, blocked edges, raw metadata).
 #[derive(Debug, Parser)]
@@ -31,6 +36,7 @@ enum Command {
     },
     /// The update path with the fewest hops from one version to another (or to the newest
     /// reachable). Exit status: 0 a path, 1 none (reasons printed), 2 error.
+    #[command(mut_args(|a| prefix_env(a, ENV_PREFIX)))]
     Plan {
         #[command(flatten)]
         source: graph_builder::plan_cli::SourceArgs,
@@ -43,6 +49,7 @@ enum Command {
     },
     /// Why the graph offers (or not) the update from one version to another. Exit
     /// status: 0 an edge, 1 none (reasons printed), 2 error.
+    #[command(mut_args(|a| prefix_env(a, ENV_PREFIX)))]
     Explain {
         #[command(flatten)]
         source: graph_builder::plan_cli::SourceArgs,
@@ -54,6 +61,7 @@ enum Command {
         to: semver::Version,
     },
     /// The versions a channel lists that the mirror lacks, and which would help.
+    #[command(mut_args(|a| prefix_env(a, ENV_PREFIX)))]
     Gaps {
         #[command(flatten)]
         source: graph_builder::plan_cli::SourceArgs,
@@ -70,6 +78,11 @@ enum ImageCommand {
     /// Validate a graph-data tree, build an OCI image of it and push it straight to a
     /// registry (no container engine); prints `<image>@<digest>`. Exit status: 0 pushed,
     /// 1 invalid graph-data (every problem printed, nothing pushed), 2 any other error.
+    #[command(
+        mut_args(|a| prefix_env(a, ENV_PREFIX)),
+        // The names this command took before it shared the services' flags.
+        mut_arg("releases_credentials", |a| a.visible_alias("credentials"))
+    )]
     Push {
         /// The graph-data directory or `graph-data.tar.gz`.
         #[arg(long)]
@@ -88,12 +101,10 @@ enum ImageCommand {
         /// for example a mirrored `ubi9/ubi:latest`).
         #[arg(long)]
         base: Option<String>,
-        /// A docker `config.json` with credentials for the registry.
-        #[arg(long)]
-        credentials: Option<PathBuf>,
-        /// A directory of extra CA certificates (PEM bundles, two levels deep).
-        #[arg(long)]
-        ca_dir: Option<PathBuf>,
+        /// Credentials and CAs for the registry, with the services' flags
+        /// (`--releases-credentials`, `--releases-ca-dir`).
+        #[command(flatten)]
+        access: RegistryAccessArgs,
         /// Release signatures to carry in the image's `signatures/` tree, from a tree laid
         /// out as `<algo>/<digest>/signature-<n>` (repeatable; merged after the
         /// graph-data's own `signatures/`).
@@ -144,8 +155,7 @@ fn main() -> ExitCode {
                     to,
                     layout,
                     base,
-                    credentials,
-                    ca_dir,
+                    access,
                     signatures,
                     signature_configmaps,
                 },
@@ -169,11 +179,7 @@ fn main() -> ExitCode {
                 graph_data,
                 to,
                 layout,
-                client: ClientConfig {
-                    credentials_path: credentials,
-                    ca_dir,
-                    ..ClientConfig::default()
-                },
+                client: access.client_config(),
             };
             let runtime = match tokio::runtime::Builder::new_current_thread()
                 .enable_all()

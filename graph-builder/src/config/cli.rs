@@ -167,11 +167,13 @@ pub struct GraphDataImageArgs {
 }
 
 /// The command line as given (program name first), checked by clap; the `-c` file is
-/// read when the settings are loaded.
+/// read when the settings are loaded, which use this parse rather than parse again.
 #[derive(Debug, Clone)]
 pub struct Args {
     /// The raw arguments.
     pub argv: Vec<OsString>,
+    /// What clap made of them.
+    pub(super) matches: clap::ArgMatches,
 }
 
 impl Args {
@@ -182,8 +184,8 @@ impl Args {
         T: Into<OsString> + Clone,
     {
         let argv: Vec<OsString> = args.into_iter().map(Into::into).collect();
-        Cli::command().try_get_matches_from(&argv)?;
-        Ok(Args { argv })
+        let matches = Cli::command().try_get_matches_from(&argv)?;
+        Ok(Args { argv, matches })
     }
 }
 
@@ -194,6 +196,18 @@ mod tests {
     #[test]
     fn the_clap_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    /// Loading the settings uses the parse `try_parse_from` made, not a second one of
+    /// `argv` (here changed after the parse to tell them apart).
+    #[test]
+    fn the_command_line_is_parsed_once() {
+        let mut args = Args::try_parse_from(["graph-builder", "--service.port", "1234"]).unwrap();
+        args.argv = ["graph-builder", "--service.port", "4321"]
+            .map(OsString::from)
+            .to_vec();
+        let settings = crate::config::Settings::load(&args).unwrap();
+        assert_eq!(settings.service.main.port(), 1234);
     }
 
     #[test]

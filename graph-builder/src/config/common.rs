@@ -1,5 +1,5 @@
 //! What both binaries share about configuration: the command-line groups they flatten
-//! in ([`ListenArgs`], [`ReleaseArgs`], and [`crate::logging::LogArgs`]), and how a TOML
+//! in ([`ListenArgs`], [`ReleaseArgs`] with its [`RegistryAccessArgs`], and [`crate::logging::LogArgs`]), and how a TOML
 //! config file joins the command line ([`parse_layered`]).
 //!
 //! One precedence in both binaries, per value: command line, then environment, then
@@ -83,13 +83,9 @@ pub struct ReleaseArgs {
     /// `openshift-release-dev/ocp-release`).
     #[arg(long = "releases-repository", visible_aliases = ["upstream.registry.repository", "repository"], env = "RELEASES_REPOSITORY", value_name = "REPO")]
     pub releases_repository: Option<String>,
-    /// Docker `config.json` with the registry credentials.
-    #[arg(long = "releases-credentials", visible_aliases = ["upstream.registry.credentials_path", "credentials-file"], env = "RELEASES_CREDENTIALS", value_name = "PATH")]
-    pub releases_credentials: Option<PathBuf>,
-    /// Directory of extra CA certificates (every PEM bundle, two levels deep) trusted for
-    /// the registry on top of the system roots.
-    #[arg(long = "releases-ca-dir", visible_aliases = ["upstream.registry.ca_dir", "ca-dir"], env = "RELEASES_CA_DIR", value_name = "DIR", default_value = DEFAULT_CA_DIR)]
-    pub releases_ca_dir: PathBuf,
+    /// How the registry is reached: credentials and extra CAs.
+    #[command(flatten)]
+    pub access: RegistryAccessArgs,
     /// Read the release images from this OCI image layout directory instead.
     #[arg(
         long = "releases-oci-layout",
@@ -106,6 +102,30 @@ pub struct ReleaseArgs {
         value_name = "DIR|TARBALL"
     )]
     pub graph_data: Option<PathBuf>,
+}
+
+/// How a registry is reached: its credentials and the extra CAs trusted for it. Part of
+/// [`ReleaseArgs`], and on its own in the tools that push to a registry.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RegistryAccessArgs {
+    /// Docker `config.json` with the registry credentials.
+    #[arg(long = "releases-credentials", visible_aliases = ["upstream.registry.credentials_path", "credentials-file"], env = "RELEASES_CREDENTIALS", value_name = "PATH")]
+    pub releases_credentials: Option<PathBuf>,
+    /// Directory of extra CA certificates (every PEM bundle, two levels deep) trusted for
+    /// the registry on top of the system roots.
+    #[arg(long = "releases-ca-dir", visible_aliases = ["upstream.registry.ca_dir", "ca-dir"], env = "RELEASES_CA_DIR", value_name = "DIR", default_value = DEFAULT_CA_DIR)]
+    pub releases_ca_dir: PathBuf,
+}
+
+impl RegistryAccessArgs {
+    /// The registry client's configuration for these credentials and CAs.
+    pub fn client_config(&self) -> crate::registry::ClientConfig {
+        crate::registry::ClientConfig {
+            credentials_path: self.releases_credentials.clone(),
+            ca_dir: Some(self.releases_ca_dir.clone()),
+            ..crate::registry::ClientConfig::default()
+        }
+    }
 }
 
 /// Puts `prefix` in front of an argument's environment stem (see the module doc).
@@ -331,20 +351,30 @@ pub fn parse_layered<C: Parser>(
     argv: &[OsString],
     file_flags: impl FnOnce(&Path) -> Result<FileFlags, FileError>,
 ) -> Result<(C, Vec<String>), LoadError> {
-    let command = C::command();
-    let first = command
-        .clone()
+    let first = C::command()
         .try_get_matches_from(argv)
         .map_err(LoadError::CommandLine)?;
+    layer_file::<C>(argv, &first, file_flags)
+}
+
+/// [`parse_layered`] for a command line already parsed on its own (`first`, the
+/// matches of `argv`): the command line is parsed again only when a `-c` file adds
+/// flags to it.
+pub fn layer_file<C: Parser>(
+    argv: &[OsString],
+    first: &ArgMatches,
+    file_flags: impl FnOnce(&Path) -> Result<FileFlags, FileError>,
+) -> Result<(C, Vec<String>), LoadError> {
+    let command = C::command();
     let Some(path) = first.get_one::<PathBuf>("config").cloned() else {
-        return Ok((from_matches(&first)?, Vec::new()));
+        return Ok((from_matches(first)?, Vec::new()));
     };
     let FileFlags { flags, warnings } = file_flags(&path)?;
     let mut merged: Vec<OsString> = argv.iter().take(1).cloned().collect();
     merged.extend(
         flags
             .into_iter()
-            .filter(|f| !set_outside_file(&command, &first, f)),
+            .filter(|f| !set_outside_file(&command, first, f)),
     );
     merged.extend(argv.iter().skip(1).cloned());
     let flag_error = |e: clap::Error| FileError::Flag {

@@ -150,7 +150,7 @@ impl Settings {
     /// Reads the `-c` file if one is given, merges it under the command line and checks
     /// the result.
     pub fn load(args: &Args) -> Result<Settings, ConfigError> {
-        let (cli, warnings) = common::parse_layered::<Cli>(&args.argv, file::flags)?;
+        let (cli, warnings) = common::layer_file::<Cli>(&args.argv, &args.matches, file::flags)?;
         Settings::from_cli(cli, warnings)
     }
 
@@ -223,11 +223,7 @@ impl Settings {
                 .releases_repository
                 .clone()
                 .unwrap_or_else(|| "openshift-release-dev/ocp-release".to_owned()),
-            client: ClientConfig {
-                credentials_path: releases.releases_credentials.clone(),
-                ca_dir: Some(releases.releases_ca_dir.clone()),
-                ..ClientConfig::default()
-            },
+            client: releases.access.client_config(),
             fetch_concurrency: cli.fetch_concurrency,
             manifestref_key: cli.manifestref_key.clone(),
         };

@@ -17,6 +17,7 @@ use super::unpack::extract;
 use super::GraphDataError;
 use crate::registry::blocking::read_on_blocking_thread;
 use crate::registry::client::Session;
+use crate::registry::error::blob_mismatch;
 use crate::registry::manifest::{parse_manifest, Manifest};
 use crate::registry::{Client, ClientConfig, RegistryError};
 
@@ -37,10 +38,13 @@ pub struct GraphDataImageSettings {
     pub output_directory: Option<PathBuf>,
 }
 
+/// A layer of the image: its digest and, when the manifest gives it, its size.
+type LayerRef = (String, Option<u64>);
+
 /// The last download: the layers it came from and the tarball made of them.
 #[derive(Debug)]
 struct Cached {
-    layers: Vec<String>,
+    layers: Vec<LayerRef>,
     tarball: Bytes,
 }
 
@@ -104,15 +108,15 @@ impl GraphDataImage {
     /// The image's graph-data as a tarball, downloading only when the layers changed.
     pub async fn fetch(&self) -> Result<Bytes, GraphDataError> {
         let client = self.client.session().map_err(|e| self.registry_error(e))?;
-        let layers = self.layer_digests(&client).await?;
+        let layers = self.layers(&client).await?;
         let mut cache = self.cache.lock().await;
         if let Some(cached) = cache.as_ref().filter(|c| c.layers == layers) {
             tracing::debug!(image = %self.reference(), "graph-data image unchanged");
             return Ok(cached.tarball.clone());
         }
         let mut files = Entries::new();
-        for digest in &layers {
-            files = self.apply_layer(&client, digest, files).await?;
+        for (digest, size) in &layers {
+            files = self.apply_layer(&client, digest, *size, files).await?;
         }
         self.downloads.fetch_add(1, Ordering::Relaxed);
         let file_count = files.len();
@@ -140,9 +144,9 @@ impl GraphDataImage {
         Ok(tarball)
     }
 
-    /// The layer digests of the tag, base first. For an index, the linux/amd64 entry (or
+    /// The layers of the tag, base first. For an index, the linux/amd64 entry (or
     /// the first platform): graph-data is the same on every platform.
-    async fn layer_digests(&self, client: &Session) -> Result<Vec<String>, GraphDataError> {
+    async fn layers(&self, client: &Session) -> Result<Vec<LayerRef>, GraphDataError> {
         let tag = &self.tag;
         let mut manifest = client
             .get_manifest(tag, tag)
@@ -154,7 +158,11 @@ impl GraphDataImage {
                 .map_err(|e| self.image_error(e))?;
             match parsed {
                 Manifest::Image(image) => {
-                    return Ok(image.layers.into_iter().map(|l| l.digest).collect())
+                    return Ok(image
+                        .layers
+                        .into_iter()
+                        .map(|l| (l.digest, l.size))
+                        .collect())
                 }
                 Manifest::Index(index) => {
                     let platforms: Vec<_> = index
@@ -191,22 +199,27 @@ impl GraphDataImage {
         &self,
         client: &Session,
         digest: &str,
+        size: Option<u64>,
         files: Entries,
     ) -> Result<Entries, GraphDataError> {
+        // Checked against the digest and size as it streams: a layer that hashes otherwise,
+        // ends short or runs long fails its last read.
         let stream = client
-            .open_blob(digest, digest)
+            .open_blob(digest, size, digest)
             .await
             .map_err(|e| self.registry_error(e))?
             .ok_or_else(|| self.image_error(format!("layer {digest} not found")))?;
         let root = self.root.clone();
-        let expected = digest.to_owned();
         // Dropping this future (a timed-out refresh) stops the thread and the download.
         read_on_blocking_thread(stream, move |reader, stop| {
-            extract(reader, &root, &expected, files, Some(&stop))
+            extract(reader, &root, files, Some(&stop))
         })
         .await
         .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
-        .map_err(|e| self.image_error(format!("layer {digest}: {e}")))
+        .map_err(|e| match blob_mismatch(&e) {
+            Some(mismatch) => self.image_error(format!("layer {digest}: {mismatch}")),
+            None => self.image_error(format!("layer {digest}: {e}")),
+        })
     }
 }
 

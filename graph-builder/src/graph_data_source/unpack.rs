@@ -1,7 +1,9 @@
 //! Applying one image layer to the graph-data files collected so far: keep the
 //! graph-data files under the graph-data root, honour whiteouts (`.wh.name` deletes a
-//! file of a lower layer, `.wh..wh..opq` empties a directory of lower layers), and check
-//! the layer's digest over the bytes as they stream by.
+//! file of a lower layer, `.wh..wh..opq` empties a directory of lower layers). The
+//! layer's digest and size are checked by the stream it is read from (the registry
+//! session's verified blob stream), which fails its last read on a mismatch: a layer is
+//! read to its end here so that the check always runs.
 //!
 //! Every read is bounded: tar records ([`graph_data::bounded_tar`]), decompressed bytes
 //! and entries per layer, and the files kept across the image (count and bytes, the
@@ -9,75 +11,46 @@
 //! name: nothing is written to disk, so they could never be followed, but a link where
 //! the format expects a file means the image is not what its author thinks.
 
-use std::io::{BufRead as _, BufReader, Read};
-use std::path::{Component, Path};
+use std::io::Read;
 
 use graph_data::bounded_tar::{self, HeaderLimits, Limited};
 use graph_data::repo::TarLimits;
-use sha2::{Digest as _, Sha256};
 
 use super::pack::{Entries, ROOT_FILES, YAML_DIRS};
+use crate::oci_layer::{decompress, normal_parts, whiteout, Decoded, Whiteout};
 use crate::registry::blocking::Stop;
 
-const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 /// Most bytes one layer may decompress to (base OS layers under the graph-data included).
 const LAYER_DECOMPRESSED_CAP: u64 = 2 << 30;
 /// Most tar entries in one layer (a UBI base layer has about 15k).
 const LAYER_ENTRIES_CAP: u64 = 1_000_000;
 
-/// Hashes what is read through it.
-struct Hashing<R> {
-    inner: R,
-    hasher: Sha256,
-}
-
-impl<R: Read> Read for Hashing<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.hasher.update(&buf[..n]);
-        Ok(n)
-    }
-}
-
 fn refused(message: String) -> std::io::Error {
     std::io::Error::other(message)
 }
 
-/// A whiteout found in a layer, applied to the lower layers once the layer is read.
-enum Whiteout {
-    /// The graph-data root or a directory above it: nothing of the lower layers stays.
-    All,
-    /// `.wh.name`: this path and everything under it.
-    Path(String),
-    /// `.wh..wh..opq`: everything under this directory ("" is the root).
-    Opaque(String),
-}
-
 /// Applies one layer to `files` (paths relative to the graph-data root): keeps the
-/// graph-data files under `root`, applies whiteouts, and checks the layer digest. `stop`,
+/// graph-data files under `root`, applies whiteouts, and reads `reader` to its end. `stop`,
 /// when given, is checked before every read of the decompressed bytes too, so that an
 /// abandoned download stops decompressing at once.
 pub(super) fn extract(
     reader: impl Read,
     root: &[String],
-    digest: &str,
     files: Entries,
     stop: Option<&Stop>,
 ) -> std::io::Result<Entries> {
     let limits = TarLimits::default();
-    let mut hashing = Hashing {
-        inner: reader,
-        hasher: Sha256::new(),
-    };
+    let mut reader = reader;
     let mut upper = Entries::new();
     let mut whiteouts = Vec::new();
     {
-        let mut buffered = BufReader::with_capacity(64 * 1024, &mut hashing);
-        let gzip = buffered.fill_buf()?.starts_with(&GZIP_MAGIC);
-        let decoded: Box<dyn Read + '_> = if gzip {
-            Box::new(flate2::read::MultiGzDecoder::new(buffered))
-        } else {
-            Box::new(buffered)
+        let decoded = match decompress(&mut reader)? {
+            Decoded::Tar(tar) => tar,
+            Decoded::Unsupported(kind) => {
+                return Err(refused(format!(
+                    "the layer is {kind}-compressed, which is not supported"
+                )))
+            }
         };
         let decoded: Box<dyn Read + '_> = match stop {
             Some(stop) => Box::new(stop.guard(decoded)),
@@ -138,15 +111,11 @@ pub(super) fn extract(
                 )));
             }
         }
-        // Hash what the tar reader left unread (padding, trailing blocks).
+        // Read what the tar reader left unread (padding, trailing blocks).
         std::io::copy(&mut archive.into_inner(), &mut std::io::sink())?;
     }
-    let actual = format!("sha256:{}", hex::encode(hashing.hasher.finalize()));
-    if actual != digest {
-        return Err(refused(format!(
-            "content digest is {actual}, not the layer digest"
-        )));
-    }
+    // And the end of the layer itself, where its stream reports a mismatch.
+    std::io::copy(&mut reader, &mut std::io::sink())?;
     let mut files = files;
     for w in &whiteouts {
         apply_whiteout(&mut files, w);
@@ -159,20 +128,6 @@ pub(super) fn extract(
         )));
     }
     Ok(files)
-}
-
-/// The normal components of a tar path; `None` for `..` (never extracted).
-fn normal_parts(path: &[u8]) -> Option<Vec<String>> {
-    let text = std::str::from_utf8(path).ok()?;
-    let mut parts = Vec::new();
-    for c in Path::new(text).components() {
-        match c {
-            Component::Normal(p) => parts.push(p.to_string_lossy().into_owned()),
-            Component::ParentDir => return None,
-            _ => {}
-        }
-    }
-    Some(parts)
 }
 
 /// Whether a path relative to the graph-data root is part of graph-data: the root files,
@@ -188,25 +143,6 @@ fn wanted(rel: &str, is_dir: bool) -> bool {
         None => is_dir && YAML_DIRS.contains(&rel),
         Some((dir, name)) => YAML_DIRS.contains(&dir) && !name.contains('/'),
     }
-}
-
-/// What `parent/.wh.<hidden>` removes from the graph-data of lower layers, if anything.
-fn whiteout(root: &[String], parent: &[String], hidden: &str) -> Option<Whiteout> {
-    let opaque = hidden == ".wh..opq";
-    let mut target = parent.to_vec();
-    if !opaque {
-        target.push(hidden.to_owned());
-    }
-    if root.starts_with(&target) && (!opaque || target.len() < root.len()) {
-        // The root itself or a directory above it is deleted or made opaque.
-        return Some(Whiteout::All);
-    }
-    let rel = target.strip_prefix(root)?.join("/");
-    Some(if opaque {
-        Whiteout::Opaque(rel)
-    } else {
-        Whiteout::Path(rel)
-    })
 }
 
 /// Removes what a whiteout hides, by key range: linear in what is removed, so a layer
@@ -272,9 +208,8 @@ mod tests {
     }
 
     fn apply(bytes: &[u8], root: &[&str], files: Entries) -> std::io::Result<Entries> {
-        let digest = format!("sha256:{}", hex::encode(Sha256::digest(bytes)));
         let root: Vec<String> = root.iter().map(|s| s.to_string()).collect();
-        extract(bytes, &root, &digest, files, None)
+        extract(bytes, &root, files, None)
     }
 
     #[test]
@@ -337,15 +272,52 @@ mod tests {
     }
 
     #[test]
-    fn flat_images_and_digest_mismatches() {
+    fn flat_images() {
         let flat = layer(&[
             ("version", Some("1.1.0\n")),
             ("blocked-edges/x.yaml", Some("x")),
         ]);
         let files = apply(&flat, &[], Entries::new()).unwrap();
         assert_eq!(files.len(), 2);
-        let err = extract(&flat[..], &[], "sha256:00", Entries::new(), None).unwrap_err();
-        assert!(err.to_string().contains("not the layer digest"), "{err}");
+    }
+
+    /// A layer is read to the end of its stream, where the registry session's verified
+    /// stream reports a digest or size mismatch: the check always runs, and its error is
+    /// what the extraction fails with.
+    #[tokio::test]
+    async fn digest_and_size_mismatches_of_the_layer_stream_fail_the_extraction() {
+        use crate::registry::blocking::read_on_blocking_thread;
+        use crate::registry::error::blob_mismatch;
+        use crate::registry::manifest::sha256_digest;
+        use crate::registry::verify::verified;
+
+        let flat = layer(&[("version", Some("1.1.0\n"))]);
+        let len = flat.len() as u64;
+        let digest = sha256_digest(&flat);
+        let read = |digest: &str, size: Option<u64>| {
+            let chunk: std::io::Result<bytes::Bytes> = Ok(flat.clone().into());
+            let stream = verified(Box::pin(futures::stream::iter([chunk])), digest, size);
+            read_on_blocking_thread(stream, |reader, stop| {
+                extract(reader, &[], Entries::new(), Some(&stop))
+            })
+        };
+        let files = read(&digest, Some(len)).await.unwrap().unwrap();
+        assert_eq!(files.len(), 1);
+
+        let short = read(&digest, Some(len + 1)).await.unwrap().unwrap_err();
+        assert_eq!(
+            blob_mismatch(&short).map(ToString::to_string),
+            Some(format!(
+                "blob {digest} is {len} bytes, its descriptor gives {}",
+                len + 1
+            ))
+        );
+        let other = sha256_digest(b"other");
+        let wrong = read(&other, Some(len)).await.unwrap().unwrap_err();
+        assert_eq!(
+            blob_mismatch(&wrong).map(ToString::to_string),
+            Some(format!("blob {other} hashes to {digest}"))
+        );
     }
 
     #[test]
@@ -421,7 +393,7 @@ mod tests {
         let plain =
             std::io::Cursor::new(h.as_bytes().to_vec()).chain(std::io::repeat(b'a').take(2 << 30));
         let gz = flate2::read::GzEncoder::new(plain, flate2::Compression::fast());
-        let err = extract(gz, &[], "sha256:00", Entries::new(), None)
+        let err = extract(gz, &[], Entries::new(), None)
             .unwrap_err()
             .to_string();
         assert_eq!(

@@ -239,14 +239,19 @@ impl ErrorKind {
     }
 }
 
-/// Whether a [`super::verify::BlobMismatch`] is somewhere in `error`'s chain (an
-/// `io::Error` hides its payload from `source`, so look inside each one).
+/// Whether a [`super::verify::BlobMismatch`] is somewhere in `error`'s chain.
 fn mismatch_in(error: &std::io::Error) -> bool {
+    blob_mismatch(error).is_some()
+}
+
+/// The [`super::verify::BlobMismatch`] somewhere in `error`'s chain, if any (an
+/// `io::Error` hides its payload from `source`, so look inside each one).
+pub(crate) fn blob_mismatch(error: &std::io::Error) -> Option<&super::verify::BlobMismatch> {
     let mut current: Option<&(dyn std::error::Error + 'static)> = Some(error);
     for _ in 0..32 {
-        let Some(e) = current else { return false };
-        if e.is::<super::verify::BlobMismatch>() {
-            return true;
+        let e = current?;
+        if let Some(mismatch) = e.downcast_ref::<super::verify::BlobMismatch>() {
+            return Some(mismatch);
         }
         current = match e
             .downcast_ref::<std::io::Error>()
@@ -256,7 +261,7 @@ fn mismatch_in(error: &std::io::Error) -> bool {
             None => e.source(),
         };
     }
-    false
+    None
 }
 
 /// How many registry errors of each cause a client has met since it was built: the

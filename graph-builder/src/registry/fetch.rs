@@ -18,6 +18,7 @@ use super::client::{
 use super::error::{ErrorKind, Limited, RegistryError};
 use super::manifest::{sha256_digest, MANIFEST_ACCEPT};
 use super::tags::{next_link, TagPage};
+use super::verify::verified;
 
 /// Page size asked for when listing tags; the `Link` header is followed regardless.
 const TAG_PAGE_SIZE: usize = 1000;
@@ -213,11 +214,14 @@ impl Session {
         Ok(Some(small.body))
     }
 
-    /// Opens a blob as a byte stream; bytes are counted as they arrive. A failure of the
-    /// stream is a [`BlobReadError`] inside the `io::Error`. `None` on 404.
+    /// Opens a blob as a byte stream, checked against `digest` and, when given, the
+    /// descriptor's `size` as it arrives ([`verified`]); bytes are counted as they arrive.
+    /// A failure of the stream, a mismatch included, is a [`BlobReadError`] inside the
+    /// `io::Error`. `None` on 404.
     pub(crate) async fn open_blob(
         &self,
         digest: &str,
+        size: Option<u64>,
         item: &str,
     ) -> Result<Option<BlobStream>, RegistryError> {
         let Some(response) = self.blob_response(digest, item).await? else {
@@ -233,7 +237,7 @@ impl Session {
                 chunk
             })
             .map_err(BlobReadError::wrap);
-        Ok(Some(Box::pin(stream)))
+        Ok(Some(verified(Box::pin(stream), digest, size)))
     }
 
     /// Reads blob `digest` whole, up to `max_blob_bytes`, and checks its digest. A stream

@@ -59,11 +59,13 @@ impl Source<'_> {
         size: Option<u64>,
         item: &str,
     ) -> Result<Option<BlobStream>, ScrapeError> {
-        let stream = match self {
-            Source::Registry(session) => session.open_blob(digest, item).await?,
-            Source::Layout(layout) => layout.blob_stream(digest, item).await?,
-        };
-        Ok(stream.map(|stream| verified(stream, digest, size)))
+        Ok(match self {
+            Source::Registry(session) => session.open_blob(digest, size, item).await?,
+            Source::Layout(layout) => layout
+                .blob_stream(digest, item)
+                .await?
+                .map(|stream| verified(stream, digest, size)),
+        })
     }
 
     /// The backoff between reads of a broken layer stream.

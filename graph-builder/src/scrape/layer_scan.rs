@@ -2,8 +2,8 @@
 //!
 //! The layer arrives as a byte stream (HTTP body or file). A small one (a release's
 //! metadata layer) is read into memory and searched in place; a large one is read through
-//! `StreamReader` -> `SyncIoBridge` on a blocking thread -> gzip (sniffed by magic bytes;
-//! plain tar otherwise) -> `tar` entries. Reading stops at the first matching entry and the
+//! `StreamReader` -> `SyncIoBridge` on a blocking thread -> gzip (sniffed by magic bytes,
+//! [`crate::oci_layer::decompress`]; plain tar otherwise) -> `tar` entries. Reading stops at the first matching entry and the
 //! stream is dropped, so peak memory is a few buffers, whatever the layer size (the
 //! reference buffered whole layers). Tar records are read raw, each long-name or PAX
 //! record capped before it is read (`graph_data::bounded_tar`), and a layer may
@@ -11,7 +11,7 @@
 //! at most 64 MiB before it moves to a blocking thread).
 
 use std::error::Error as StdError;
-use std::io::{self, BufRead, BufReader, Read};
+use std::io::{self, Read};
 
 use bytes::Bytes;
 use futures::Stream;
@@ -19,14 +19,12 @@ use graph_data::bounded_tar::{self, HeaderLimits, Limited, TarError};
 
 // Whoever made the stream marks a failure of its source (network or disk) with this, so
 // that it can be told apart from a decoding error after the gzip and tar readers.
+use crate::oci_layer::{decompress, entry_whiteout, Decoded};
 use crate::registry::blocking::{read_on_blocking_thread, Stop};
 use crate::registry::BlobReadError as SourceError;
 
 /// Largest release-metadata file we accept.
 pub const METADATA_SIZE_CAP: u64 = 1024 * 1024;
-
-const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
-const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
 
 /// Why a layer could not be searched.
 #[derive(Debug, thiserror::Error)]
@@ -96,19 +94,26 @@ pub enum Scan {
     Metadata(Vec<u8>),
     /// Neither the file nor a whiteout of it.
     Nothing,
-    /// A whiteout (`release-manifests/.wh.release-metadata`, `.wh.release-manifests`, or
-    /// an opaque `release-manifests/.wh..wh..opq`): the file is deleted from every layer
-    /// below, as a container runtime would see the image.
+    /// A whiteout (`release-manifests/.wh.release-metadata`, `.wh.release-manifests`, an
+    /// opaque `release-manifests/.wh..wh..opq` or a root-level opaque `.wh..wh..opq`):
+    /// the file is deleted from every layer below, as a container runtime would see the
+    /// image. The rule is the graph-data unpacking's ([`crate::oci_layer::whiteout`]).
     Deleted,
 }
 
-/// Whiteout entries (OCI image layer format) that delete the release-metadata file of
+/// Whether the layer entry at `path` is a whiteout hiding the release-metadata file of
 /// lower layers.
-const WHITEOUTS: [&str; 3] = [
-    "release-manifests/.wh.release-metadata",
-    ".wh.release-manifests",
-    "release-manifests/.wh..wh..opq",
-];
+fn hides_metadata(path: &[u8]) -> bool {
+    // Most entries are not whiteouts: tell them by name before any allocation.
+    let name = path.rsplit(|b| *b == b'/').find(|n| !n.is_empty());
+    if !name.is_some_and(|n| n.starts_with(b".wh.")) {
+        return false;
+    }
+    let (dir, file) = crate::scrape::release_metadata::METADATA_PATH
+        .split_once('/')
+        .expect("the metadata path is dir/file");
+    entry_whiteout(&[dir.to_owned()], path).is_some_and(|w| w.hides(file))
+}
 
 /// Searches a layer stream (see [`Scan`]). `size` is
 /// the manifest's claim: small layers are searched in memory, others (and small ones that
@@ -160,14 +165,9 @@ where
 /// `cap` bytes. With a `stop`, every read of the decompressed bytes checks it too (a gzip
 /// bomb decompresses for long between two reads of its source).
 fn scan(reader: impl Read, stop: Option<&Stop>, cap: u64) -> Result<Scan, LayerError> {
-    let mut reader = BufReader::with_capacity(64 * 1024, reader);
-    let head = reader.fill_buf().map_err(classify)?;
-    let decoded: Box<dyn Read> = if head.starts_with(&GZIP_MAGIC) {
-        Box::new(flate2::read::MultiGzDecoder::new(reader))
-    } else if head.starts_with(&ZSTD_MAGIC) {
-        return Err(LayerError::Unsupported("zstd"));
-    } else {
-        Box::new(reader)
+    let decoded = match decompress(reader).map_err(classify)? {
+        Decoded::Tar(tar) => tar,
+        Decoded::Unsupported(kind) => return Err(LayerError::Unsupported(kind)),
     };
     match stop {
         Some(stop) => scan_tar(stop.guard(decoded), cap),
@@ -185,7 +185,7 @@ fn scan_tar(reader: impl Read, cap: u64) -> Result<Scan, LayerError> {
         let entry = entry.map_err(bounded)?;
         let path = entry.path.strip_prefix(b"./").unwrap_or(&entry.path);
         // A whiteout hides lower layers only: the file in this same layer still counts.
-        deleted |= WHITEOUTS.iter().any(|w| path == w.as_bytes());
+        deleted |= hides_metadata(path);
         if path != crate::scrape::release_metadata::METADATA_PATH.as_bytes()
             || !entry.kind.is_file()
         {
@@ -363,7 +363,11 @@ pub(crate) mod tests {
 
     #[test]
     fn whiteouts_delete_the_metadata_of_lower_layers_only() {
-        for whiteout in WHITEOUTS {
+        for whiteout in [
+            "release-manifests/.wh.release-metadata",
+            ".wh.release-manifests",
+            "release-manifests/.wh..wh..opq",
+        ] {
             let upper = tar_of(&[("etc/motd", b"x"), (whiteout, b"")]);
             assert_eq!(scan_layer(&upper[..]).unwrap(), Scan::Deleted, "{whiteout}");
             let dotted = tar_of(&[(&format!("./{whiteout}")[..], b"")]);
@@ -385,6 +389,21 @@ pub(crate) mod tests {
         // Whiteouts of other files change nothing.
         let other = tar_of(&[("release-manifests/.wh.image-references", b"")]);
         assert_eq!(scan_layer(&other[..]).unwrap(), Scan::Nothing);
+    }
+
+    /// An opaque whiteout at the layer's root hides every lower layer, the release
+    /// metadata included; one of another directory hides nothing of it.
+    #[test]
+    fn a_root_level_opaque_whiteout_deletes_the_metadata_of_lower_layers() {
+        for root in [".wh..wh..opq", "./.wh..wh..opq"] {
+            let upper = tar_of(&[("etc/motd", b"x"), (root, b"")]);
+            assert_eq!(scan_layer(&upper[..]).unwrap(), Scan::Deleted, "{root}");
+        }
+        let elsewhere = tar_of(&[
+            ("etc/.wh..wh..opq", b""),
+            ("release-manifests2/.wh..wh..opq", b""),
+        ]);
+        assert_eq!(scan_layer(&elsewhere[..]).unwrap(), Scan::Nothing);
     }
 
     #[tokio::test]

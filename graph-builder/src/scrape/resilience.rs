@@ -143,22 +143,28 @@ impl LastGood {
         source: &str,
     ) -> Result<ScrapeOutcome, ScrapeError> {
         let read_any = results.iter().any(|r| matches!(r, TagResult::Image { .. }));
-        let (mut failed, mut results): (Vec<_>, Vec<_>) = results
+        // Split once: the failed tags as (tag, error), the rest as they came.
+        let mut failed = Vec::new();
+        let mut results: Vec<TagResult> = results
             .into_iter()
-            .partition(|r| matches!(r, TagResult::Failed { .. }));
-        failed.sort_by(|a, b| failed_tag(a).cmp(failed_tag(b)));
+            .filter_map(|r| match r {
+                TagResult::Failed { tag, error } => {
+                    failed.push((tag, error));
+                    None
+                }
+                other => Some(other),
+            })
+            .collect();
+        failed.sort_by(|(a, _), (b, _)| a.cmp(b));
         if !read_any {
-            if let Some(TagResult::Failed { error, .. }) = failed.into_iter().next() {
+            if let Some((_, error)) = failed.into_iter().next() {
                 return Err(error);
             }
             failed = Vec::new();
         }
         let mut memory = self.lock();
         let mut failing = Vec::with_capacity(failed.len());
-        for result in failed {
-            let TagResult::Failed { tag, error } = result else {
-                continue;
-            };
+        for (tag, error) in failed {
             let reason = chain(&error);
             let kept = memory.tags.get(&tag).map(|(digest, image)| {
                 results.push(TagResult::cached(
@@ -209,13 +215,6 @@ impl LastGood {
         memory.listed = Some(listed);
         memory.holding = false;
         Ok(outcome)
-    }
-}
-
-fn failed_tag(result: &TagResult) -> &str {
-    match result {
-        TagResult::Failed { tag, .. } => tag,
-        _ => "",
     }
 }
 

@@ -12,7 +12,7 @@ use nix::unistd::Pid;
 
 use super::WAIT;
 
-pub use integration_tests::child::stderr_lines;
+use integration_tests::child::spawn_logging;
 
 /// Waits (at most [`WAIT`]) for a line containing `needle`; returns the lines seen.
 pub fn wait_line(rx: &mpsc::Receiver<String>, needle: &str, seen: &mut Vec<String>) {
@@ -61,10 +61,11 @@ pub fn get(addr: &str, path: &str) -> (u16, String) {
     (code, body.to_owned())
 }
 
-/// Starts the binary on the OCI layout `layout` and graph-data `gd` with `--log-format
-/// format` and `extra` flags, and waits for its "listening" record.
-pub fn start(layout: &Path, gd: &Path, format: &str, extra: &[&str]) -> Running {
-    let mut child = Command::new(BIN)
+/// The binary on loopback, every port 0, on the OCI layout `layout` and graph-data
+/// `gd`, with no stdin.
+pub fn command(layout: &Path, gd: &Path) -> Command {
+    let mut command = Command::new(BIN);
+    command
         .args([
             "--service.address",
             "127.0.0.1",
@@ -74,20 +75,23 @@ pub fn start(layout: &Path, gd: &Path, format: &str, extra: &[&str]) -> Running 
             "0",
         ])
         .args(["--status.address", "127.0.0.1", "--status.port", "0"])
-        .args(["--log-format", format])
         .arg("--upstream.oci_layout")
         .arg(layout)
         .arg("--upstream.graph_data")
         .arg(gd)
-        .args(extra)
-        .env_remove("RUST_LOG")
-        .env_remove("LOG_FORMAT")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let lines = stderr_lines(&mut child);
+        .stdin(Stdio::null());
+    command
+}
+
+/// Starts the binary on the OCI layout `layout` and graph-data `gd` with `--log-format
+/// format` and `extra` flags, and waits for its "listening" record.
+pub fn start(layout: &Path, gd: &Path, format: &str, extra: &[&str]) -> Running {
+    let (child, lines) = spawn_logging(
+        command(layout, gd)
+            .args(["--log-format", format])
+            .args(extra)
+            .env_remove("LOG_FORMAT"),
+    );
     let mut seen = Vec::new();
     wait_line(&lines, "listening", &mut seen);
     let line = seen.last().unwrap().clone();

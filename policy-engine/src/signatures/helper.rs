@@ -2,16 +2,20 @@
 //! metadata-helper's ports (public 8082, status 9082) and flags (`--service.address`,
 //! `--service.port`, `--service.path_prefix`, `--status.address`, `--status.port`,
 //! `--signatures.dir`), so a deployment laid out for the reference's helper can run it
-//! unchanged. No graph is held, so nothing is reported about unsigned releases.
+//! unchanged. The listener and logging flags are the services' shared groups
+//! ([`ListenArgs`], [`LogArgs`]), so they spell and read them (`MH_` environment names)
+//! the same way. No graph is held, so nothing is reported about unsigned releases.
 //!
 //! The status port answers `/livez` at once, `/readyz` once the first load has ended,
 //! `/metrics` (prefix `cincinnati_mh_`) and `/signatures`.
 
 use std::future::Future;
-use std::net::{IpAddr, SocketAddr, TcpListener};
+use std::net::{SocketAddr, TcpListener};
 
 use actix_web::{web, App, HttpResponse, HttpServer};
-use clap::{ArgAction, Parser};
+use clap::Parser;
+use graph_builder::config::common::{prefix_env, ListenArgs};
+use graph_builder::logging::LogArgs;
 use prometheus::{Registry, TextEncoder};
 
 use super::serve::{configure_status, SignatureApi};
@@ -29,35 +33,30 @@ pub const DEFAULT_PREFIX: &str = "/api/upgrades_info";
 #[command(
     name = "metadata-helper",
     version,
-    about = "Serve release signatures (the atomic signature-store layout) as the reference metadata-helper does"
+    about = "Serve release signatures (the atomic signature-store layout) as the reference metadata-helper does",
+    // The shared groups' stems read `MH_<STEM>`; the signature flags keep the
+    // policy-engine's names.
+    mut_args(|a| match a.get_env().and_then(|e| e.to_str()) {
+        Some(name) if name.starts_with("PE_") => a,
+        _ => prefix_env(a, "MH_"),
+    }),
+    mut_arg("service_port", |a| a.default_value("8082")),
+    mut_arg("status_port", |a| a.default_value("9082")),
+    mut_arg("path_prefix", |a| a.default_value(DEFAULT_PREFIX)),
+    // The helper serves no graph: the graph request check and `--upstream.method` are
+    // accepted (a command line written for the services still starts it), hidden and
+    // ignored.
+    mut_arg("mandatory_client_parameters", |a| a.hide(true)),
+    mut_arg("upstream_method", |a| a.hide(true))
 )]
 pub struct HelperCli {
-    /// Verbosity: -v info, -vv debug, -vvv trace (default warn); RUST_LOG overrides.
-    #[arg(short = 'v', action = ArgAction::Count)]
-    pub verbosity: u8,
-    /// Address of the signature server.
-    #[arg(
-        long = "service.address",
-        env = "MH_SERVICE_ADDRESS",
-        default_value = "127.0.0.1"
-    )]
-    pub service_address: IpAddr,
-    /// Port of the signature server.
-    #[arg(long = "service.port", env = "MH_SERVICE_PORT", default_value_t = 8082)]
-    pub service_port: u16,
-    /// Path prefix of the route (`{prefix}/signatures/<algo>=<digest>/signature-<n>`).
-    #[arg(long = "service.path_prefix", env = "MH_SERVICE_PATH_PREFIX", default_value = DEFAULT_PREFIX)]
-    pub path_prefix: String,
-    /// Address of the status server.
-    #[arg(
-        long = "status.address",
-        env = "MH_STATUS_ADDRESS",
-        default_value = "127.0.0.1"
-    )]
-    pub status_address: IpAddr,
-    /// Port of the status server.
-    #[arg(long = "status.port", env = "MH_STATUS_PORT", default_value_t = 9082)]
-    pub status_port: u16,
+    /// `-v` and `--log-format`, shared with the services.
+    #[command(flatten)]
+    pub log: LogArgs,
+    /// The signature and status listeners, with the services' flags (ports 8082 and
+    /// 9082 here, prefix `/api/upgrades_info`).
+    #[command(flatten)]
+    pub listen: ListenArgs,
     /// Sources and keys, as for the policy-engine.
     #[command(flatten)]
     pub signatures: SignatureArgs,
@@ -79,10 +78,11 @@ pub struct HelperSettings {
 impl HelperCli {
     /// Checks the command line.
     pub fn settings(&self) -> Result<HelperSettings, SignatureConfigError> {
+        let listen = &self.listen;
         Ok(HelperSettings {
-            service: SocketAddr::new(self.service_address, self.service_port),
-            status: SocketAddr::new(self.status_address, self.status_port),
-            path_prefix: normalize_prefix(&self.path_prefix),
+            service: SocketAddr::new(listen.service_address, listen.service_port),
+            status: SocketAddr::new(listen.status_address, listen.status_port),
+            path_prefix: normalize_prefix(listen.path_prefix.as_deref().unwrap_or_default()),
             signatures: self.signatures.settings(None, None)?,
         })
     }

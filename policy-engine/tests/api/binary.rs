@@ -149,3 +149,52 @@ async fn json_log_format_writes_one_object_per_record() {
         );
     }
 }
+
+/// The `metadata-helper` binary takes the services' shared listener and logging flags:
+/// a canonical flag (`--status.port`), an alias (`--port`), and their `MH_` environment
+/// names (`MH_SERVICE_ADDRESS`, `MH_LOG_FORMAT`), with the lifecycle line at INFO.
+#[tokio::test]
+async fn the_metadata_helper_takes_the_shared_listener_and_log_flags() {
+    use integration_tests::child::{json_records, spawn_logging, wait_line};
+
+    let (port, status_port) = (free_port(), free_port());
+    let signatures = tempfile::tempdir().unwrap();
+    let (mut child, lines) = spawn_logging(
+        Command::new(env!("CARGO_BIN_EXE_metadata-helper"))
+            .args(["--port", &port.to_string()])
+            .args(["--status.port", &status_port.to_string()])
+            .arg("--signatures.dir")
+            .arg(signatures.path())
+            .env("MH_SERVICE_ADDRESS", "127.0.0.1")
+            .env("MH_LOG_FORMAT", "json"),
+    );
+    let mut seen = Vec::new();
+    wait_line(
+        &lines,
+        "metadata-helper listening",
+        &mut seen,
+        Duration::from_secs(30),
+    );
+    let live = try_get(&format!("http://127.0.0.1:{status_port}/livez")).await;
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let exit = child.wait().unwrap();
+
+    let records = json_records(&seen);
+    let listening = records.last().expect("the listening record");
+    assert_eq!(listening["level"], "INFO", "{listening}");
+    assert_eq!(
+        listening["public"],
+        format!("127.0.0.1:{port}"),
+        "{listening}"
+    );
+    assert_eq!(
+        listening["status"],
+        format!("127.0.0.1:{status_port}"),
+        "{listening}"
+    );
+    assert_eq!(listening["prefix"], "/api/upgrades_info", "{listening}");
+    assert_eq!(live.map(|r| r.status.as_u16()), Some(200));
+    assert!(exit.success(), "{exit:?}");
+}

@@ -389,17 +389,23 @@ async fn no_path_because_of_a_gap_names_the_missing_release() {
 /// give the same documents, and a negative answer is flagged as one.
 #[tokio::test]
 async fn the_cli_answers_the_same_against_the_server_and_offline() {
+    use graph_builder::config::common::{RegistryAccessArgs, ReleaseArgs, DEFAULT_CA_DIR};
     use graph_builder::plan_cli::{answer, Question, SourceArgs};
     let layout = repo_root().join("data/sample-releases");
     let graph_data = repo_root().join("data/graph-data");
     let pe = Pe::with_settings(settings(&layout, &graph_data)).await;
     let offline = SourceArgs {
         server: None,
-        releases_oci_layout: Some(layout),
-        releases_registry: None,
-        releases_repository: None,
-        releases_credentials: None,
-        graph_data: Some(graph_data),
+        releases: ReleaseArgs {
+            releases_registry: None,
+            releases_repository: None,
+            access: RegistryAccessArgs {
+                releases_credentials: None,
+                releases_ca_dir: DEFAULT_CA_DIR.into(),
+            },
+            releases_oci_layout: Some(layout),
+            graph_data: Some(graph_data),
+        },
         payload_repository: "quay.io/openshift-release-dev/ocp-release".to_owned(),
         channel: "stable-4.16".to_owned(),
         arch: "amd64".to_owned(),
@@ -407,8 +413,11 @@ async fn the_cli_answers_the_same_against_the_server_and_offline() {
     };
     let online = SourceArgs {
         server: Some(format!("{}/api/upgrades_info", pe.base)),
-        releases_oci_layout: None,
-        graph_data: None,
+        releases: ReleaseArgs {
+            releases_oci_layout: None,
+            graph_data: None,
+            ..offline.releases.clone()
+        },
         ..offline.clone()
     };
     let v = |s: &str| s.parse::<semver::Version>().unwrap();

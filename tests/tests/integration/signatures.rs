@@ -579,15 +579,15 @@ async fn the_metadata_helper_mode_serves_a_signatures_dir() -> anyhow::Result<()
         "--signatures.public-keys",
         key.public_key.to_str().expect("UTF-8"),
     ])?;
-    assert_eq!((cli.service_port, cli.status_port), (0, 0));
+    assert_eq!((cli.listen.service_port, cli.listen.status_port), (0, 0));
     let defaults = <HelperCli as clap::Parser>::try_parse_from(["metadata-helper"])?;
     assert_eq!(
         (
-            defaults.service_port,
-            defaults.status_port,
-            defaults.path_prefix.as_str()
+            defaults.listen.service_port,
+            defaults.listen.status_port,
+            defaults.listen.path_prefix.as_deref()
         ),
-        (8082, 9082, PREFIX)
+        (8082, 9082, Some(PREFIX))
     );
     let settings = cli.settings()?;
     let service = std::net::TcpListener::bind("127.0.0.1:0")?;
