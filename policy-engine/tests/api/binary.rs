@@ -96,6 +96,14 @@ async fn json_log_format_writes_one_object_per_record() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    // Drained as it comes: at debug level the records of 30 s of probes outgrow a pipe's
+    // buffer, and a child blocked on writing its log would never get ready.
+    let mut stderr = child.stderr.take().unwrap();
+    let drain = std::thread::spawn(move || {
+        let mut log = String::new();
+        stderr.read_to_string(&mut log).unwrap();
+        log
+    });
     let status = format!("http://127.0.0.1:{status_port}");
     // Bounded; a loaded machine may take a while to start the process and bind.
     for _ in 0..300 {
@@ -109,13 +117,7 @@ async fn json_log_format_writes_one_object_per_record() {
         .args(["-TERM", &child.id().to_string()])
         .status();
     child.wait().unwrap();
-    let mut log = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut log)
-        .unwrap();
+    let log = drain.join().unwrap();
 
     let records: Vec<serde_json::Value> = log
         .lines()
