@@ -13,11 +13,17 @@
 //! gzip, for `PE_BENCH_ROUNDS` rounds (default 2) of `PE_BENCH_SECS` (default 10 s)
 //! each, and prints req/s, p50 and p99 for each and the policy-engine/nginx ratio.
 //!
+//! The policy-engine and the bare server run with the environment the operand image sets
+//! (glibc's allocator settings, [`image_env`]; `PE_BENCH_IMAGE_ENV=0` for glibc's
+//! defaults).
+//!
 //! `PE_BENCH_BINARY` runs another policy-engine binary (an older build, to compare);
 //! `PE_BENCH_GRAPH=conformance|full` runs one body. Every server is stopped by PID.
 
 #[path = "support/full_graph.rs"]
 mod full_graph;
+#[path = "support/image_env.rs"]
+mod image_env;
 #[path = "support/load.rs"]
 mod load;
 
@@ -170,6 +176,10 @@ async fn run() {
     let binary = std::env::var("PE_BENCH_BINARY")
         .unwrap_or_else(|_| env!("CARGO_BIN_EXE_policy-engine").to_owned());
     println!("policy-engine binary: {binary}; {CONNECTIONS} connections, {rounds} rounds of {duration:?} per server and coding");
+    println!(
+        "policy-engine and bare server environment: {}",
+        image_env::describe(&image_env::image_env())
+    );
     if which.is_empty() || which == "conformance" {
         println!("\nconformance graph: 1085 releases, 19478 edges");
         compare(
@@ -230,6 +240,7 @@ async fn compare(binary: &str, graph: Vec<u8>, query: &str, duration: Duration, 
             .args(["--service.path_prefix", "/api/upgrades_info"])
             .args(["--service.mandatory_client_parameters", "channel"])
             .args(["--upstream.cincinnati.url", &upstream_url])
+            .envs(image_env::image_env())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -350,6 +361,7 @@ http {{
         name: "bare actix-web",
         child: Command::new(std::env::current_exe().expect("own path"))
             .env(BARE_ENV, format!("{bare_port}:{}", www.display()))
+            .envs(image_env::image_env())
             .stdout(Stdio::null())
             .spawn()
             .expect("starting the bare server"),
