@@ -106,6 +106,15 @@ def test_runtime_runs_as_non_root_and_creates_the_operator_paths():
             assert m["mountPath"] in OPERATOR_PATHS, m
 
 
+def test_runtime_sets_glibc_allocator_settings():
+    """Both processes run with two malloc arenas and a fixed trim threshold (the
+    policy-engine's RSS once every body was served depends on it; its serve and
+    versus_nginx benchmarks read these same lines)."""
+    _, runtime = stages()
+    env = dict(pair.split("=", 1) for word, rest in runtime if word == "ENV" for pair in rest.split())
+    assert env == {"MALLOC_ARENA_MAX": "2", "MALLOC_TRIM_THRESHOLD_": "131072"}
+
+
 def test_exposes_the_four_ports_and_labels():
     runtime = stages()[1]
     exposed = [rest.split() for word, rest in runtime if word == "EXPOSE"]

@@ -95,6 +95,8 @@ pub fn from_json(bytes: &[u8]) -> Result<Graph, WireError> {
         }
     }
     graph.set_conditional_edges(doc.conditional_edges);
+    // A parsed graph is read until the next one replaces it.
+    graph.shrink_to_fit();
     Ok(graph)
 }
 

@@ -13,10 +13,14 @@
 //!   `channel=stable-4.18&arch=amd64`.
 //!
 //! `PE_BENCH_SECS` sets the duration of each phase (default 10 s); `PE_BENCH_GRAPH`
-//! picks `conformance` or `full` (default both).
+//! picks `conformance` or `full` (default both). The binary runs with the environment the
+//! operand image sets (glibc's allocator settings, [`image_env`]); `PE_BENCH_IMAGE_ENV=0`
+//! runs it with glibc's default arena count (the figures before the binaries set their own).
 
 #[path = "support/full_graph.rs"]
 mod full_graph;
+#[path = "support/image_env.rs"]
+mod image_env;
 #[path = "support/load.rs"]
 mod load;
 
@@ -100,6 +104,10 @@ async fn main() {
         .clamp(1, 120);
     let which = std::env::var("PE_BENCH_GRAPH").unwrap_or_default();
     let duration = Duration::from_secs(secs);
+    println!(
+        "policy-engine environment: {}",
+        image_env::describe(&image_env::image_env())
+    );
     if which.is_empty() || which == "conformance" {
         println!("conformance graph: 1085 releases, 19478 edges");
         bench(
@@ -159,6 +167,7 @@ async fn bench(graph: Vec<u8>, key: &str, duration: Duration) {
         .args(["--service.path_prefix", "/api/upgrades_info"])
         .args(["--service.mandatory_client_parameters", "channel"])
         .args(["--upstream.cincinnati.url", &upstream_url])
+        .envs(image_env::image_env())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

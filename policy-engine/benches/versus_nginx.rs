@@ -1,8 +1,8 @@
 //! The policy-engine against nginx serving the same bytes, in one run, loopback only and
 //! bounded in time.
 //!
-//! For each body (the conformance graph's `candidate-4.6&arch=amd64`, about 65 KB, and the
-//! full-scale graph's `stable-4.18&arch=amd64`, about 480 KB), the policy-engine binary
+//! For each body (the conformance graph's `candidate-4.6&arch=amd64`, 73 KiB, and the
+//! full-scale graph's `stable-4.18&arch=amd64`, 484 KiB), the policy-engine binary
 //! is started against an upstream inside this process; its answer to the request
 //! (plain and gzip: body, Content-Type, ETag) is written to a temp dir that nginx
 //! (Debian's `nginx`, own prefix and config, a free 127.0.0.1 port, `gzip_static`)
@@ -13,11 +13,31 @@
 //! gzip, for `PE_BENCH_ROUNDS` rounds (default 2) of `PE_BENCH_SECS` (default 10 s)
 //! each, and prints req/s, p50 and p99 for each and the policy-engine/nginx ratio.
 //!
+//! What keeps the comparison even, as a deployment would run each server: nginx runs
+//! `worker_processes auto` (one per CPU), the policy-engine its default of one HTTP
+//! worker per CPU, and the bare server actix's same default, so all three answer on as
+//! many threads as the machine has cores; all keep connections alive (nginx's request
+//! limit per connection is lifted, actix has none); nginx serves the file the way it
+//! would serve a static mirror (`sendfile`, `gzip_static`), the policy-engine from its
+//! memory; every answer carries the same body, Content-Type, ETag and `Vary` (nginx and
+//! the bare server send the policy-engine's, CORS's additions included; all checked
+//! before the rounds), and differs only in the framework's own headers (`Server`,
+//! `Last-Modified`, `Accept-Ranges` from nginx). The load generator runs in this process
+//! on the same cores for all three, one server at a time.
+//!
+//! The policy-engine runs with the environment the operand image sets (glibc's allocator
+//! settings, [`image_env`]; `PE_BENCH_IMAGE_ENV=0` for glibc's default arena count). The bare server
+//! keeps glibc's defaults, as the framework's own reference: it hands actix whole
+//! bodies, and with the image's fixed thresholds each 484 KiB write buffer would be
+//! mapped and unmapped per answer.
+//!
 //! `PE_BENCH_BINARY` runs another policy-engine binary (an older build, to compare);
 //! `PE_BENCH_GRAPH=conformance|full` runs one body. Every server is stopped by PID.
 
 #[path = "support/full_graph.rs"]
 mod full_graph;
+#[path = "support/image_env.rs"]
+mod image_env;
 #[path = "support/load.rs"]
 mod load;
 
@@ -100,12 +120,13 @@ fn bare_server(spec: &str) -> std::io::Result<()> {
     let gzip = web::Bytes::from(std::fs::read(dir.join("body.json.gz"))?);
     let etags = std::fs::read_to_string(dir.join("etags"))?;
     let (etag, etag_gzip) = etags.trim().split_once(' ').expect("two etags");
-    let state = web::Data::new((plain, gzip, etag.to_owned(), etag_gzip.to_owned()));
+    let vary = std::fs::read_to_string(dir.join("vary"))?.trim().to_owned();
+    let state = web::Data::new((plain, gzip, etag.to_owned(), etag_gzip.to_owned(), vary));
     actix_web::rt::System::new().block_on(async move {
         HttpServer::new(move || {
             App::new().app_data(state.clone()).default_service(web::to(
                 |req: actix_web::HttpRequest,
-                 state: web::Data<(web::Bytes, web::Bytes, String, String)>| async move {
+                 state: web::Data<(web::Bytes, web::Bytes, String, String, String)>| async move {
                     let gzip = req
                         .headers()
                         .get("accept-encoding")
@@ -114,7 +135,7 @@ fn bare_server(spec: &str) -> std::io::Result<()> {
                     let mut response = HttpResponse::Ok();
                     response
                         .content_type("application/json")
-                        .insert_header(("vary", "Accept, Accept-Encoding"));
+                        .insert_header(("vary", state.4.as_str()));
                     if gzip {
                         response
                             .insert_header(("etag", state.3.as_str()))
@@ -170,6 +191,10 @@ async fn run() {
     let binary = std::env::var("PE_BENCH_BINARY")
         .unwrap_or_else(|_| env!("CARGO_BIN_EXE_policy-engine").to_owned());
     println!("policy-engine binary: {binary}; {CONNECTIONS} connections, {rounds} rounds of {duration:?} per server and coding");
+    println!(
+        "policy-engine environment: {}",
+        image_env::describe(&image_env::image_env())
+    );
     if which.is_empty() || which == "conformance" {
         println!("\nconformance graph: 1085 releases, 19478 edges");
         compare(
@@ -230,6 +255,7 @@ async fn compare(binary: &str, graph: Vec<u8>, query: &str, duration: Duration, 
             .args(["--service.path_prefix", "/api/upgrades_info"])
             .args(["--service.mandatory_client_parameters", "channel"])
             .args(["--upstream.cincinnati.url", &upstream_url])
+            .envs(image_env::image_env())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -283,6 +309,9 @@ async fn compare(binary: &str, graph: Vec<u8>, query: &str, duration: Duration, 
         public(&www.join(name), 0o644);
     }
     std::fs::write(www.join("etags"), format!("{etag} {etag_gzip}")).expect("etags file");
+    // The policy-engine's Vary (CORS adds its request headers to it), sent by all three.
+    let vary = header(&plain_headers, "vary");
+    std::fs::write(www.join("vary"), &vary).expect("vary file");
 
     let nginx_port = free_port();
     let conf = dir.path().join("nginx.conf");
@@ -320,7 +349,7 @@ http {{
             gzip_static on;
             etag off;
             add_header ETag $pe_etag;
-            add_header Vary "Accept, Accept-Encoding";
+            add_header Vary "{vary}";
             rewrite ^ /body.json break;
         }}
     }}
@@ -368,6 +397,7 @@ http {{
             assert!(&got == body, "{name} serves other bytes");
             assert_eq!(&header(&headers, "etag"), tag, "{name} ETag");
             assert_eq!(header(&headers, "content-type"), "application/json");
+            assert_eq!(header(&headers, "vary"), vary, "{name} Vary");
         }
     }
 

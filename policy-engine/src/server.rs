@@ -208,6 +208,9 @@ fn build(
             }
         }
     })
+    // One write per body piece (see `routes::SLICE`); a connection keeps this buffer
+    // while it is open.
+    .h1_write_buffer_size(routes::SLICE)
     .max_connections(settings.max_connections)
     .max_connection_rate(settings.max_connection_rate)
     .client_request_timeout(settings.client_timeout)

@@ -228,6 +228,34 @@ fn conformance_graphs_round_trip() {
     }
 }
 
+/// A parsed graph is held while it is served: its conditional edges, grown by pushing
+/// while parsing, keep no spare capacity, and the graph is the one parsed.
+#[test]
+fn a_parsed_graph_keeps_no_spare_capacity() {
+    let mut edges = String::new();
+    for i in 0..100 {
+        if i > 0 {
+            edges.push(',');
+        }
+        edges.push_str(&format!(r#"{{"from":"1.0.{i}","to":"2.0.0"}}"#));
+    }
+    let nodes: Vec<String> = (0..100)
+        .map(|i| format!(r#"{{"version":"1.0.{i}"}}"#))
+        .chain([r#"{"version":"2.0.0"}"#.to_owned()])
+        .collect();
+    let risk = r#"{"url":"u","name":"N","message":"m","matchingRules":[{"type":"Always"}]}"#;
+    let doc = format!(
+        r#"{{"nodes":[{}],"edges":[],"conditionalEdges":[{{"edges":[{edges}],"risks":[{risk}]}}]}}"#,
+        nodes.join(",")
+    );
+    let g = from_json(doc.as_bytes()).unwrap();
+    let group = &g.conditional_edges()[0];
+    assert_eq!(group.edges.len(), 100);
+    assert_eq!(group.edges.capacity(), 100);
+    assert_eq!(g.conditional_edges().len(), 1);
+    assert_eq!(from_json(&to_json(&g)).unwrap(), g);
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(
         std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(512),
