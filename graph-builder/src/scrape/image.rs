@@ -1,4 +1,6 @@
-//! What one image is: manifest -> architecture -> layers (top-most first) -> release-metadata.
+//! What one image is: manifest -> layers (top-most first) -> release-metadata ->
+//! architecture (from the manifest list's platform, or else from the config blob, read
+//! only for an image that holds release-metadata).
 //!
 //! Works the same over a registry and an OCI layout ([`Source`]). A single-entry manifest
 //! list is that entry's architecture, with layers from the child manifest fetched by digest
@@ -24,6 +26,16 @@ use crate::scrape::ScrapeError;
 
 /// Reads of one layer before a broken stream fails the scrape, on the client's backoff.
 const LAYER_ATTEMPTS: u32 = 3;
+
+/// An image's architecture, or where to read it: the config blob is fetched only once
+/// the image turns out to hold release-metadata, so the component images a mirror keeps
+/// beside the releases cost one blob request less each (a blob is the registry's
+/// dearest request: distribution spends about 2 ms of CPU on each).
+enum Arch {
+    Known(String),
+    /// From the config blob of the image; the string names the image for errors.
+    FromConfig(String),
+}
 
 /// Where images come from.
 #[derive(Debug, Clone, Copy)]
@@ -118,10 +130,7 @@ pub(crate) async fn inspect(
                     "an artifact, not a container image".into(),
                 ));
             }
-            match image_arch(source, &image, &item).await? {
-                Ok(arch) => (arch, image),
-                Err(reason) => return Ok(ImageOutcome::Invalid(reason)),
-            }
+            (Arch::FromConfig(item.clone()), image)
         }
         Manifest::Index(index) => {
             let entries: Vec<_> = index
@@ -159,12 +168,9 @@ pub(crate) async fn inspect(
             };
             let platform_arch = child.platform.as_ref().map(|p| p.architecture.clone());
             let arch = match platform_arch.filter(|a| !a.is_empty()) {
-                _ if entries.len() > 1 => "multi".to_string(),
-                Some(arch) => arch,
-                None => match image_arch(source, &image, &child_item).await? {
-                    Ok(arch) => arch,
-                    Err(reason) => return Ok(ImageOutcome::Invalid(reason)),
-                },
+                _ if entries.len() > 1 => Arch::Known("multi".to_string()),
+                Some(arch) => Arch::Known(arch),
+                None => Arch::FromConfig(child_item),
             };
             (arch, image)
         }
@@ -210,12 +216,21 @@ pub(crate) async fn inspect(
         };
         match scanned {
             Ok(Scan::Metadata(bytes)) => {
-                return Ok(match parse_release_metadata(&bytes) {
-                    Ok(metadata) => release(arch, cache.share_lists(metadata)),
+                let metadata = match parse_release_metadata(&bytes) {
+                    Ok(metadata) => metadata,
                     Err(e) => {
-                        ImageOutcome::Invalid(format!("layer {}: {}", layer.digest, chain(&e)))
+                        let reason = format!("layer {}: {}", layer.digest, chain(&e));
+                        return Ok(ImageOutcome::Invalid(reason));
                     }
-                })
+                };
+                let arch = match arch {
+                    Arch::Known(arch) => arch,
+                    Arch::FromConfig(item) => match image_arch(source, &image, &item).await? {
+                        Ok(arch) => arch,
+                        Err(reason) => return Ok(ImageOutcome::Invalid(reason)),
+                    },
+                };
+                return Ok(release(arch, cache.share_lists(metadata)));
             }
             // Only a layer read to its end and verified gets here: a body cut short or
             // empty fails its check instead of passing for a layer without metadata.
