@@ -6,7 +6,9 @@
 //! earlier patches of its minor and every version of the previous minor as `previous`),
 //! as `ScrapedRelease`s, then runs the steps of one refresh in order (assemble, load
 //! graph-data, apply, edge-add-remove, provenance, serialize), printing peak RSS
-//! (`VmHWM`) and live RSS after each. `PIPELINE_PROVENANCE=0` leaves the provenance out,
+//! (`VmHWM`) and live RSS after each. It serializes and sets up the allocator as the
+//! service does (`GraphJson::encode`, `graph_builder::allocator`), and drops the graph
+//! before the provenance is written. `PIPELINE_PROVENANCE=0` leaves the provenance out,
 //! to measure what it costs. `PIPELINE_STOP_AFTER=<step>` stops after a step, to compare runs.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -87,6 +89,7 @@ fn releases(versions: &[Version]) -> Vec<ScrapedRelease> {
 }
 
 fn main() -> anyhow::Result<()> {
+    graph_builder::allocator::tune();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -148,14 +151,9 @@ fn main() -> anyhow::Result<()> {
     });
     drop(data);
     let started = Instant::now();
-    let json = graph_data::wire::to_json(&graph);
-    let provenance_json = recorded.map(|p| p.to_json());
-    report("serialize", started);
-    if let Some(p) = &provenance_json {
-        println!("provenance: {} JSON bytes", p.len());
-    }
-    println!(
-        "{} releases, {} nodes, {} edges, {} conditional groups of {} edges, {} JSON bytes",
+    let json = graph_builder::graph_json::GraphJson::encode(&graph);
+    let summary = format!(
+        "{} releases, {} nodes, {} edges, {} conditional groups of {} edges, {} JSON bytes ({} gzip-coded)",
         scraped_len,
         graph.len(),
         graph.edge_count(),
@@ -165,7 +163,15 @@ fn main() -> anyhow::Result<()> {
             .iter()
             .map(|c| c.edges.len())
             .sum::<usize>(),
-        json.len()
+        json.len(),
+        json.gzip().len(),
     );
+    drop(graph);
+    let provenance_json = recorded.map(|p| p.to_json());
+    report("serialize", started);
+    if let Some(p) = &provenance_json {
+        println!("provenance: {} JSON bytes", p.len());
+    }
+    println!("{summary}");
     Ok(())
 }
