@@ -16,7 +16,7 @@ use serde::Serialize;
 use sha2::{Digest as _, Sha256};
 
 use crate::graph_data_source::GraphDataError;
-use crate::refresh::{Built, BuiltGraph, RefreshError};
+use crate::refresh::{Built, BuiltGraph, RefreshError, UnchangedGraph};
 use crate::scrape::{
     kept_from_last_good, FailingTag, InvalidRelease, ScrapeProgress, ShrinkHeldBack,
 };
@@ -236,6 +236,37 @@ impl StatusBoard {
                 revision: format!("sha256:{}", hex::encode(built.inputs)),
                 nodes: built.graph.len(),
                 edges: built.graph.edge_count(),
+            },
+            started,
+            elapsed,
+        );
+    }
+
+    /// Records a refresh (one-process mode) whose inputs were those of the graph already
+    /// served, so no graph was built: the graph's own facts stay those of the last record.
+    pub fn record_unchanged_graph(
+        &self,
+        build: &UnchangedGraph,
+        started: SystemTime,
+        elapsed: Duration,
+    ) {
+        let (nodes, edges) = self
+            .lock()
+            .graph
+            .as_ref()
+            .map_or((0, 0), |(graph, _)| (graph.nodes, graph.edges));
+        self.record(
+            BuildFacts {
+                raw_releases: build.raw_releases,
+                per_arch: &build.per_arch,
+                invalid: &build.invalid,
+                failing: &build.failing,
+                held_back_shrink: build.held_back_shrink,
+                graph_data_source: build.graph_data_source.as_ref(),
+                graph_data_warnings: &build.graph_data_warnings,
+                revision: format!("sha256:{}", hex::encode(build.inputs)),
+                nodes,
+                edges,
             },
             started,
             elapsed,

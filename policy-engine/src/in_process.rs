@@ -16,7 +16,7 @@ use clap::Args;
 use graph_builder::config::common::ReleaseArgs;
 use graph_builder::config::{EdgeAddRemoveSettings, ReleaseSourceSettings};
 use graph_builder::graph_data_source::GraphDataSource;
-use graph_builder::refresh::{Pipeline, ReleaseSource};
+use graph_builder::refresh::{GraphBuild, Pipeline, ReleaseSource};
 use graph_builder::report::StatusBoard;
 use graph_builder::scrape::ScrapeSettings;
 use graph_data::keys::chain;
@@ -138,16 +138,23 @@ impl InProcess {
         board: &StatusBoard,
     ) -> Result<Produced, Failure> {
         let (started, started_at) = (Instant::now(), SystemTime::now());
-        let result = self.pipeline.build_graph().await;
+        // Unchanged inputs are not assembled again: the graph served is theirs.
+        let result = self.pipeline.build_graph_since(last).await;
         match &result {
-            Ok(built) => board.record_built_graph(built, started_at, started.elapsed()),
+            Ok(GraphBuild::New(built)) => {
+                board.record_built_graph(built, started_at, started.elapsed())
+            }
+            Ok(GraphBuild::Unchanged(build)) => {
+                board.record_unchanged_graph(build, started_at, started.elapsed())
+            }
             Err(error) => {
                 board.record_failure(error, started_at, started.elapsed());
             }
         }
         match result {
-            Ok(built) if last == Some(&built.inputs) => Ok(Produced::Unchanged),
-            Ok(built) => {
+            Ok(GraphBuild::Unchanged(_)) => Ok(Produced::Unchanged),
+            Ok(GraphBuild::New(built)) => {
+                let built = *built;
                 tracing::info!(
                     releases = built.raw_releases,
                     nodes = built.graph.len(),
@@ -306,10 +313,25 @@ mod tests {
             panic!("the first build is new")
         };
         assert_eq!(graph.len(), 328);
+        let first = board.report();
         assert!(matches!(
             producer.produce(Some(&fingerprint), &board).await.unwrap(),
             Produced::Unchanged
         ));
+        // Not assembled again, and `/status` says the same of releases and graph.
+        let unchanged = board.report();
+        assert_eq!(unchanged.releases, first.releases);
+        let facts = |r: &graph_builder::report::BuildReport| {
+            r.graph
+                .as_ref()
+                .map(|g| (g.revision.clone(), g.nodes, g.edges))
+        };
+        assert_eq!(facts(&unchanged), facts(&first));
+        assert_eq!(facts(&first).unwrap().1, 328);
+        assert_eq!(
+            unchanged.last_refresh.as_ref().map(|r| r.result),
+            Some("succeeded")
+        );
         let Produced::New {
             fingerprint: again, ..
         } = producer.produce(Some(&[0; 32]), &board).await.unwrap()

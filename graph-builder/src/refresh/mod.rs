@@ -147,6 +147,48 @@ pub struct BuiltGraph {
     pub timings: Timings,
 }
 
+/// What [`Pipeline::build_graph_since`] made.
+#[derive(Debug)]
+pub enum GraphBuild {
+    /// A graph built from new inputs.
+    New(Box<BuiltGraph>),
+    /// The inputs are the ones the caller's graph was built from: no graph.
+    Unchanged(Box<UnchangedGraph>),
+}
+
+impl GraphBuild {
+    /// The graph of a build that had no `last` to compare with.
+    fn into_new(self) -> BuiltGraph {
+        match self {
+            GraphBuild::New(built) => *built,
+            GraphBuild::Unchanged(_) => unreachable!("nothing to compare with, so built"),
+        }
+    }
+}
+
+/// A build whose inputs did not change: what it found, without the graph.
+#[derive(Debug)]
+pub struct UnchangedGraph {
+    /// Releases the scrape found.
+    pub raw_releases: usize,
+    /// Those releases per architecture.
+    pub per_arch: BTreeMap<String, usize>,
+    /// Release images left out: unusable, or poisoning the graph (cycles included).
+    pub invalid: Vec<InvalidRelease>,
+    /// Listed tags the scrape could not read (their releases kept when known).
+    pub failing: Vec<FailingTag>,
+    /// Set when the scrape held back a shrunken tag list and served the last good one.
+    pub held_back_shrink: Option<ShrinkHeldBack>,
+    /// The graph-data source and the `sha256:` of the tarball, if any.
+    pub graph_data_source: Option<(String, String)>,
+    /// The graph-data's warnings (`file: message`).
+    pub graph_data_warnings: Vec<String>,
+    /// The inputs' fingerprint, equal to the caller's.
+    pub inputs: [u8; 32],
+    /// Where the time went (no assembly, apply or serialization).
+    pub timings: Timings,
+}
+
 /// A successful build, serialized for the graph-builder's own routes.
 #[derive(Debug)]
 pub struct Built {
@@ -235,10 +277,11 @@ impl Pipeline {
         }
         let edge_add_remove = self.edge_add_remove;
         let built = tokio::task::spawn_blocking(move || {
-            process(outcome, tarball, edge_add_remove, timings)
+            process(outcome, tarball, edge_add_remove, timings, None)
         })
         .await
-        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))?;
+        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))?
+        .into_new();
         // Serializing a full-scale graph is CPU work: off the async workers too.
         let serialized = tokio::task::spawn_blocking(move || {
             let started = Instant::now();
@@ -273,13 +316,27 @@ impl Pipeline {
 
     /// Runs every step once and returns the graph itself, not JSON.
     pub async fn build_graph(&self) -> Result<BuiltGraph, RefreshError> {
+        Ok(self.build_graph_since(None).await?.into_new())
+    }
+
+    /// As [`Pipeline::build_graph`], but when the inputs are those `last` fingerprints
+    /// (see [`BuiltGraph::inputs`]) the graph is not assembled again: the caller holds it
+    /// already. Everything else (the scrape's findings, the graph-data's warnings) is
+    /// as a full build reports it.
+    pub async fn build_graph_since(
+        &self,
+        last: Option<&[u8; 32]>,
+    ) -> Result<GraphBuild, RefreshError> {
         let (outcome, tarball, timings) = self.gather().await?;
         let edge_add_remove = self.edge_add_remove;
+        let last = last.copied();
         // Assembly and graph-data are CPU work on a graph of thousands of nodes: keep it
         // off the async workers.
-        tokio::task::spawn_blocking(move || process(outcome, tarball, edge_add_remove, timings))
-            .await
-            .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
+        tokio::task::spawn_blocking(move || {
+            process(outcome, tarball, edge_add_remove, timings, last)
+        })
+        .await
+        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
     }
 
     /// Scrapes the releases and fetches the graph-data.
@@ -311,12 +368,15 @@ impl Pipeline {
     }
 }
 
+/// Builds the graph, or, when the inputs are those `last` fingerprints, everything but the
+/// graph.
 fn process(
     outcome: ScrapeOutcome,
     tarball: Option<(String, Bytes)>,
     edge_add_remove: Option<EdgeAddRemoveSettings>,
     mut timings: Timings,
-) -> Result<BuiltGraph, RefreshError> {
+    last: Option<[u8; 32]>,
+) -> Result<GraphBuild, RefreshError> {
     let started = Instant::now();
     let inputs = inputs_digest(&outcome, tarball.as_ref().map(|(_, bytes)| bytes));
     let ScrapeOutcome {
@@ -327,7 +387,12 @@ fn process(
         ..
     } = outcome;
     leave_out_cycles(&mut releases, &mut invalid);
-    let mut graph = assemble(&releases).map_err(|e| RefreshError::Assemble(Box::new(e)))?;
+    let unchanged = last == Some(inputs);
+    let graph = if unchanged {
+        None
+    } else {
+        Some(assemble(&releases).map_err(|e| RefreshError::Assemble(Box::new(e)))?)
+    };
     // The releases (hundreds of `previous` versions each) are in the graph now; holding
     // them through apply and serialize would add tens of MB to the peak at full scale.
     let raw_releases = releases.len();
@@ -350,6 +415,26 @@ fn process(
         None => None,
     };
     timings.graph_data += started.elapsed();
+    let graph_data_source = tarball
+        .as_ref()
+        .map(|(source, bytes)| (source.clone(), crate::report::sha256(bytes)));
+    let graph_data_warnings = data
+        .as_ref()
+        .map(|d| d.warnings.iter().map(ToString::to_string).collect())
+        .unwrap_or_default();
+    let Some(mut graph) = graph else {
+        return Ok(GraphBuild::Unchanged(Box::new(UnchangedGraph {
+            raw_releases,
+            per_arch,
+            invalid,
+            failing,
+            held_back_shrink,
+            graph_data_source,
+            graph_data_warnings,
+            inputs,
+            timings,
+        })));
+    };
     let started = Instant::now();
     let risks = edge_add_remove.map(|settings| match &data {
         Some(data) if settings.include_conditional_edges => data.risks.as_slice(),
@@ -358,18 +443,12 @@ fn process(
     // Applies graph-data and edge-add-remove, recording why edges went (the planner).
     let provenance = graph_data::provenance::apply_recorded(&mut graph, data.as_ref(), risks)
         .map_err(|e| RefreshError::Apply(Box::new(e)))?;
-    let graph_data_warnings = data
-        .as_ref()
-        .map(|d| d.warnings.iter().map(ToString::to_string).collect())
-        .unwrap_or_default();
     drop(data);
     timings.apply = started.elapsed();
-    Ok(BuiltGraph {
+    Ok(GraphBuild::New(Box::new(BuiltGraph {
         graph,
         provenance,
-        graph_data_source: tarball
-            .as_ref()
-            .map(|(source, bytes)| (source.clone(), crate::report::sha256(bytes))),
+        graph_data_source,
         graph_data_warnings,
         graph_data: tarball.map(|(_, bytes)| bytes),
         raw_releases,
@@ -379,7 +458,7 @@ fn process(
         held_back_shrink,
         inputs,
         timings,
-    })
+    })))
 }
 
 /// The sha256 of the releases' pull specs (which name their manifest digests) in version
