@@ -248,7 +248,7 @@ async fn child(registry: &str) -> anyhow::Result<()> {
     // registry's floor for these tags.
     let floor = floor::measure(registry, REPO, ScrapeSettings::default().fetch_concurrency).await?;
     let line = json!({
-        "releases": cold.raw_releases,
+        "releases": cold.findings.raw_releases,
         "nodes": cold.nodes,
         "edges": cold.edges,
         "conditional_edge_groups": conditional.groups.len(),

@@ -16,10 +16,8 @@ use serde::Serialize;
 use sha2::{Digest as _, Sha256};
 
 use crate::graph_data_source::GraphDataError;
-use crate::refresh::{Built, BuiltGraph, RefreshError, UnchangedGraph};
-use crate::scrape::{
-    kept_from_last_good, FailingTag, InvalidRelease, ScrapeProgress, ShrinkHeldBack,
-};
+use crate::refresh::{BuildFindings, Built, BuiltGraph, RefreshError, UnchangedGraph};
+use crate::scrape::{kept_from_last_good, InvalidRelease, ScrapeProgress};
 use crate::scrape_report::{degraded_reason, failing_reports};
 pub use crate::scrape_report::{FailingTagReport, ShrinkReport};
 use graph_data::keys::chain;
@@ -162,15 +160,9 @@ pub struct GraphReport {
     pub age_seconds: u64,
 }
 
-/// What a successful build tells the board, from either kind of build.
+/// What a successful build tells the board, from any kind of build.
 struct BuildFacts<'a> {
-    raw_releases: usize,
-    per_arch: &'a std::collections::BTreeMap<String, usize>,
-    invalid: &'a [crate::scrape::InvalidRelease],
-    failing: &'a [FailingTag],
-    held_back_shrink: Option<ShrinkHeldBack>,
-    graph_data_source: Option<&'a (String, String)>,
-    graph_data_warnings: &'a [String],
+    findings: &'a BuildFindings,
     revision: String,
     nodes: usize,
     edges: usize,
@@ -204,13 +196,7 @@ impl StatusBoard {
     pub fn record_success(&self, built: &Built, started: SystemTime, elapsed: Duration) {
         self.record(
             BuildFacts {
-                raw_releases: built.raw_releases,
-                per_arch: &built.per_arch,
-                invalid: &built.invalid,
-                failing: &built.failing,
-                held_back_shrink: built.held_back_shrink,
-                graph_data_source: built.graph_data_source.as_ref(),
-                graph_data_warnings: &built.graph_data_warnings,
+                findings: &built.findings,
                 revision: format!("sha256:{}", hex::encode(built.graph_json.sha256())),
                 nodes: built.nodes,
                 edges: built.edges,
@@ -226,13 +212,7 @@ impl StatusBoard {
     pub fn record_built_graph(&self, built: &BuiltGraph, started: SystemTime, elapsed: Duration) {
         self.record(
             BuildFacts {
-                raw_releases: built.raw_releases,
-                per_arch: &built.per_arch,
-                invalid: &built.invalid,
-                failing: &built.failing,
-                held_back_shrink: built.held_back_shrink,
-                graph_data_source: built.graph_data_source.as_ref(),
-                graph_data_warnings: &built.graph_data_warnings,
+                findings: &built.findings,
                 revision: format!("sha256:{}", hex::encode(built.inputs)),
                 nodes: built.graph.len(),
                 edges: built.graph.edge_count(),
@@ -257,13 +237,7 @@ impl StatusBoard {
             .map_or((0, 0), |(graph, _)| (graph.nodes, graph.edges));
         self.record(
             BuildFacts {
-                raw_releases: build.raw_releases,
-                per_arch: &build.per_arch,
-                invalid: &build.invalid,
-                failing: &build.failing,
-                held_back_shrink: build.held_back_shrink,
-                graph_data_source: build.graph_data_source.as_ref(),
-                graph_data_warnings: &build.graph_data_warnings,
+                findings: &build.findings,
                 revision: format!("sha256:{}", hex::encode(build.inputs)),
                 nodes,
                 edges,
@@ -285,15 +259,16 @@ impl StatusBoard {
             consecutive_failures: 0,
             failing_since: None,
         });
+        let found = built.findings;
         facts.releases = Some(ReleasesReport {
-            total: built.raw_releases,
-            per_arch: built.per_arch.clone(),
-            invalid: invalid_reports(built.invalid),
-            kept_from_last_good: kept_from_last_good(built.failing),
-            failing_tags: failing_reports(built.failing),
-            held_back_shrink: built.held_back_shrink.map(ShrinkReport::from),
+            total: found.raw_releases,
+            per_arch: found.per_arch.clone(),
+            invalid: invalid_reports(&found.invalid),
+            kept_from_last_good: kept_from_last_good(&found.failing),
+            failing_tags: failing_reports(&found.failing),
+            held_back_shrink: found.held_back_shrink.map(ShrinkReport::from),
         });
-        if let Some((source, digest)) = built.graph_data_source {
+        if let Some((source, digest)) = &found.graph_data_source {
             let changed = facts.changed_since(digest);
             facts.graph_data = Some(GraphDataReport {
                 source: source.clone(),
@@ -301,7 +276,7 @@ impl StatusBoard {
                 changed: Some(rfc3339(changed)),
                 age_seconds: None,
                 problems: Vec::new(),
-                warnings: built.graph_data_warnings.to_vec(),
+                warnings: found.graph_data_warnings.clone(),
             });
         }
         let now = SystemTime::now();

@@ -289,18 +289,20 @@ mod tests {
             graph_json: crate::graph_json::GraphJson::encode(&graph_data::Graph::new()),
             provenance: Bytes::new(),
             graph_data: None,
-            raw_releases: 2,
-            per_arch: [("amd64".to_owned(), 2)].into(),
-            invalid: vec![crate::scrape::InvalidRelease {
-                tag: "loop".to_owned(),
-                digest: "sha256:c".to_owned(),
-                kind: crate::scrape::InvalidKind::Cycle,
-                error: "closes a cycle".to_owned(),
-            }],
-            failing,
-            held_back_shrink,
-            graph_data_source: None,
-            graph_data_warnings: Vec::new(),
+            findings: crate::refresh::BuildFindings {
+                raw_releases: 2,
+                per_arch: [("amd64".to_owned(), 2)].into(),
+                invalid: vec![crate::scrape::InvalidRelease {
+                    tag: "loop".to_owned(),
+                    digest: "sha256:c".to_owned(),
+                    kind: crate::scrape::InvalidKind::Cycle,
+                    error: "closes a cycle".to_owned(),
+                }],
+                failing,
+                held_back_shrink,
+                graph_data_source: None,
+                graph_data_warnings: Vec::new(),
+            },
             nodes: 2,
             edges: 1,
             timings: crate::refresh::Timings::default(),
@@ -352,9 +354,9 @@ mod tests {
         );
         state.board.record_success(&degraded, now, Duration::ZERO);
         state.metrics.record_scrape_health(
-            &degraded.invalid,
-            &degraded.failing,
-            degraded.held_back_shrink.is_some(),
+            &degraded.findings.invalid,
+            &degraded.findings.failing,
+            degraded.findings.held_back_shrink.is_some(),
         );
         let expected = "degraded: 2 listed tag(s) cannot be read (a, b), 1 release(s) kept from \
                         the last good scrape; the tag list shrank from 10 to 2 tags and is held \

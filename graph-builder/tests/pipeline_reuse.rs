@@ -44,7 +44,7 @@ async fn unchanged_inputs_reuse_the_graph_and_any_change_rebuilds_it() {
 
     let first = pipeline.build().await.unwrap();
     assert_eq!(nodes(&first), ["4.16.0+amd64", "4.16.1+amd64"]);
-    assert!(first.invalid.is_empty());
+    assert!(first.findings.invalid.is_empty());
 
     // Nothing changed: the same JSON, not built again.
     let second = pipeline.build().await.unwrap();
@@ -64,7 +64,12 @@ async fn unchanged_inputs_reuse_the_graph_and_any_change_rebuilds_it() {
         first.graph_json.gzip(),
         third.graph_json.gzip()
     ));
-    let invalid: Vec<&str> = third.invalid.iter().map(|i| i.tag.as_str()).collect();
+    let invalid: Vec<&str> = third
+        .findings
+        .invalid
+        .iter()
+        .map(|i| i.tag.as_str())
+        .collect();
     assert_eq!(invalid, ["4.16.x-amd64"]);
 
     // A new release: built again.
@@ -102,5 +107,5 @@ async fn unchanged_inputs_reuse_the_graph_and_any_change_rebuilds_it() {
         fifth.graph_json.gzip(),
         sixth.graph_json.gzip()
     ));
-    assert_eq!(sixth.invalid.len(), 1);
+    assert_eq!(sixth.findings.invalid.len(), 1);
 }

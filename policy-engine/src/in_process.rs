@@ -156,7 +156,7 @@ impl InProcess {
             Ok(GraphBuild::New(built)) => {
                 let built = *built;
                 tracing::info!(
-                    releases = built.raw_releases,
+                    releases = built.findings.raw_releases,
                     nodes = built.graph.len(),
                     edges = built.graph.edge_count(),
                     "graph built in-process"

@@ -116,15 +116,10 @@ impl RefreshError {
     }
 }
 
-/// A graph built in memory, for a caller that serves it itself (one-process mode).
-#[derive(Debug)]
-pub struct BuiltGraph {
-    /// The graph, graph-data applied.
-    pub graph: Graph,
-    /// Why edges were removed or made conditional, and what is missing.
-    pub provenance: Provenance,
-    /// The graph-data tarball applied, if any.
-    pub graph_data: Option<Bytes>,
+/// What a build reports besides the graph: what the scrape found and what the graph-data
+/// said. The same for every kind of build, so `/status` and the metrics read it once.
+#[derive(Debug, Clone)]
+pub struct BuildFindings {
     /// Releases the scrape found.
     pub raw_releases: usize,
     /// Those releases per architecture.
@@ -139,6 +134,19 @@ pub struct BuiltGraph {
     pub graph_data_source: Option<(String, String)>,
     /// The graph-data's warnings (`file: message`).
     pub graph_data_warnings: Vec<String>,
+}
+
+/// A graph built in memory, for a caller that serves it itself (one-process mode).
+#[derive(Debug)]
+pub struct BuiltGraph {
+    /// The graph, graph-data applied.
+    pub graph: Graph,
+    /// Why edges were removed or made conditional, and what is missing.
+    pub provenance: Provenance,
+    /// The graph-data tarball applied, if any.
+    pub graph_data: Option<Bytes>,
+    /// What the scrape found and the graph-data said.
+    pub findings: BuildFindings,
     /// The sha256 of what the graph was built from (every release's pull spec, in version
     /// order, and the graph-data tarball): equal inputs build an equal graph, so a caller
     /// can skip publishing a graph that cannot have changed.
@@ -169,20 +177,8 @@ impl GraphBuild {
 /// A build whose inputs did not change: what it found, without the graph.
 #[derive(Debug)]
 pub struct UnchangedGraph {
-    /// Releases the scrape found.
-    pub raw_releases: usize,
-    /// Those releases per architecture.
-    pub per_arch: BTreeMap<String, usize>,
-    /// Release images left out: unusable, or poisoning the graph (cycles included).
-    pub invalid: Vec<InvalidRelease>,
-    /// Listed tags the scrape could not read (their releases kept when known).
-    pub failing: Vec<FailingTag>,
-    /// Set when the scrape held back a shrunken tag list and served the last good one.
-    pub held_back_shrink: Option<ShrinkHeldBack>,
-    /// The graph-data source and the `sha256:` of the tarball, if any.
-    pub graph_data_source: Option<(String, String)>,
-    /// The graph-data's warnings (`file: message`).
-    pub graph_data_warnings: Vec<String>,
+    /// What the scrape found and the graph-data said.
+    pub findings: BuildFindings,
     /// The inputs' fingerprint, equal to the caller's.
     pub inputs: [u8; 32],
     /// Where the time went (no assembly, apply or serialization).
@@ -198,20 +194,8 @@ pub struct Built {
     pub provenance: Bytes,
     /// The graph-data tarball applied, if any.
     pub graph_data: Option<Bytes>,
-    /// Releases the scrape found.
-    pub raw_releases: usize,
-    /// Those releases per architecture.
-    pub per_arch: BTreeMap<String, usize>,
-    /// Release images left out: unusable, or poisoning the graph (cycles included).
-    pub invalid: Vec<InvalidRelease>,
-    /// Listed tags the scrape could not read (their releases kept when known).
-    pub failing: Vec<FailingTag>,
-    /// Set when the scrape held back a shrunken tag list and served the last good one.
-    pub held_back_shrink: Option<ShrinkHeldBack>,
-    /// The graph-data source and the `sha256:` of the tarball applied, if any.
-    pub graph_data_source: Option<(String, String)>,
-    /// The graph-data's warnings (`file: message`).
-    pub graph_data_warnings: Vec<String>,
+    /// What the scrape found and the graph-data said.
+    pub findings: BuildFindings,
     /// Nodes of the graph.
     pub nodes: usize,
     /// Unconditional edges of the graph.
@@ -249,7 +233,14 @@ pub struct Pipeline {
 }
 
 /// What a build gathered before it turns it into a graph.
-type Gathered = (ScrapeOutcome, Option<(String, Bytes)>, Timings);
+struct Gathered {
+    outcome: ScrapeOutcome,
+    /// The graph-data source's name and tarball.
+    tarball: Option<(String, Bytes)>,
+    /// The fingerprint of both (`inputs_digest`).
+    inputs: [u8; 32],
+    timings: Timings,
+}
 
 impl Pipeline {
     /// A pipeline over these sources.
@@ -269,19 +260,17 @@ impl Pipeline {
     /// Runs every step once and serializes the graph (the graph-builder's raw graph JSON);
     /// when the inputs are those of the last build, its graph JSON is reused.
     pub async fn build(&self) -> Result<Built, RefreshError> {
-        let (outcome, tarball, timings) = self.gather().await?;
-        let inputs = inputs_digest(&outcome, tarball.as_ref().map(|(_, bytes)| bytes));
+        let gathered = self.gather().await?;
+        let inputs = gathered.inputs;
         let last = self.last.lock().expect("pipeline lock").clone();
         if let Some(last) = last.filter(|last| last.inputs == inputs) {
-            return Ok(last.reuse(outcome, timings));
+            return Ok(last.reuse(gathered.outcome, gathered.timings));
         }
         let edge_add_remove = self.edge_add_remove;
-        let built = tokio::task::spawn_blocking(move || {
-            process(outcome, tarball, edge_add_remove, timings, None)
-        })
-        .await
-        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))?
-        .into_new();
+        let built = tokio::task::spawn_blocking(move || process(gathered, edge_add_remove, None))
+            .await
+            .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))?
+            .into_new();
         // Serializing a full-scale graph is CPU work: off the async workers too.
         let serialized = tokio::task::spawn_blocking(move || {
             let started = Instant::now();
@@ -296,13 +285,7 @@ impl Pipeline {
                 graph_json,
                 provenance,
                 graph_data: built.graph_data,
-                raw_releases: built.raw_releases,
-                per_arch: built.per_arch,
-                invalid: built.invalid,
-                failing: built.failing,
-                held_back_shrink: built.held_back_shrink,
-                graph_data_source: built.graph_data_source,
-                graph_data_warnings: built.graph_data_warnings,
+                findings: built.findings,
                 nodes,
                 edges,
                 timings,
@@ -327,16 +310,14 @@ impl Pipeline {
         &self,
         last: Option<&[u8; 32]>,
     ) -> Result<GraphBuild, RefreshError> {
-        let (outcome, tarball, timings) = self.gather().await?;
+        let gathered = self.gather().await?;
         let edge_add_remove = self.edge_add_remove;
         let last = last.copied();
         // Assembly and graph-data are CPU work on a graph of thousands of nodes: keep it
         // off the async workers.
-        tokio::task::spawn_blocking(move || {
-            process(outcome, tarball, edge_add_remove, timings, last)
-        })
-        .await
-        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
+        tokio::task::spawn_blocking(move || process(gathered, edge_add_remove, last))
+            .await
+            .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
     }
 
     /// Scrapes the releases and fetches the graph-data.
@@ -364,21 +345,30 @@ impl Pipeline {
             None => None,
         };
         timings.graph_data = started.elapsed();
-        Ok((outcome, tarball, timings))
+        let inputs = inputs_digest(&outcome, tarball.as_ref().map(|(_, bytes)| bytes));
+        Ok(Gathered {
+            outcome,
+            tarball,
+            inputs,
+            timings,
+        })
     }
 }
 
 /// Builds the graph, or, when the inputs are those `last` fingerprints, everything but the
 /// graph.
 fn process(
-    outcome: ScrapeOutcome,
-    tarball: Option<(String, Bytes)>,
+    gathered: Gathered,
     edge_add_remove: Option<EdgeAddRemoveSettings>,
-    mut timings: Timings,
     last: Option<[u8; 32]>,
 ) -> Result<GraphBuild, RefreshError> {
+    let Gathered {
+        outcome,
+        tarball,
+        inputs,
+        mut timings,
+    } = gathered;
     let started = Instant::now();
-    let inputs = inputs_digest(&outcome, tarball.as_ref().map(|(_, bytes)| bytes));
     let ScrapeOutcome {
         mut releases,
         mut invalid,
@@ -422,15 +412,18 @@ fn process(
         .as_ref()
         .map(|d| d.warnings.iter().map(ToString::to_string).collect())
         .unwrap_or_default();
+    let findings = BuildFindings {
+        raw_releases,
+        per_arch,
+        invalid,
+        failing,
+        held_back_shrink,
+        graph_data_source,
+        graph_data_warnings,
+    };
     let Some(mut graph) = graph else {
         return Ok(GraphBuild::Unchanged(Box::new(UnchangedGraph {
-            raw_releases,
-            per_arch,
-            invalid,
-            failing,
-            held_back_shrink,
-            graph_data_source,
-            graph_data_warnings,
+            findings,
             inputs,
             timings,
         })));
@@ -448,14 +441,8 @@ fn process(
     Ok(GraphBuild::New(Box::new(BuiltGraph {
         graph,
         provenance,
-        graph_data_source,
-        graph_data_warnings,
         graph_data: tarball.map(|(_, bytes)| bytes),
-        raw_releases,
-        per_arch,
-        invalid,
-        failing,
-        held_back_shrink,
+        findings,
         inputs,
         timings,
     })))
@@ -554,14 +541,15 @@ fn epoch_secs(t: SystemTime) -> f64 {
 
 fn record_success(state: &AppState, built: Built, elapsed: Duration, first: bool) {
     let m = &state.metrics;
-    m.upstream_raw_releases.set(built.raw_releases as i64);
+    let found = &built.findings;
+    m.upstream_raw_releases.set(found.raw_releases as i64);
     m.final_releases.set(built.nodes as i64);
     m.final_edges.set(built.edges as i64);
-    m.invalid_releases.set(built.invalid.len() as i64);
+    m.invalid_releases.set(found.invalid.len() as i64);
     m.record_scrape_health(
-        &built.invalid,
-        &built.failing,
-        built.held_back_shrink.is_some(),
+        &found.invalid,
+        &found.failing,
+        found.held_back_shrink.is_some(),
     );
     if first {
         m.initial_upstream_scrape_duration
@@ -576,7 +564,7 @@ fn record_success(state: &AppState, built: Built, elapsed: Duration, first: bool
         tracing::info!(failed_refreshes = failure.count, "refresh recovered");
     }
     let (releases, nodes, edges, timings) =
-        (built.raw_releases, built.nodes, built.edges, built.timings);
+        (found.raw_releases, built.nodes, built.edges, built.timings);
     // Published first, so whoever reads the record finds the graph served.
     state.publish(Published {
         graph_json: built.graph_json,

@@ -8,11 +8,9 @@
 //! the releases (failing tags, images it could not use, a held-back tag list) is taken
 //! from the new scrape, so `/status` and the metrics stay current.
 
-use std::collections::BTreeMap;
-
 use bytes::Bytes;
 
-use super::{Built, Timings};
+use super::{BuildFindings, Built, Timings};
 use crate::graph_json::GraphJson;
 use crate::scrape::{InvalidKind, InvalidRelease, ScrapeOutcome};
 
@@ -24,12 +22,8 @@ pub(super) struct Reusable {
     graph_json: GraphJson,
     provenance: Bytes,
     graph_data: Option<Bytes>,
-    graph_data_source: Option<(String, String)>,
-    graph_data_warnings: Vec<String>,
-    /// Releases left out because their entries close a cycle: decided by the releases.
-    cycles: Vec<InvalidRelease>,
-    raw_releases: usize,
-    per_arch: BTreeMap<String, usize>,
+    /// Its findings; those of the scrape alone are replaced at each reuse.
+    findings: BuildFindings,
     nodes: usize,
     edges: usize,
 }
@@ -42,52 +36,46 @@ impl Reusable {
             graph_json: built.graph_json.clone(),
             provenance: built.provenance.clone(),
             graph_data: built.graph_data.clone(),
-            graph_data_source: built.graph_data_source.clone(),
-            graph_data_warnings: built.graph_data_warnings.clone(),
-            cycles: built
-                .invalid
-                .iter()
-                .filter(|i| i.kind == InvalidKind::Cycle)
-                .cloned()
-                .collect(),
-            raw_releases: built.raw_releases,
-            per_arch: built.per_arch.clone(),
+            findings: built.findings.clone(),
             nodes: built.nodes,
             edges: built.edges,
         }
     }
 
     /// The build of `outcome`, whose inputs are these: logs what a full build logs, and
-    /// takes the scrape's own findings from `outcome`.
+    /// takes the scrape's own findings from `outcome`. Releases left out for closing a
+    /// cycle are decided by the releases, so they stay.
     pub(super) fn reuse(self, outcome: ScrapeOutcome, timings: Timings) -> Built {
-        let mut invalid = outcome.invalid;
-        for cycle in &self.cycles {
+        let mut findings = self.findings;
+        let cycles: Vec<InvalidRelease> = findings
+            .invalid
+            .into_iter()
+            .filter(|i| i.kind == InvalidKind::Cycle)
+            .collect();
+        for cycle in &cycles {
             tracing::warn!(tag = %cycle.tag, digest = %cycle.digest, kind = cycle.kind.as_str(), error = %cycle.error, "release image ignored");
         }
-        if !self.cycles.is_empty() {
-            invalid.extend(self.cycles);
-            invalid.sort_by(|a, b| a.tag.cmp(&b.tag));
+        findings.invalid = outcome.invalid;
+        if !cycles.is_empty() {
+            findings.invalid.extend(cycles);
+            findings.invalid.sort_by(|a, b| a.tag.cmp(&b.tag));
         }
-        if let Some((source, _)) = &self.graph_data_source {
-            for warning in &self.graph_data_warnings {
+        findings.failing = outcome.failing;
+        findings.held_back_shrink = outcome.held_back_shrink;
+        if let Some((source, _)) = &findings.graph_data_source {
+            for warning in &findings.graph_data_warnings {
                 tracing::warn!(%source, %warning, "graph-data");
             }
         }
         tracing::debug!(
-            releases = self.raw_releases,
+            releases = findings.raw_releases,
             "releases and graph-data unchanged; the last graph is reused"
         );
         Built {
             graph_json: self.graph_json,
             provenance: self.provenance,
             graph_data: self.graph_data,
-            raw_releases: self.raw_releases,
-            per_arch: self.per_arch,
-            invalid,
-            failing: outcome.failing,
-            held_back_shrink: outcome.held_back_shrink,
-            graph_data_source: self.graph_data_source,
-            graph_data_warnings: self.graph_data_warnings,
+            findings,
             nodes: self.nodes,
             edges: self.edges,
             timings,

@@ -85,7 +85,7 @@ async fn a_broken_tag_keeps_its_release_and_an_untagged_one_goes() -> anyhow::Re
         nodes(&good),
         ["4.9.0+amd64", "4.9.1+amd64", "4.9.2+amd64", "4.9.3+amd64"]
     );
-    assert!(good.failing.is_empty());
+    assert!(good.findings.failing.is_empty());
 
     // 4.9.1 breaks (the registry loses its manifest, the tag stays listed); 4.9.3 is
     // deleted, which untags it.
@@ -103,8 +103,13 @@ async fn a_broken_tag_keeps_its_release_and_an_untagged_one_goes() -> anyhow::Re
             ("4.9.1+amd64".to_owned(), "4.9.2+amd64".to_owned())
         ]
     );
-    assert_eq!(broken.failing.len(), 1, "{:?}", broken.failing);
-    let failing = &broken.failing[0];
+    assert_eq!(
+        broken.findings.failing.len(),
+        1,
+        "{:?}",
+        broken.findings.failing
+    );
+    let failing = &broken.findings.failing[0];
     assert_eq!(failing.tag, "4.9.1");
     assert_eq!(failing.kept, Some(v("4.9.1+amd64")));
     assert!(
@@ -113,15 +118,22 @@ async fn a_broken_tag_keeps_its_release_and_an_untagged_one_goes() -> anyhow::Re
         "{:?}",
         failing.error
     );
-    assert!(broken.invalid.is_empty(), "{:?}", broken.invalid);
+    assert!(
+        broken.findings.invalid.is_empty(),
+        "{:?}",
+        broken.findings.invalid
+    );
 
     // A cold start on the broken registry: the failure is reported, the rest publish
     // (4.9.1 is only named by 4.9.2, so it is an abstract node).
     let cold = self::pipeline(&registry, "resil")?.build_graph().await?;
     assert_eq!(nodes(&cold), ["4.9.0+amd64", "4.9.1+amd64?", "4.9.2+amd64"]);
-    assert_eq!(cold.failing.len(), 1);
+    assert_eq!(cold.findings.failing.len(), 1);
     assert_eq!(
-        (cold.failing[0].tag.as_str(), &cold.failing[0].kept),
+        (
+            cold.findings.failing[0].tag.as_str(),
+            &cold.findings.failing[0].kept
+        ),
         ("4.9.1", &None)
     );
     Ok(())
@@ -243,6 +255,7 @@ async fn poisoned_releases_are_left_out_and_named_while_the_rest_publish() -> an
         ]
     );
     let left_out: Vec<(&str, &str, InvalidKind)> = built
+        .findings
         .invalid
         .iter()
         .map(|i| (i.tag.as_str(), i.digest.as_str(), i.kind))
@@ -260,6 +273,7 @@ async fn poisoned_releases_are_left_out_and_named_while_the_rest_publish() -> an
     );
     let reason = |tag: &str| {
         built
+            .findings
             .invalid
             .iter()
             .find(|i| i.tag == tag)
@@ -290,6 +304,6 @@ async fn poisoned_releases_are_left_out_and_named_while_the_rest_publish() -> an
         reason("6.0.7-b")
     );
     // The amd64 6.0.7 has no twin and publishes.
-    assert!(built.invalid.iter().all(|i| i.digest != twin_a));
+    assert!(built.findings.invalid.iter().all(|i| i.digest != twin_a));
     Ok(())
 }
